@@ -1,0 +1,432 @@
+//! H.264 helpers for RTP payloads (RFC 6184): keyframe detection on single
+//! NAL, STAP-A and FU-A packets, and SPS parsing for the real picture size
+//! (the client's VideoWidth/VideoHeight lie, FTL-SPEC §3.3).
+
+/// NAL unit type of an IDR slice.
+pub const NAL_IDR: u8 = 5;
+/// NAL unit type of a sequence parameter set.
+pub const NAL_SPS: u8 = 7;
+/// NAL unit type of a picture parameter set.
+pub const NAL_PPS: u8 = 8;
+/// RTP payload type of an aggregation packet (RFC 6184 §5.7.1).
+pub const STAP_A: u8 = 24;
+/// RTP payload type of a fragmentation unit (RFC 6184 §5.8).
+pub const FU_A: u8 = 28;
+
+/// Largest picture side accepted from an SPS, in pixels.
+pub const MAX_DIMENSION: u32 = 16_384;
+
+fn nal_type(header: u8) -> u8 {
+    header & 0x1F
+}
+
+fn starts_keyframe(nal_type: u8) -> bool {
+    nal_type == NAL_IDR || nal_type == NAL_SPS
+}
+
+/// Whether this RTP payload carries an SPS or the start of an IDR slice: a
+/// single NAL of either type, a STAP-A holding one, or an FU-A whose start
+/// fragment is one. Continuation fragments and other types are not.
+pub fn is_keyframe(payload: &[u8]) -> bool {
+    let Some(&header) = payload.first() else {
+        return false;
+    };
+    match nal_type(header) {
+        STAP_A => aggregated_nals(payload)
+            .any(|nal| nal.first().is_some_and(|&h| starts_keyframe(nal_type(h)))),
+        FU_A => payload
+            .get(1)
+            .is_some_and(|&fu| fu & 0x80 != 0 && starts_keyframe(nal_type(fu))),
+        single @ 1..=23 => starts_keyframe(single),
+        _ => false,
+    }
+}
+
+/// The SPS NAL unit in this RTP payload, if it is a single SPS NAL or a
+/// STAP-A holding one. ftl-sdk sends SPS as a single NAL (FTL-SPEC §4.2).
+pub fn sps_in_payload(payload: &[u8]) -> Option<&[u8]> {
+    let header = *payload.first()?;
+    match nal_type(header) {
+        NAL_SPS => Some(payload),
+        STAP_A => aggregated_nals(payload)
+            .find(|nal| nal.first().is_some_and(|&h| nal_type(h) == NAL_SPS)),
+        _ => None,
+    }
+}
+
+/// The NAL units of a STAP-A payload, stopping at the first that does not fit.
+fn aggregated_nals(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = payload.get(1..).unwrap_or_default();
+    std::iter::from_fn(move || {
+        let size = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+        let nal = rest.get(2..2 + size).filter(|nal| !nal.is_empty())?;
+        rest = &rest[2 + size..];
+        Some(nal)
+    })
+}
+
+/// What an SPS says that Waveguide needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sps {
+    /// `profile_idc` (66 Baseline, 77 Main, 100 High, ...).
+    pub profile_idc: u8,
+    /// The constraint flags byte.
+    pub constraint_flags: u8,
+    /// `level_idc` (31 is level 3.1).
+    pub level_idc: u8,
+    /// Picture width in pixels, after cropping.
+    pub width: u32,
+    /// Picture height in pixels, after cropping.
+    pub height: u32,
+}
+
+impl Sps {
+    /// The SDP `profile-level-id`: profile, constraints and level, as hex.
+    pub fn profile_level_id(&self) -> [u8; 3] {
+        [self.profile_idc, self.constraint_flags, self.level_idc]
+    }
+}
+
+/// Why an SPS could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SpsError {
+    /// The NAL is not an SPS.
+    #[error("NAL unit is not an SPS")]
+    NotSps,
+    /// The SPS ends before its fields do.
+    #[error("SPS is truncated")]
+    Truncated,
+    /// A field has a value the standard does not allow.
+    #[error("SPS has an out-of-range field")]
+    OutOfRange,
+    /// The picture is larger than [`MAX_DIMENSION`] or cropped to nothing.
+    #[error("SPS picture size is out of range")]
+    BadDimensions,
+}
+
+impl Sps {
+    /// Parses an SPS NAL unit (with its one-byte header, without a start code),
+    /// per H.264 §7.3.2.1.1. Emulation-prevention bytes are skipped as read.
+    pub fn parse(nal: &[u8]) -> Result<Self, SpsError> {
+        let (&header, rest) = nal.split_first().ok_or(SpsError::Truncated)?;
+        if nal_type(header) != NAL_SPS {
+            return Err(SpsError::NotSps);
+        }
+        let mut bits = BitReader::new(rest);
+        let profile_idc = bits.byte()?;
+        let constraint_flags = bits.byte()?;
+        let level_idc = bits.byte()?;
+        bits.ue_at_most(31)?; // seq_parameter_set_id
+        let mut chroma_format_idc = 1;
+        let mut separate_colour_planes = false;
+        if matches!(
+            profile_idc,
+            100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+        ) {
+            chroma_format_idc = bits.ue_at_most(3)?;
+            if chroma_format_idc == 3 {
+                separate_colour_planes = bits.flag()?;
+            }
+            bits.ue_at_most(6)?; // bit_depth_luma_minus8
+            bits.ue_at_most(6)?; // bit_depth_chroma_minus8
+            bits.flag()?; // qpprime_y_zero_transform_bypass_flag
+            if bits.flag()? {
+                let lists = if chroma_format_idc == 3 { 12 } else { 8 };
+                for list in 0..lists {
+                    if bits.flag()? {
+                        skip_scaling_list(&mut bits, if list < 6 { 16 } else { 64 })?;
+                    }
+                }
+            }
+        }
+        bits.ue_at_most(12)?; // log2_max_frame_num_minus4
+        match bits.ue_at_most(2)? {
+            0 => {
+                bits.ue_at_most(12)?; // log2_max_pic_order_cnt_lsb_minus4
+            }
+            1 => {
+                bits.flag()?; // delta_pic_order_always_zero_flag
+                bits.se()?; // offset_for_non_ref_pic
+                bits.se()?; // offset_for_top_to_bottom_field
+                for _ in 0..bits.ue_at_most(255)? {
+                    bits.se()?; // offset_for_ref_frame
+                }
+            }
+            _ => {}
+        }
+        bits.ue()?; // max_num_ref_frames
+        bits.flag()?; // gaps_in_frame_num_value_allowed_flag
+        let width_in_mbs = bits.ue()? + 1;
+        let height_in_map_units = bits.ue()? + 1;
+        let frame_mbs_only = bits.flag()?;
+        if !frame_mbs_only {
+            bits.flag()?; // mb_adaptive_frame_field_flag
+        }
+        bits.flag()?; // direct_8x8_inference_flag
+        let (mut crop_left, mut crop_right, mut crop_top, mut crop_bottom) = (0, 0, 0, 0);
+        if bits.flag()? {
+            crop_left = bits.ue()?;
+            crop_right = bits.ue()?;
+            crop_top = bits.ue()?;
+            crop_bottom = bits.ue()?;
+        }
+        let field_factor = if frame_mbs_only { 1 } else { 2 };
+        let chroma_array_type = if separate_colour_planes {
+            0
+        } else {
+            chroma_format_idc
+        };
+        let (crop_x, crop_y) = match chroma_array_type {
+            0 => (1, field_factor),
+            1 => (2, 2 * field_factor),
+            2 => (2, field_factor),
+            _ => (1, field_factor),
+        };
+        let size = |units: u32, unit: u32, crop_a: u32, crop_b: u32, crop_unit: u32| {
+            let full = units.checked_mul(unit)?;
+            let crop = crop_a.checked_add(crop_b)?.checked_mul(crop_unit)?;
+            full.checked_sub(crop)
+                .filter(|&side| side > 0 && full <= MAX_DIMENSION)
+        };
+        let width = size(width_in_mbs, 16, crop_left, crop_right, crop_x);
+        let height = size(
+            height_in_map_units,
+            16 * field_factor,
+            crop_top,
+            crop_bottom,
+            crop_y,
+        );
+        match (width, height) {
+            (Some(width), Some(height)) => Ok(Self {
+                profile_idc,
+                constraint_flags,
+                level_idc,
+                width,
+                height,
+            }),
+            _ => Err(SpsError::BadDimensions),
+        }
+    }
+}
+
+fn skip_scaling_list(bits: &mut BitReader<'_>, size: usize) -> Result<(), SpsError> {
+    let mut last = 8i64;
+    let mut next = 8i64;
+    for _ in 0..size {
+        if next != 0 {
+            let delta = bits.se()?;
+            if !(-128..=127).contains(&delta) {
+                return Err(SpsError::OutOfRange);
+            }
+            next = (last + delta).rem_euclid(256);
+        }
+        if next != 0 {
+            last = next;
+        }
+    }
+    Ok(())
+}
+
+/// Reads RBSP bits, dropping the `03` of every `00 00 03` as it goes.
+struct BitReader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    current: u8,
+    bits_left: u8,
+    zeros: u8,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            current: 0,
+            bits_left: 0,
+            zeros: 0,
+        }
+    }
+
+    fn next_byte(&mut self) -> Result<u8, SpsError> {
+        let mut byte = *self.bytes.get(self.at).ok_or(SpsError::Truncated)?;
+        self.at += 1;
+        if self.zeros >= 2 && byte == 0x03 {
+            self.zeros = 0;
+            byte = *self.bytes.get(self.at).ok_or(SpsError::Truncated)?;
+            self.at += 1;
+        }
+        self.zeros = if byte == 0 {
+            self.zeros.saturating_add(1)
+        } else {
+            0
+        };
+        Ok(byte)
+    }
+
+    fn flag(&mut self) -> Result<bool, SpsError> {
+        if self.bits_left == 0 {
+            self.current = self.next_byte()?;
+            self.bits_left = 8;
+        }
+        self.bits_left -= 1;
+        Ok((self.current >> self.bits_left) & 1 == 1)
+    }
+
+    fn byte(&mut self) -> Result<u8, SpsError> {
+        let mut value = 0u8;
+        for _ in 0..8 {
+            value = (value << 1) | u8::from(self.flag()?);
+        }
+        Ok(value)
+    }
+
+    /// Exp-Golomb unsigned; at most 31 leading zeros, so it fits a `u32`.
+    fn ue(&mut self) -> Result<u32, SpsError> {
+        let mut leading_zeros = 0u32;
+        while !self.flag()? {
+            leading_zeros += 1;
+            if leading_zeros > 31 {
+                return Err(SpsError::OutOfRange);
+            }
+        }
+        let mut suffix = 0u64;
+        for _ in 0..leading_zeros {
+            suffix = (suffix << 1) | u64::from(self.flag()?);
+        }
+        let value = (1u64 << leading_zeros) - 1 + suffix;
+        u32::try_from(value).map_err(|_| SpsError::OutOfRange)
+    }
+
+    fn ue_at_most(&mut self, max: u32) -> Result<u32, SpsError> {
+        let value = self.ue()?;
+        if value > max {
+            return Err(SpsError::OutOfRange);
+        }
+        Ok(value)
+    }
+
+    /// Exp-Golomb signed.
+    fn se(&mut self) -> Result<i64, SpsError> {
+        let code = i64::from(self.ue()?);
+        Ok(if code % 2 == 1 {
+            (code + 1) / 2
+        } else {
+            -(code / 2)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Baseline 1280x720 (x264, level 3.1): 80 MBs by 45, no cropping.
+    const SPS_720P_BASELINE: [u8; 11] = [
+        0x67, 0x42, 0xc0, 0x1f, 0xda, 0x01, 0x40, 0x16, 0xe8, 0x40, 0x00,
+    ];
+    /// High 1920x1080 (x264, level 4.0): 120 by 68 MBs cropped by 8 lines.
+    const SPS_1080P_HIGH: [u8; 25] = [
+        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00,
+        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60,
+    ];
+
+    #[test]
+    fn keyframe_detection() {
+        assert!(is_keyframe(&[0x67, 0x42]), "SPS");
+        assert!(is_keyframe(&[0x65, 0x88]), "IDR");
+        assert!(!is_keyframe(&[0x68, 0xcb]), "PPS alone");
+        assert!(!is_keyframe(&[0x41, 0x9a]), "P slice");
+        assert!(is_keyframe(&[0x7c, 0x85]), "FU-A start of IDR");
+        assert!(!is_keyframe(&[0x7c, 0x05]), "FU-A continuation of IDR");
+        assert!(!is_keyframe(&[0x7c, 0x45]), "FU-A end without start");
+        assert!(is_keyframe(&[0x7c, 0xc5]), "FU-A with S and E");
+        assert!(!is_keyframe(&[0x5c, 0x81]), "FU-A start of P slice");
+        assert!(!is_keyframe(&[0x7c]), "FU-A header only");
+        assert!(
+            is_keyframe(&[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xcb]),
+            "STAP-A with SPS"
+        );
+        assert!(
+            !is_keyframe(&[0x78, 0x00, 0x02, 0x41, 0x9a]),
+            "STAP-A with P"
+        );
+        assert!(
+            !is_keyframe(&[0x78, 0xff, 0xff, 0x67]),
+            "STAP-A size past end"
+        );
+        assert!(
+            !is_keyframe(&[0x78, 0x00, 0x00, 0x00, 0x02, 0x67, 0x42]),
+            "STAP-A zero-size NAL stops"
+        );
+        assert!(!is_keyframe(&[]));
+        for header in [0x00, 0x19, 0x1a, 0x1b, 0x1d, 0x1e, 0x1f] {
+            assert!(!is_keyframe(&[header, 0x85]), "type {header}");
+        }
+        for inner in [0x80, 0x98, 0x9c, 0x9f] {
+            assert!(!is_keyframe(&[0x7c, inner]), "FU-A inner {inner:#x}");
+        }
+    }
+
+    #[test]
+    fn sps_720p_baseline() {
+        let sps = Sps::parse(&SPS_720P_BASELINE).unwrap();
+        assert_eq!((sps.width, sps.height), (1280, 720));
+        assert_eq!(sps.profile_level_id(), [0x42, 0xc0, 0x1f]);
+    }
+
+    #[test]
+    fn sps_1080p_high_with_cropping_and_emulation_prevention() {
+        let sps = Sps::parse(&SPS_1080P_HIGH).unwrap();
+        assert_eq!((sps.width, sps.height), (1920, 1080));
+        assert_eq!(sps.profile_level_id(), [0x64, 0x00, 0x28]);
+    }
+
+    #[test]
+    fn truncated_sps_fails_or_reads_the_same() {
+        for sps in [&SPS_720P_BASELINE[..], &SPS_1080P_HIGH[..]] {
+            let full = Sps::parse(sps).unwrap();
+            for len in 0..sps.len() {
+                match Sps::parse(&sps[..len]) {
+                    Ok(truncated) => assert_eq!(truncated, full, "length {len}"),
+                    Err(error) => assert_eq!(error, SpsError::Truncated, "length {len}"),
+                }
+            }
+            assert_eq!(Sps::parse(&sps[..5]), Err(SpsError::Truncated));
+        }
+    }
+
+    #[test]
+    fn not_an_sps() {
+        assert_eq!(Sps::parse(&[0x68, 0x42]), Err(SpsError::NotSps));
+    }
+
+    #[test]
+    fn huge_width_is_rejected() {
+        // Baseline, id 0, frame_num 0, poc 2, refs 0, gaps 0, then
+        // pic_width_in_mbs_minus1 = 2^20 (far over MAX_DIMENSION).
+        let mut sps = vec![0x67, 0x42, 0x00, 0x1f];
+        // bits: 1 | 1 | 011 | 1 | 0 | 000000000000000000001 + 20 zeros ...
+        sps.extend_from_slice(&[0b1101_1100, 0, 0, 0b1000_0000, 0, 0, 0b1000_0000, 0xff]);
+        assert!(Sps::parse(&sps).is_err());
+    }
+
+    #[test]
+    fn emulation_prevention_at_the_end() {
+        let mut sps = SPS_720P_BASELINE.to_vec();
+        sps.extend_from_slice(&[0x00, 0x00, 0x03]);
+        assert!(Sps::parse(&sps).is_ok());
+    }
+
+    #[test]
+    fn sps_found_in_payloads() {
+        assert_eq!(
+            sps_in_payload(&SPS_720P_BASELINE),
+            Some(&SPS_720P_BASELINE[..])
+        );
+        let mut stap = vec![0x78, 0x00, SPS_720P_BASELINE.len() as u8];
+        stap.extend_from_slice(&SPS_720P_BASELINE);
+        assert_eq!(sps_in_payload(&stap), Some(&SPS_720P_BASELINE[..]));
+        assert_eq!(sps_in_payload(&[0x65, 0x88]), None);
+        assert_eq!(sps_in_payload(&[]), None);
+    }
+}
