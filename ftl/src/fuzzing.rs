@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    Arrival, ClientConfig, ClientOutput, ClientSession, Datagram, Event, MediaParams, NackConfig,
-    NackTracker, Output, ServerConfig, ServerSession, StreamKey, StreamMetadata, TrackParams,
+    Arrival, Datagram, Event, MediaParams, NackConfig,
+    NackTracker, Output, ServerConfig, ServerSession, TrackParams,
     classify,
 };
 
@@ -75,26 +75,6 @@ pub fn server_session(data: &[u8]) {
             assert_eq!(session.poll_timeout(), None);
         }
     }
-}
-
-/// Plays a real client against a server with the fuzzer's bytes spliced into
-/// the stream; both must survive and the client must never misread a port.
-pub fn client_session(data: &[u8]) {
-    let now = Instant::now();
-    let Ok(key) = StreamKey::parse("123-secretkey") else {
-        return;
-    };
-    let mut client =
-        ClientSession::new(now, key, StreamMetadata::default(), ClientConfig::default());
-    client.handle_input(now, data);
-    for _ in 0..64 {
-        match client.poll_output() {
-            ClientOutput::Send(bytes) => assert!(bytes.ends_with(b"\r\n\r\n")),
-            ClientOutput::Event(_) => {}
-            ClientOutput::Close(_) | ClientOutput::Timeout(_) => return,
-        }
-    }
-    panic!("client poll_output did not settle");
 }
 
 /// Classifies each datagram of `[len_hi, len_lo, bytes..]` records and feeds
