@@ -1,6 +1,8 @@
 //! FTL parsing cost: the control session over a real client transcript
 //! (bytes/s) and datagram classification on realistic media (ns/datagram).
 
+#![allow(missing_docs, reason = "criterion_group! generates undocumented items")]
+
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -5,9 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    Arrival, Datagram, Event, MediaParams, NackConfig,
-    NackTracker, Output, ServerConfig, ServerSession, TrackParams,
-    classify,
+    Arrival, Datagram, Event, MediaParams, NackConfig, NackTracker, Output, ServerConfig,
+    ServerSession, TrackParams, classify,
 };
 
 /// Longest reply line the server may send: the challenge line (`200 `, 256
@@ -53,11 +52,10 @@ fn drain_server(session: &mut ServerSession, now: Instant, data: &[u8]) -> bool 
     panic!("poll_output did not settle");
 }
 
-/// Feeds a server session arbitrary chunks and clock steps. Each chunk is
+/// Feeds a server session, created at `start`, arbitrary chunks and clock steps. Each chunk is
 /// `[len, step_ms, bytes..]`; a session must never panic, always answer with
 /// LF-terminated lines, and stay closed once closed.
-pub fn server_session(data: &[u8]) {
-    let start = Instant::now();
+pub fn server_session(start: Instant, data: &[u8]) {
     let mut now = start;
     let mut session =
         ServerSession::new(now, [0x42; crate::CHALLENGE_LEN], ServerConfig::default());
@@ -77,10 +75,10 @@ pub fn server_session(data: &[u8]) {
     }
 }
 
-/// Classifies each datagram of `[len_hi, len_lo, bytes..]` records and feeds
+/// From `start` on, classifies each datagram of `[len_hi, len_lo, bytes..]` records and feeds
 /// video sequence numbers to a NACK tracker, checking that the classifier is
 /// total and consistent and that every NACK is well-formed and bounded.
-pub fn datagrams(data: &[u8]) {
+pub fn datagrams(start: Instant, data: &[u8]) {
     let params = MediaParams {
         video: Some(TrackParams {
             payload_type: 96,
@@ -94,7 +92,7 @@ pub fn datagrams(data: &[u8]) {
     let config = NackConfig::default();
     let max_outstanding = config.max_outstanding;
     let mut tracker = NackTracker::new(config);
-    let mut now = Instant::now();
+    let mut now = start;
     let mut out = Vec::with_capacity(1500);
     let mut rest = data;
     while let [high, low, tail @ ..] = rest {

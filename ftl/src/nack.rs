@@ -262,6 +262,10 @@ fn push_fci(out: &mut Vec<u8>, pid: u64, blp: u16) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a test takes one Instant and adds to it"
+)]
 mod tests {
     use super::*;
 

@@ -1,14 +1,19 @@
 //! The server control session against every command and error path of
 //! FTL-SPEC §3 and the control cases of §6, bytes in and exact bytes out.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
 mod common;
 
 use std::time::Duration;
 
 use common::{FTL_APP_ATTRIBUTES, Harness, Out, closed, digest_hex, framed, sent};
 use ftl::{
-    AttributeKey, CloseReason, CommandError, CommandKind, ControlError, Event, Ignored, MetadataError, ServerConfig,
-    StatusCode,
+    AttributeKey, CloseReason, CommandError, CommandKind, ControlError, Event, Ignored,
+    MetadataError, ServerConfig, StatusCode,
 };
 
 fn error(outs: &[Out]) -> ControlError {
@@ -20,7 +25,10 @@ fn error(outs: &[Out]) -> ControlError {
 
 fn authenticated() -> Harness {
     let mut h = Harness::new();
-    h.feed(&framed(&["HMAC".to_string(), format!("CONNECT 123 ${}", digest_hex("secretkey"))]));
+    h.feed(&framed(&[
+        "HMAC".to_string(),
+        format!("CONNECT 123 ${}", digest_hex("secretkey")),
+    ]));
     h
 }
 
@@ -60,8 +68,14 @@ fn full_handshake_exact_replies_and_events() {
     assert_eq!(metadata.vendor_version.as_deref(), Some("0.0.1"));
     assert_eq!(metadata.protocol_version.as_deref(), Some("0.9"));
     let params = metadata.media_params();
-    assert_eq!(params.video.map(|v| (v.payload_type, v.ssrc)), Some((96, 124)));
-    assert_eq!(params.audio.map(|a| (a.payload_type, a.ssrc)), Some((97, 123)));
+    assert_eq!(
+        params.video.map(|v| (v.payload_type, v.ssrc)),
+        Some((96, 124))
+    );
+    assert_eq!(
+        params.audio.map(|a| (a.payload_type, a.ssrc)),
+        Some((97, 123))
+    );
     assert_eq!(h.session.channel(), Some(123));
 }
 
@@ -76,7 +90,10 @@ fn attributes_get_no_reply() {
 fn bare_lf_framing_works_too() {
     let mut h = Harness::new();
     let bytes = common::handshake_bytes("123", "secretkey");
-    let lf_only: Vec<u8> = String::from_utf8(bytes).unwrap().replace("\r\n\r\n", "\n").into_bytes();
+    let lf_only: Vec<u8> = String::from_utf8(bytes)
+        .unwrap()
+        .replace("\r\n\r\n", "\n")
+        .into_bytes();
     h.feed(&lf_only);
     assert!(h.session.is_streaming());
 }
@@ -94,16 +111,25 @@ fn ping_for_another_channel_or_garbage_is_ignored() {
     let mut h = Harness::new();
     h.stream();
     let outs = h.feed(b"PING 999\r\n\r\n");
-    assert_eq!(outs, vec![Out::Event(Event::Ignored(Ignored::PingForOtherChannel))]);
+    assert_eq!(
+        outs,
+        vec![Out::Event(Event::Ignored(Ignored::PingForOtherChannel))]
+    );
     let outs = h.feed(b"PING abc\r\n\r\n");
-    assert_eq!(outs, vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]);
+    assert_eq!(
+        outs,
+        vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]
+    );
 }
 
 #[test]
 fn ping_keeps_the_session_alive_and_silence_ends_it_with_410() {
     let mut h = Harness::new();
     h.stream();
-    assert_eq!(h.session.poll_timeout(), Some(h.now + Duration::from_secs(30)));
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(h.now + Duration::from_secs(30))
+    );
     for _ in 0..10 {
         assert!(h.advance(Duration::from_secs(5)).is_empty());
         h.feed(b"PING 123\r\n\r\n");
@@ -133,7 +159,10 @@ fn pings_refill_over_time() {
     let four = b"PING\n".repeat(4);
     assert_eq!(sent(&h.feed(&four)), b"201\n".repeat(4));
     let outs = h.feed(b"PING\n");
-    assert_eq!(outs, vec![Out::Event(Event::Ignored(Ignored::PingRateLimited))]);
+    assert_eq!(
+        outs,
+        vec![Out::Event(Event::Ignored(Ignored::PingRateLimited))]
+    );
     h.advance(Duration::from_secs(1));
     assert_eq!(sent(&h.feed(b"PING\n")), b"201\n");
 }
@@ -143,9 +172,15 @@ fn disconnect_closes_silently_in_every_state() {
     let prefixes: Vec<Vec<u8>> = vec![
         vec![],
         framed(&["HMAC"]),
-        framed(&["HMAC".to_string(), format!("CONNECT 123 ${}", digest_hex("secretkey"))]),
+        framed(&[
+            "HMAC".to_string(),
+            format!("CONNECT 123 ${}", digest_hex("secretkey")),
+        ]),
         {
-            let mut b = framed(&["HMAC".to_string(), format!("CONNECT 123 ${}", digest_hex("secretkey"))]);
+            let mut b = framed(&[
+                "HMAC".to_string(),
+                format!("CONNECT 123 ${}", digest_hex("secretkey")),
+            ]);
             b.extend(framed(&FTL_APP_ATTRIBUTES[..4]));
             b
         },
@@ -157,7 +192,10 @@ fn disconnect_closes_silently_in_every_state() {
         let outs = h.feed(b"DISCONNECT\r\n\r\nPING 123\r\n\r\nHMAC\r\n\r\n");
         assert_eq!(outs, vec![Out::Close(CloseReason::ClientDisconnected)]);
         assert_eq!(h.session.poll_timeout(), None);
-        assert_eq!(h.feed(b"HMAC\r\n\r\n"), vec![Out::Close(CloseReason::ClientDisconnected)]);
+        assert_eq!(
+            h.feed(b"HMAC\r\n\r\n"),
+            vec![Out::Close(CloseReason::ClientDisconnected)]
+        );
     }
 }
 
@@ -202,7 +240,14 @@ fn hmac_after_connect_or_streaming_gets_400() {
 
 #[test]
 fn near_miss_first_lines_get_400() {
-    for line in [&b"hmac\n"[..], b"HMAC \n", b"HMAC x\n", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\0\0\n", b"\xff\xfe\n"] {
+    for line in [
+        &b"hmac\n"[..],
+        b"HMAC \n",
+        b"HMAC x\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\0\0\n",
+        b"\xff\xfe\n",
+    ] {
         let mut h = Harness::new();
         let outs = h.feed(line);
         assert_eq!(sent(&outs), b"400\n", "{line:?}");
@@ -211,7 +256,9 @@ fn near_miss_first_lines_get_400() {
 
 #[test]
 fn tls_client_hello_is_refused_by_deadline_or_length() {
-    let mut hello = vec![0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03];
+    let mut hello = vec![
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
     hello.extend((0..500).map(|i| (i * 7 % 251) as u8 | 0x80));
     let mut h = Harness::new();
     assert!(h.feed(&hello).is_empty());
@@ -248,7 +295,11 @@ fn malformed_connect_gets_400() {
         h.feed(b"HMAC\n");
         let outs = h.feed(format!("{line}\n").as_bytes());
         assert_eq!(sent(&outs), b"400\n", "{line:?}");
-        assert_eq!(error(&outs), ControlError::Command(CommandError::MalformedConnect), "{line:?}");
+        assert_eq!(
+            error(&outs),
+            ControlError::Command(CommandError::MalformedConnect),
+            "{line:?}"
+        );
     }
 }
 
@@ -277,7 +328,10 @@ fn right_hmac_for_the_wrong_channel_gets_405() {
     h.feed(b"HMAC\n");
     let outs = h.feed(format!("CONNECT 124 ${}\n", digest_hex("secretkey")).as_bytes());
     assert_eq!(sent(&outs), b"405\n");
-    assert_eq!(closed(&outs), Some(CloseReason::Terminated(StatusCode::InvalidStreamKey)));
+    assert_eq!(
+        closed(&outs),
+        Some(CloseReason::Terminated(StatusCode::InvalidStreamKey))
+    );
 }
 
 #[test]
@@ -286,7 +340,10 @@ fn negative_channel_from_percent_d_is_read_as_u32() {
     h.answer_caller = false;
     h.feed(b"HMAC\n");
     let outs = h.feed(format!("CONNECT -1 ${}\n", digest_hex("k")).as_bytes());
-    assert_eq!(outs, vec![Out::Event(Event::KeyRequired { channel: u32::MAX })]);
+    assert_eq!(
+        outs,
+        vec![Out::Event(Event::KeyRequired { channel: u32::MAX })]
+    );
 }
 
 #[test]
@@ -301,7 +358,10 @@ fn xconnect_is_an_ignored_unknown_command() {
     let mut h = Harness::new();
     h.feed(b"HMAC\n");
     let outs = h.feed(format!("XCONNECT 123 ${}\n", digest_hex("secretkey")).as_bytes());
-    assert_eq!(outs, vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]);
+    assert_eq!(
+        outs,
+        vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]
+    );
 }
 
 #[test]
@@ -334,7 +394,10 @@ fn invalid_attribute_values_get_400() {
         let mut h = authenticated();
         let outs = h.feed(format!("{line}\n").as_bytes());
         assert_eq!(sent(&outs), b"400\n", "{line}");
-        assert_eq!(error(&outs), ControlError::Command(CommandError::InvalidAttribute(key)));
+        assert_eq!(
+            error(&outs),
+            ControlError::Command(CommandError::InvalidAttribute(key))
+        );
     }
 }
 
@@ -371,20 +434,37 @@ fn dot_checks_the_announced_tracks() {
         (&[], MetadataError::NoMedia),
         (&["Video: true"], MetadataError::IncompleteTrack("video")),
         (
-            &["Video: true", "VideoCodec: VP8", "VideoPayloadType: 96", "VideoIngestSSRC: 124"],
+            &[
+                "Video: true",
+                "VideoCodec: VP8",
+                "VideoPayloadType: 96",
+                "VideoIngestSSRC: 124",
+            ],
             MetadataError::UnsupportedCodec("video"),
         ),
         (
             &[
-                "Video: true", "VideoCodec: H264", "VideoPayloadType: 96", "VideoIngestSSRC: 124", "Audio: true",
-                "AudioCodec: OPUS", "AudioPayloadType: 96", "AudioIngestSSRC: 123",
+                "Video: true",
+                "VideoCodec: H264",
+                "VideoPayloadType: 96",
+                "VideoIngestSSRC: 124",
+                "Audio: true",
+                "AudioCodec: OPUS",
+                "AudioPayloadType: 96",
+                "AudioIngestSSRC: 123",
             ],
             MetadataError::PayloadTypeCollision,
         ),
         (
             &[
-                "Video: true", "VideoCodec: H264", "VideoPayloadType: 96", "VideoIngestSSRC: 124", "Audio: true",
-                "AudioCodec: OPUS", "AudioPayloadType: 97", "AudioIngestSSRC: 124",
+                "Video: true",
+                "VideoCodec: H264",
+                "VideoPayloadType: 96",
+                "VideoIngestSSRC: 124",
+                "Audio: true",
+                "AudioCodec: OPUS",
+                "AudioPayloadType: 97",
+                "AudioIngestSSRC: 124",
             ],
             MetadataError::SsrcCollision,
         ),
@@ -401,8 +481,18 @@ fn dot_checks_the_announced_tracks() {
 #[test]
 fn video_only_and_audio_only_streams_start() {
     for attributes in [
-        &["Video: true", "VideoCodec: H264", "VideoPayloadType: 96", "VideoIngestSSRC: 124"][..],
-        &["Audio: true", "AudioCodec: OPUS", "AudioPayloadType: 97", "AudioIngestSSRC: 123"],
+        &[
+            "Video: true",
+            "VideoCodec: H264",
+            "VideoPayloadType: 96",
+            "VideoIngestSSRC: 124",
+        ][..],
+        &[
+            "Audio: true",
+            "AudioCodec: OPUS",
+            "AudioPayloadType: 97",
+            "AudioIngestSSRC: 123",
+        ],
     ] {
         let mut h = authenticated();
         h.feed(&framed(attributes));
@@ -427,7 +517,11 @@ fn dot_look_alikes_are_unknown() {
     h.feed(&framed(&FTL_APP_ATTRIBUTES));
     for line in ["..", " .", ". "] {
         let outs = h.feed(format!("{line}\n").as_bytes());
-        assert_eq!(outs, vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))], "{line:?}");
+        assert_eq!(
+            outs,
+            vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))],
+            "{line:?}"
+        );
     }
     assert!(!h.session.is_streaming());
 }
@@ -445,7 +539,10 @@ fn unknown_commands_are_ignored_then_capped() {
     h.stream();
     for _ in 0..32 {
         let outs = h.feed(b"NONSENSE\n");
-        assert_eq!(outs, vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]);
+        assert_eq!(
+            outs,
+            vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]
+        );
     }
     let outs = h.feed(b"\x00\xff garbage\n");
     assert_eq!(sent(&outs), b"400\n");
@@ -457,7 +554,10 @@ fn line_length_cap_1024() {
     let mut h = Harness::new();
     h.stream();
     let at_cap = format!("X{}\r\n", "y".repeat(1023));
-    assert_eq!(h.feed(at_cap.as_bytes()), vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]);
+    assert_eq!(
+        h.feed(at_cap.as_bytes()),
+        vec![Out::Event(Event::Ignored(Ignored::UnknownCommand))]
+    );
     let over = format!("X{}\n", "y".repeat(1024));
     let outs = h.feed(over.as_bytes());
     assert_eq!(sent(&outs), b"400\n");
@@ -471,13 +571,19 @@ fn unterminated_64k_is_capped() {
     assert_eq!(sent(&outs), b"400\n");
     assert_eq!(error(&outs), ControlError::LineTooLong { max: 1024 });
     let mut h = Harness::new();
-    assert!(h.feed(&vec![b'A'; 1023]).is_empty(), "1023 bytes may still become a line");
+    assert!(
+        h.feed(&vec![b'A'; 1023]).is_empty(),
+        "1023 bytes may still become a line"
+    );
 }
 
 #[test]
 fn handshake_deadline_is_5s_from_accept() {
     let mut h = Harness::new();
-    assert_eq!(h.session.poll_timeout(), Some(h.t0 + Duration::from_secs(5)));
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(h.t0 + Duration::from_secs(5))
+    );
     assert!(h.advance(Duration::from_millis(4999)).is_empty());
     let outs = h.advance(Duration::from_millis(1));
     assert_eq!(sent(&outs), b"410\n");
@@ -523,7 +629,12 @@ fn key_lookup_that_outlives_the_deadline_is_ignored() {
     let outs = h.advance(Duration::from_secs(5));
     assert_eq!(sent(&outs), b"410\n");
     h.session.verify_key(h.now, b"secretkey");
-    assert_eq!(h.drain(), vec![Out::Close(CloseReason::Error(ControlError::HandshakeTimeout))]);
+    assert_eq!(
+        h.drain(),
+        vec![Out::Close(CloseReason::Error(
+            ControlError::HandshakeTimeout
+        ))]
+    );
 }
 
 #[test]
@@ -539,7 +650,10 @@ fn lines_sent_while_the_key_is_looked_up_are_read_afterwards() {
     h.session.verify_key(h.now, b"secretkey");
     let outs = h.drain();
     assert_eq!(sent(&outs), b"200\n");
-    assert!(matches!(outs.last(), Some(Out::Event(Event::MediaRequested { channel: 123, .. }))));
+    assert!(matches!(
+        outs.last(),
+        Some(Out::Event(Event::MediaRequested { channel: 123, .. }))
+    ));
     h.session.start_media(h.now, 9000);
     assert_eq!(sent(&h.drain()), b"200 hi. Use UDP port 9000\n");
 }
@@ -557,7 +671,11 @@ fn flooding_while_the_key_is_looked_up_gets_400() {
 
 #[test]
 fn terminate_sends_the_code_then_closes() {
-    for status in [StatusCode::NoMediaTimeout, StatusCode::ServerTerminate, StatusCode::ChannelInUse] {
+    for status in [
+        StatusCode::NoMediaTimeout,
+        StatusCode::ServerTerminate,
+        StatusCode::ChannelInUse,
+    ] {
         let mut h = Harness::new();
         h.stream();
         h.session.terminate(status);
@@ -605,7 +723,10 @@ fn config_overrides_limits() {
         ..ServerConfig::default()
     };
     let mut h = Harness::with_config(config);
-    assert_eq!(h.session.poll_timeout(), Some(h.t0 + Duration::from_secs(10)));
+    assert_eq!(
+        h.session.poll_timeout(),
+        Some(h.t0 + Duration::from_secs(10))
+    );
     let outs = h.feed(b"HMAC\nXXXXXXXXXXXXXXXXX\n");
     assert_eq!(error(&outs), ControlError::LineTooLong { max: 16 });
 }

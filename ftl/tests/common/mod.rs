@@ -1,7 +1,18 @@
 //! A harness for driving sans-IO FTL sessions in tests: feed bytes, advance a
 //! fake clock, collect what comes out.
 
-#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test takes one Instant and adds to it"
+)]
 
 use std::time::{Duration, Instant};
 
@@ -155,7 +166,10 @@ pub fn framed<S: AsRef<str>>(commands: &[S]) -> Vec<u8> {
 
 /// HMAC, CONNECT, ftl_app's attributes and `.`, as ftl_app sends them.
 pub fn handshake_bytes(channel: &str, key: &str) -> Vec<u8> {
-    let mut commands = vec!["HMAC".to_string(), format!("CONNECT {channel} ${}", digest_hex(key))];
+    let mut commands = vec![
+        "HMAC".to_string(),
+        format!("CONNECT {channel} ${}", digest_hex(key)),
+    ];
     commands.extend(FTL_APP_ATTRIBUTES.iter().map(|s| s.to_string()));
     commands.push(".".into());
     framed(&commands)
