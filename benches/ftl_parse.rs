@@ -50,7 +50,9 @@ fn drive(session: &mut ServerSession, now: Instant) -> usize {
         match session.poll_output() {
             Output::Send(bytes) => sent += bytes.len(),
             Output::Event(Event::KeyRequired { .. }) => session.verify_key(now, KEY),
-            Output::Event(Event::MediaRequested { .. }) => session.start_media(now, 9000),
+            Output::Event(Event::MediaRequested { .. }) => {
+                session.start_media(now, std::num::NonZeroU16::MIN)
+            }
             Output::Event(_) => {}
             Output::Close(_) | Output::Timeout(_) => return sent,
         }

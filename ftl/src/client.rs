@@ -109,7 +109,8 @@ pub struct ClientSession {
     state: ClientState,
     lines: LineSplitter,
     tx: Vec<u8>,
-    tx_handed_out: bool,
+    /// Bytes at the front of `tx` already returned by `poll_output`.
+    tx_handed_out: usize,
     events: VecDeque<ClientEvent>,
 }
 
@@ -132,7 +133,7 @@ impl ClientSession {
             metadata,
             lines: LineSplitter::new(MAX_LINE_LEN),
             tx: Vec::with_capacity(512),
-            tx_handed_out: false,
+            tx_handed_out: 0,
             events: VecDeque::new(),
         };
         session.send_command(b"HMAC");
@@ -212,12 +213,9 @@ impl ClientSession {
 
     /// The next thing to do. See [`ClientOutput`].
     pub fn poll_output(&mut self) -> ClientOutput<'_> {
-        if self.tx_handed_out {
-            self.tx.clear();
-            self.tx_handed_out = false;
-        }
+        self.tx.drain(..self.tx_handed_out);
+        self.tx_handed_out = self.tx.len();
         if !self.tx.is_empty() {
-            self.tx_handed_out = true;
             return ClientOutput::Send(&self.tx);
         }
         if let Some(event) = self.events.pop_front() {
@@ -283,7 +281,7 @@ impl ClientSession {
                 if status != StatusCode::Ok {
                     return self.close(ClientError::Refused(status));
                 }
-                let Some(port) = parse_port(rest) else {
+                let Some(port) = parse_port(line) else {
                     return self.close(ClientError::MalformedReply);
                 };
                 self.events.push_back(ClientEvent::MediaPort(port));
@@ -373,15 +371,25 @@ fn parse_reply(line: &[u8]) -> Option<(StatusCode, &[u8])> {
     Some((StatusCode::from_code(code)?, &line[3..]))
 }
 
-/// The port from the rest of `200 <anything without '.'>. Use UDP port N`,
-/// read as ftl-sdk's `sscanf("%*[^.]. Use UDP port %d")` reads it.
-fn parse_port(rest: &[u8]) -> Option<u16> {
-    let dot = rest.iter().position(|&b| b == b'.')?;
-    let digits = rest[dot..].strip_prefix(b". Use UDP port ")?;
-    if digits.is_empty() || digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
+/// The port in a `200 ...` reply, read as ftl-sdk reads it with
+/// `sscanf(resp, "%*[^.]. Use UDP port %d")`: one or more non-`.` chars, a
+/// `.`, the words with any whitespace (or none) where the format has a space,
+/// then a decimal number; anything after it is ignored.
+fn parse_port(line: &[u8]) -> Option<u16> {
+    let dot = line
+        .iter()
+        .position(|&b| b == b'.')
+        .filter(|&dot| dot > 0)?;
+    let mut rest = &line[dot + 1..];
+    for word in [&b"Use"[..], b"UDP", b"port"] {
+        rest = rest.trim_ascii_start().strip_prefix(word)?;
+    }
+    let rest = rest.trim_ascii_start();
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 5 {
         return None;
     }
-    let port = digits
+    let port = rest[..digits]
         .iter()
         .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
     u16::try_from(port).ok().filter(|&port| port != 0)
@@ -393,13 +401,19 @@ mod tests {
 
     #[test]
     fn port_reply_forms_from_the_spec() {
-        assert_eq!(parse_port(b" hi. Use UDP port 51517"), Some(51517));
-        assert_eq!(parse_port(b". Use UDP port 9000"), Some(9000));
-        assert_eq!(parse_port(b" OK. Use UDP port 9001"), Some(9001));
+        assert_eq!(parse_port(b"200 hi. Use UDP port 51517"), Some(51517));
+        assert_eq!(parse_port(b"200. Use UDP port 9000"), Some(9000));
+        assert_eq!(parse_port(b"200 OK. Use UDP port 9001"), Some(9001));
+        assert_eq!(
+            parse_port(b"200 hi.Use UDP  port 9002 trailing"),
+            Some(9002)
+        );
         assert_eq!(parse_port(b""), None);
-        assert_eq!(parse_port(b" hi. Use UDP port 65536"), None);
-        assert_eq!(parse_port(b" hi. Use UDP port 0"), None);
-        assert_eq!(parse_port(b" hi. Use UDP port x"), None);
+        assert_eq!(parse_port(b"200"), None);
+        assert_eq!(parse_port(b". Use UDP port 9000"), None);
+        assert_eq!(parse_port(b"200 hi. Use UDP port 65536"), None);
+        assert_eq!(parse_port(b"200 hi. Use UDP port 0"), None);
+        assert_eq!(parse_port(b"200 hi. Use UDP port x"), None);
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn drain_server(session: &mut ServerSession, now: Instant, data: &[u8]) -> bool 
             }
             Output::Event(Event::MediaRequested { metadata, .. }) => {
                 assert!(metadata.video.is_some() || metadata.audio.is_some());
-                session.start_media(now, 9000);
+                session.start_media(now, std::num::NonZeroU16::MIN);
             }
             Output::Event(_) => {}
             Output::Close(_) => return true,

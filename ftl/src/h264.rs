@@ -400,21 +400,162 @@ mod tests {
         assert_eq!(Sps::parse(&[0x68, 0x42]), Err(SpsError::NotSps));
     }
 
-    #[test]
-    fn huge_width_is_rejected() {
-        // Baseline, id 0, frame_num 0, poc 2, refs 0, gaps 0, then
-        // pic_width_in_mbs_minus1 = 2^20 (far over MAX_DIMENSION).
-        let mut sps = vec![0x67, 0x42, 0x00, 0x1f];
-        // bits: 1 | 1 | 011 | 1 | 0 | 000000000000000000001 + 20 zeros ...
-        sps.extend_from_slice(&[0b1101_1100, 0, 0, 0b1000_0000, 0, 0, 0b1000_0000, 0xff]);
-        assert!(Sps::parse(&sps).is_err());
+    /// Writes SPS fields as RBSP bits, then escapes them as an encoder does.
+    struct SpsWriter {
+        bits: Vec<bool>,
+    }
+
+    impl SpsWriter {
+        fn new(profile_idc: u8, constraint_flags: u8, level_idc: u8) -> Self {
+            let mut writer = Self { bits: Vec::new() };
+            for byte in [profile_idc, constraint_flags, level_idc] {
+                writer.u(8, u64::from(byte));
+            }
+            writer
+        }
+
+        fn u(&mut self, width: u32, value: u64) -> &mut Self {
+            self.bits
+                .extend((0..width).rev().map(|i| (value >> i) & 1 == 1));
+            self
+        }
+
+        fn ue(&mut self, value: u64) -> &mut Self {
+            let code = value + 1;
+            let width = 64 - code.leading_zeros();
+            self.u(width - 1, 0).u(width, code)
+        }
+
+        fn se(&mut self, value: i64) -> &mut Self {
+            let code = if value > 0 { 2 * value - 1 } else { -2 * value };
+            self.ue(code as u64)
+        }
+
+        /// The NAL: header, then the RBSP with a stop bit, with `03` put after
+        /// every `00 00` that precedes a byte ≤ 3 (H.264 §7.4.1).
+        fn finish(&mut self) -> (Vec<u8>, usize) {
+            self.bits.push(true);
+            while !self.bits.len().is_multiple_of(8) {
+                self.bits.push(false);
+            }
+            let rbsp: Vec<u8> = self
+                .bits
+                .chunks(8)
+                .map(|c| c.iter().fold(0, |acc, &b| (acc << 1) | u8::from(b)))
+                .collect();
+            let mut nal = vec![0x67];
+            let mut zeros = 0;
+            let mut inserted = 0;
+            for byte in rbsp {
+                if zeros >= 2 && byte <= 3 {
+                    nal.push(3);
+                    inserted += 1;
+                    zeros = 0;
+                }
+                nal.push(byte);
+                zeros = if byte == 0 { zeros + 1 } else { 0 };
+            }
+            (nal, inserted)
+        }
     }
 
     #[test]
-    fn emulation_prevention_at_the_end() {
-        let mut sps = SPS_720P_BASELINE.to_vec();
-        sps.extend_from_slice(&[0x00, 0x00, 0x03]);
-        assert!(Sps::parse(&sps).is_ok());
+    fn emulation_prevention_inside_the_fields_is_skipped() {
+        // pic_order_cnt_type 1 with a huge offset_for_non_ref_pic: its
+        // exp-Golomb code is mostly zero bits, so the encoder must escape.
+        let mut writer = SpsWriter::new(66, 0xc0, 31);
+        writer.ue(0).ue(0).ue(1).u(1, 0).se(-(1 << 30)).se(0).ue(0);
+        writer
+            .ue(1)
+            .u(1, 0)
+            .ue(79)
+            .ue(44)
+            .u(1, 1)
+            .u(1, 1)
+            .u(1, 0)
+            .u(1, 0);
+        let (nal, inserted) = writer.finish();
+        assert!(
+            inserted > 0,
+            "the fixture must contain an emulation-prevention byte"
+        );
+        let sps = Sps::parse(&nal).unwrap();
+        assert_eq!((sps.width, sps.height), (1280, 720));
+    }
+
+    #[test]
+    fn high_profile_with_scaling_lists_and_field_coding() {
+        let mut writer = SpsWriter::new(100, 0, 40);
+        writer.ue(0).ue(1).ue(0).ue(0).u(1, 0); // id, chroma 4:2:0, depths, bypass
+        writer.u(1, 1); // seq_scaling_matrix_present_flag
+        for list in 0..8 {
+            if list == 1 || list == 6 {
+                writer.u(1, 1);
+                let size = if list < 6 { 16 } else { 64 };
+                for i in 0..size {
+                    writer.se(match i {
+                        0 => 8,
+                        _ if i % 2 == 0 => 1,
+                        _ => -1,
+                    });
+                }
+            } else {
+                writer.u(1, 0);
+            }
+        }
+        writer.ue(0).ue(0).ue(0); // frame_num, poc type 0, poc lsb
+        // 1920 wide, 34 map units of 32 lines (field coding), then crop 2 units of 4 lines.
+        writer.ue(4).u(1, 0).ue(119).ue(33).u(1, 0).u(1, 0).u(1, 1);
+        writer.u(1, 1).ue(0).ue(0).ue(0).ue(2).u(1, 0);
+        let (nal, _) = writer.finish();
+        let sps = Sps::parse(&nal).unwrap();
+        assert_eq!((sps.width, sps.height), (1920, 1080));
+        assert_eq!(sps.profile_level_id(), [100, 0, 40]);
+    }
+
+    #[test]
+    fn huge_width_is_rejected() {
+        let mut writer = SpsWriter::new(66, 0, 31);
+        writer.ue(0).ue(0).ue(2).ue(1).u(1, 0).ue(1 << 20).ue(44);
+        writer.u(1, 1).u(1, 1).u(1, 0).u(1, 0);
+        let (nal, _) = writer.finish();
+        assert_eq!(Sps::parse(&nal), Err(SpsError::BadDimensions));
+        let mut writer = SpsWriter::new(66, 0, 31);
+        writer.ue(0).ue(0).ue(2).ue(1).u(1, 0).ue(1023).ue(44);
+        writer.u(1, 1).u(1, 1).u(1, 0).u(1, 0);
+        let (nal, _) = writer.finish();
+        assert_eq!(
+            Sps::parse(&nal).map(|s| s.width),
+            Ok(16_384),
+            "MAX_DIMENSION itself is allowed"
+        );
+    }
+
+    #[test]
+    fn cropping_everything_is_rejected() {
+        let mut writer = SpsWriter::new(66, 0, 31);
+        writer
+            .ue(0)
+            .ue(0)
+            .ue(2)
+            .ue(1)
+            .u(1, 0)
+            .ue(0)
+            .ue(0)
+            .u(1, 1)
+            .u(1, 1);
+        writer.u(1, 1).ue(8).ue(0).ue(0).ue(0).u(1, 0);
+        let (nal, _) = writer.finish();
+        assert_eq!(Sps::parse(&nal), Err(SpsError::BadDimensions));
+    }
+
+    #[test]
+    fn sps_writer_matches_a_real_encoder() {
+        let mut writer = SpsWriter::new(0x42, 0xc0, 0x1f);
+        writer.ue(0).ue(0).ue(2).ue(1).u(1, 0).ue(79).ue(44);
+        writer.u(1, 1).u(1, 1).u(1, 0).u(1, 0);
+        let (nal, _) = writer.finish();
+        assert_eq!(Sps::parse(&nal), Sps::parse(&SPS_720P_BASELINE));
     }
 
     #[test]

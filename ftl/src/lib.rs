@@ -31,7 +31,7 @@
 //!
 //! # fn random_challenge() -> ftl::Challenge { [7; 128] }
 //! # fn key_for(_channel: u32) -> Option<Vec<u8>> { None }
-//! # fn open_media_port() -> u16 { 9000 }
+//! # fn open_media_port() -> std::num::NonZeroU16 { std::num::NonZeroU16::MIN }
 //! # fn run(mut tcp: std::net::TcpStream) -> std::io::Result<()> {
 //! let mut session = ServerSession::new(Instant::now(), random_challenge(), ServerConfig::default());
 //! let mut buf = [0u8; 1024];
@@ -91,7 +91,7 @@ pub use media::{
     SENDER_REPORT_MARKER, SenderReport, TrackParams, classify, parse_rtp,
 };
 pub use metadata::{AudioTrack, MetadataError, StreamMetadata, VideoTrack};
-pub use nack::{Arrival, NackConfig, NackStats, NackTracker};
+pub use nack::{Arrival, MAX_OUTSTANDING_LIMIT, NackConfig, NackStats, NackTracker};
 pub use server::{CloseReason, Event, Ignored, Output, ServerConfig, ServerSession};
 pub use status::StatusCode;
 pub use stream_key::{MAX_KEY_LEN, StreamKey, StreamKeyError};

@@ -5,6 +5,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// The most outstanding NACKs a tracker can be configured with; it keeps the
+/// FCI count of one NACK packet far below the RTCP length field's range.
+pub const MAX_OUTSTANDING_LIMIT: usize = 4096;
+
 /// RTCP packet type of transport-layer feedback (RTPFB).
 const RTPFB: u8 = 205;
 
@@ -14,7 +18,8 @@ const RTPFB: u8 = 205;
 pub struct NackConfig {
     /// A sequence number counts as missing only once this many later ones arrived.
     pub reorder_allowance: u16,
-    /// Most sequence numbers awaiting a retransmission; older ones are given up.
+    /// Most sequence numbers awaiting a retransmission; older ones are given
+    /// up. Capped at [`MAX_OUTSTANDING_LIMIT`].
     pub max_outstanding: usize,
     /// A missing packet not recovered within this time is given up.
     pub max_age: Duration,
@@ -92,7 +97,8 @@ pub struct NackTracker {
 
 impl NackTracker {
     /// A tracker with room for `config.max_outstanding` missing packets.
-    pub fn new(config: NackConfig) -> Self {
+    pub fn new(mut config: NackConfig) -> Self {
+        config.max_outstanding = config.max_outstanding.min(MAX_OUTSTANDING_LIMIT);
         Self {
             missing: VecDeque::with_capacity(config.max_outstanding),
             config,
@@ -135,16 +141,16 @@ impl NackTracker {
             self.record_gap(now, highest + 1, extended);
             return Arrival::Gap { missing: ahead - 1 };
         }
+        // A missing packet is recovered however late it comes (within
+        // `max_age`); only then does the misorder window apply.
+        let candidate = highest - u64::from(behind);
+        if let Some(at) = self.missing.iter().position(|m| m.sequence == candidate) {
+            self.missing.remove(at);
+            self.stats.recovered += 1;
+            return Arrival::Recovered;
+        }
         if behind < self.config.max_misorder {
-            let extended = highest - u64::from(behind);
-            return match self.missing.iter().position(|m| m.sequence == extended) {
-                Some(at) => {
-                    self.missing.remove(at);
-                    self.stats.recovered += 1;
-                    Arrival::Recovered
-                }
-                None => Arrival::Stale,
-            };
+            return Arrival::Stale;
         }
         if self.probation == Some(sequence) {
             self.probation = None;
@@ -353,23 +359,57 @@ mod tests {
     }
 
     #[test]
-    fn dropout_limit_3000_vs_3001() {
-        let (mut t, now) = tracker();
-        t.on_packet(now, 0);
-        assert_eq!(t.on_packet(now, 2999), Arrival::Gap { missing: 2998 });
-        assert_eq!(t.outstanding(), 64, "capped at max_outstanding");
-        let (mut t, now) = tracker();
-        t.on_packet(now, 0);
-        assert_eq!(t.on_packet(now, 3000), Arrival::Jump);
-        assert_eq!(t.outstanding(), 0, "no NACKs for a huge jump");
+    fn forward_jump_of_3000_or_more_is_a_discontinuity() {
+        for (jump, expected) in [
+            (2999, Arrival::Gap { missing: 2998 }),
+            (3000, Arrival::Jump),
+            (3001, Arrival::Jump),
+        ] {
+            let (mut t, now) = tracker();
+            t.on_packet(now, 0);
+            assert_eq!(t.on_packet(now, jump), expected, "+{jump}");
+            let expected_outstanding = if jump == 2999 { 64 } else { 0 };
+            assert_eq!(
+                t.outstanding(),
+                expected_outstanding,
+                "+{jump}: capped, or no NACKs for a jump"
+            );
+        }
     }
 
     #[test]
-    fn misorder_limit_100_vs_101() {
+    fn backward_step_of_100_or_more_is_a_discontinuity() {
+        for (back, expected) in [
+            (99, Arrival::Stale),
+            (100, Arrival::Jump),
+            (101, Arrival::Jump),
+        ] {
+            let (mut t, now) = tracker();
+            t.on_packet(now, 1000);
+            assert_eq!(t.on_packet(now, 1000 - back), expected, "-{back}");
+        }
+    }
+
+    #[test]
+    fn late_retransmissions_are_recovered_not_jumps() {
         let (mut t, now) = tracker();
-        t.on_packet(now, 1000);
-        assert_eq!(t.on_packet(now, 901), Arrival::Stale);
-        assert_eq!(t.on_packet(now, 900), Arrival::Jump);
+        feed(&mut t, now, 0..=49);
+        feed(&mut t, now, 54..=200);
+        assert_eq!(nack(&mut t, now)[12..], [0, 50, 0, 0b111]);
+        for sequence in 50..=53 {
+            assert_eq!(t.on_packet(now, sequence), Arrival::Recovered, "{sequence}");
+        }
+        assert_eq!(t.on_packet(now, 201), Arrival::InOrder);
+        feed(&mut t, now, 202..230);
+        assert!(nack(&mut t, now).is_empty());
+        assert_eq!(
+            t.stats(),
+            NackStats {
+                nacked: 4,
+                recovered: 4,
+                lost: 0
+            }
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! meanwhile stay buffered, bounded, and are read once the caller answers.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU16;
 use std::time::{Duration, Instant};
 
 use crate::command::Command;
@@ -32,7 +33,8 @@ pub struct ServerConfig {
     pub max_attributes: usize,
     /// Most unknown or ignored lines over the session's life.
     pub max_ignored_lines: usize,
-    /// PINGs answered in a burst; more are counted and not answered.
+    /// PINGs answered in a burst; more are counted, not answered, and do not
+    /// end the session.
     pub ping_burst: u32,
     /// One more PING may be answered per this interval.
     pub ping_refill: Duration,
@@ -77,8 +79,9 @@ pub enum Event {
     },
     /// A `PING` was answered with `201`.
     Ping,
-    /// A line was ignored: unknown, a PING for another channel, or a PING
-    /// over the rate limit.
+    /// A line was ignored: unknown, or a PING for another channel. PINGs over
+    /// the rate limit make no event (a storm must not grow the queue); see
+    /// [`ServerSession::pings_rate_limited`].
     Ignored(Ignored),
 }
 
@@ -89,8 +92,6 @@ pub enum Ignored {
     UnknownCommand,
     /// A `PING` naming another channel.
     PingForOtherChannel,
-    /// A `PING` over the rate limit; not answered.
-    PingRateLimited,
 }
 
 /// Why the session ended. The connection should be closed.
@@ -175,9 +176,11 @@ pub struct ServerSession {
     handshake_deadline: Instant,
     lines: LineSplitter,
     tx: Vec<u8>,
-    tx_handed_out: bool,
+    /// Bytes at the front of `tx` already returned by `poll_output`.
+    tx_handed_out: usize,
     events: VecDeque<Event>,
     ignored_lines: usize,
+    pings_rate_limited: u64,
     ping_tokens: u32,
     ping_refilled_at: Instant,
 }
@@ -195,9 +198,10 @@ impl ServerSession {
             challenge,
             state: State::ExpectHmac,
             tx: Vec::with_capacity(2 * hmac::CHALLENGE_LEN + 8),
-            tx_handed_out: false,
+            tx_handed_out: 0,
             events: VecDeque::new(),
             ignored_lines: 0,
+            pings_rate_limited: 0,
         }
     }
 
@@ -210,6 +214,11 @@ impl ServerSession {
             | State::Streaming { channel, .. } => Some(channel),
             _ => None,
         }
+    }
+
+    /// PINGs not answered because they came faster than the rate limit.
+    pub fn pings_rate_limited(&self) -> u64 {
+        self.pings_rate_limited
     }
 
     /// Whether the media port was sent and the stream is live.
@@ -283,12 +292,12 @@ impl ServerSession {
     /// Answers [`Event::MediaRequested`] with the UDP port media goes to.
     /// Sends `200 hi. Use UDP port <port>`, the form every known client parses
     /// (FTL-SPEC §3.2 d). Does nothing unless a port is awaited.
-    pub fn start_media(&mut self, now: Instant, port: u16) {
+    pub fn start_media(&mut self, now: Instant, port: NonZeroU16) {
         let State::AwaitMediaPort { channel } = self.state else {
             return;
         };
         self.tx.extend_from_slice(b"200 hi. Use UDP port ");
-        push_decimal(&mut self.tx, u32::from(port));
+        push_decimal(&mut self.tx, u32::from(port.get()));
         self.tx.push(b'\n');
         self.state = State::Streaming {
             channel,
@@ -302,6 +311,12 @@ impl ServerSession {
     /// or to stop a live stream (no media: 408, shutdown or takeover: 410).
     pub fn terminate(&mut self, status: StatusCode) {
         if !self.is_closed() {
+            // ftl-sdk reads one code per chunk: a `201` not yet written would
+            // hide the closing code, so it is dropped (FTL-SPEC §3.5).
+            let unsent = &self.tx[self.tx_handed_out..];
+            if unsent.chunks(4).all(|line| line == StatusCode::Ping.line()) {
+                self.tx.truncate(self.tx_handed_out);
+            }
             self.tx.extend_from_slice(status.line());
             self.state = State::Closed(CloseReason::Terminated(status));
         }
@@ -309,12 +324,11 @@ impl ServerSession {
 
     /// The next thing to do. See [`Output`].
     pub fn poll_output(&mut self) -> Output<'_> {
-        if self.tx_handed_out {
-            self.tx.clear();
-            self.tx_handed_out = false;
-        }
+        // Only what was handed out is gone: a reply queued between two polls
+        // (by `terminate`, say) is still sent.
+        self.tx.drain(..self.tx_handed_out);
+        self.tx_handed_out = self.tx.len();
         if !self.tx.is_empty() {
-            self.tx_handed_out = true;
             return Output::Send(&self.tx);
         }
         if let Some(event) = self.events.pop_front() {
@@ -443,7 +457,7 @@ impl ServerSession {
             self.ping_refilled_at = now;
         }
         if self.ping_tokens == 0 {
-            self.ignore(Ignored::PingRateLimited);
+            self.pings_rate_limited += 1;
             return;
         }
         self.ping_tokens -= 1;

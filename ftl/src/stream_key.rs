@@ -72,7 +72,9 @@ impl fmt::Debug for StreamKey {
 }
 
 /// C's `atol` stored into a `uint32_t`: optional leading spaces and sign, then
-/// digits up to the first non-digit; non-numeric input gives 0.
+/// digits up to the first non-digit; non-numeric input gives 0, and overflow
+/// clamps to `LONG_MAX`/`LONG_MIN` as glibc's `strtol` does, before the
+/// conversion keeps the low 32 bits.
 fn atol_u32(text: &str) -> u32 {
     let text = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
     let (negative, digits) = match text.as_bytes().first() {
@@ -80,17 +82,25 @@ fn atol_u32(text: &str) -> u32 {
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let value = digits
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .fold(0u32, |acc, d| {
-            acc.wrapping_mul(10).wrapping_add(u32::from(d - b'0'))
+    let mut value: i64 = 0;
+    for digit in digits.bytes().take_while(u8::is_ascii_digit) {
+        let digit = i64::from(digit - b'0');
+        let next = value.checked_mul(10).and_then(|v| {
+            if negative {
+                v.checked_sub(digit)
+            } else {
+                v.checked_add(digit)
+            }
         });
-    if negative {
-        value.wrapping_neg()
-    } else {
-        value
+        match next {
+            Some(next) => value = next,
+            None => {
+                value = if negative { i64::MIN } else { i64::MAX };
+                break;
+            }
+        }
     }
+    value as u32
 }
 
 #[cfg(test)]
@@ -122,8 +132,21 @@ mod tests {
     }
 
     #[test]
-    fn channel_wraps_like_uint32() {
+    fn channel_converts_like_uint32() {
         assert_eq!(StreamKey::parse("4294967295-k").unwrap().channel, u32::MAX);
+        assert_eq!(StreamKey::parse("4294967296-k").unwrap().channel, 0);
+        assert_eq!(
+            StreamKey::parse("-1-k").unwrap().channel,
+            0,
+            "the first '-' is the separator"
+        );
+        assert_eq!(
+            StreamKey::parse("99999999999999999999-k").unwrap().channel,
+            u32::MAX,
+            "clamped to LONG_MAX"
+        );
+        assert_eq!(atol_u32("-99999999999999999999"), 0, "clamped to LONG_MIN");
+        assert_eq!(atol_u32(" -5"), (-5i32) as u32);
         assert_eq!(StreamKey::parse("4294967295-k").unwrap().video_ssrc(), 0);
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::{FTL_APP_ATTRIBUTES, Harness, Out, closed, digest_hex, framed, sent};
 use ftl::{
     AttributeKey, CloseReason, CommandError, CommandKind, ControlError, Event, Ignored,
-    MetadataError, ServerConfig, StatusCode,
+    MetadataError, Output, ServerConfig, StatusCode,
 };
 
 fn error(outs: &[Out]) -> ControlError {
@@ -147,9 +147,14 @@ fn ping_storm_is_rate_limited_and_bounded() {
     h.stream();
     let storm = b"PING 123\r\n\r\n".repeat(10_000);
     let outs = h.feed(&storm);
-    assert_eq!(sent(&outs), b"201\n201\n201\n201\n400\n");
-    assert_eq!(error(&outs), ControlError::TooManyIgnoredLines { max: 32 });
-    assert!(outs.len() < 64, "output stays bounded: {}", outs.len());
+    assert_eq!(sent(&outs), b"201\n201\n201\n201\n");
+    assert_eq!(
+        outs.len(),
+        5,
+        "one write and four events, however long the storm"
+    );
+    assert_eq!(closed(&outs), None);
+    assert_eq!(h.session.pings_rate_limited(), 9_996);
 }
 
 #[test]
@@ -158,11 +163,8 @@ fn pings_refill_over_time() {
     h.stream();
     let four = b"PING\n".repeat(4);
     assert_eq!(sent(&h.feed(&four)), b"201\n".repeat(4));
-    let outs = h.feed(b"PING\n");
-    assert_eq!(
-        outs,
-        vec![Out::Event(Event::Ignored(Ignored::PingRateLimited))]
-    );
+    assert!(h.feed(b"PING\n").is_empty());
+    assert_eq!(h.session.pings_rate_limited(), 1);
     h.advance(Duration::from_secs(1));
     assert_eq!(sent(&h.feed(b"PING\n")), b"201\n");
 }
@@ -654,7 +656,8 @@ fn lines_sent_while_the_key_is_looked_up_are_read_afterwards() {
         outs.last(),
         Some(Out::Event(Event::MediaRequested { channel: 123, .. }))
     ));
-    h.session.start_media(h.now, 9000);
+    h.session
+        .start_media(h.now, std::num::NonZeroU16::new(9000).unwrap());
     assert_eq!(sent(&h.drain()), b"200 hi. Use UDP port 9000\n");
 }
 
@@ -729,4 +732,61 @@ fn config_overrides_limits() {
     );
     let outs = h.feed(b"HMAC\nXXXXXXXXXXXXXXXXX\n");
     assert_eq!(error(&outs), ControlError::LineTooLong { max: 16 });
+}
+
+#[test]
+fn a_reply_queued_between_polls_is_not_lost() {
+    let mut h = Harness::new();
+    h.stream();
+    h.session.handle_input(h.now, b"PING 123\n");
+    let Output::Send(first) = h.session.poll_output() else {
+        panic!("expected the pong");
+    };
+    assert_eq!(first, b"201\n");
+    // The caller is still writing the pong when a takeover ends the stream.
+    h.session.terminate(StatusCode::ServerTerminate);
+    assert_eq!(h.session.poll_output(), Output::Send(b"410\n"));
+    assert!(matches!(
+        h.session.poll_output(),
+        Output::Event(Event::Ping)
+    ));
+    assert_eq!(
+        h.session.poll_output(),
+        Output::Close(CloseReason::Terminated(StatusCode::ServerTerminate))
+    );
+}
+
+#[test]
+fn terminate_drops_an_unsent_pong_so_the_code_is_read() {
+    let mut h = Harness::new();
+    h.stream();
+    h.session.handle_input(h.now, b"PING 123\n");
+    h.session.terminate(StatusCode::NoMediaTimeout);
+    assert_eq!(sent(&h.drain()), b"408\n");
+}
+
+#[test]
+fn terminate_keeps_an_unsent_handshake_reply() {
+    let mut h = Harness::new();
+    h.session.handle_input(h.now, b"HMAC\n");
+    h.session.terminate(StatusCode::ServerTerminate);
+    let bytes = sent(&h.drain());
+    assert!(bytes.starts_with(b"200 ") && bytes.ends_with(b"\n410\n"));
+}
+
+#[test]
+fn disconnect_while_the_key_is_looked_up_is_read_after_the_answer() {
+    let mut h = Harness::new();
+    h.answer_caller = false;
+    h.feed(b"HMAC\n");
+    let mut bytes = format!("CONNECT 123 ${}\n", digest_hex("secretkey")).into_bytes();
+    bytes.extend(b"DISCONNECT\n");
+    assert_eq!(
+        h.feed(&bytes),
+        vec![Out::Event(Event::KeyRequired { channel: 123 })]
+    );
+    h.session.verify_key(h.now, b"secretkey");
+    let outs = h.drain();
+    assert_eq!(sent(&outs), b"200\n");
+    assert_eq!(closed(&outs), Some(CloseReason::ClientDisconnected));
 }

@@ -15,10 +15,33 @@ use std::time::{Duration, Instant};
 
 use ftl::{
     ClientConfig, ClientOutput, ClientSession, Datagram, MediaParams, NackConfig, NackTracker,
-    Output, ServerConfig, ServerSession, StatusCode, StreamKey, StreamMetadata, TrackParams,
-    classify,
+    Output, ServerConfig, ServerSession, StreamKey, StreamMetadata, TrackParams, classify,
 };
 use proptest::prelude::*;
+
+/// HMAC, CONNECT with the right digest for `secretkey`, ftl_app's attributes, `.`.
+fn handshake(challenge: &ftl::Challenge) -> Vec<u8> {
+    let digest: String = ftl::sign(b"secretkey", challenge)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut text = format!("HMAC\r\n\r\nCONNECT 123 ${digest}\r\n\r\n");
+    for line in [
+        "Video: true",
+        "VideoCodec: H264",
+        "VideoPayloadType: 96",
+        "VideoIngestSSRC: 124",
+        "Audio: true",
+        "AudioCodec: OPUS",
+        "AudioPayloadType: 97",
+        "AudioIngestSSRC: 123",
+        ".",
+    ] {
+        text.push_str(line);
+        text.push_str("\r\n\r\n");
+    }
+    text.into_bytes()
+}
 
 const PARAMS: MediaParams = MediaParams {
     video: Some(TrackParams {
@@ -113,28 +136,98 @@ proptest! {
     #[test]
     fn server_session_survives_anything(
         chunks in proptest::collection::vec((proptest::collection::vec(any::<u8>(), 0..300), 0u64..4000), 0..30),
-        prefix in prop_oneof![Just(Vec::new()), Just(b"HMAC\n".to_vec())],
+        prefix in 0usize..3,
     ) {
         let mut now = Instant::now();
-        let mut session = ServerSession::new(now, [9; 128], ServerConfig::default());
+        let challenge = [9; 128];
+        let mut session = ServerSession::new(now, challenge, ServerConfig::default());
+        // Start from nothing, after HMAC, or streaming, so garbage reaches every state.
+        let prefix = match prefix {
+            0 => Vec::new(),
+            1 => b"HMAC\n".to_vec(),
+            _ => handshake(&challenge),
+        };
         let mut closed = false;
-        session.handle_input(now, &prefix);
-        for (bytes, millis) in chunks {
+        for (bytes, millis) in std::iter::once((prefix, 0)).chain(chunks) {
             now += Duration::from_millis(millis);
             session.handle_input(now, &bytes);
+            let mut settled = false;
             for _ in 0..64 {
                 match session.poll_output() {
                     Output::Send(reply) => {
                         prop_assert!(!closed);
                         prop_assert!(reply.ends_with(b"\n") && !reply.contains(&b'\r'));
                     }
-                    Output::Event(ftl::Event::KeyRequired { .. }) => session.terminate(StatusCode::InvalidStreamKey),
+                    Output::Event(ftl::Event::KeyRequired { .. }) => session.verify_key(now, b"secretkey"),
+                    Output::Event(ftl::Event::MediaRequested { .. }) => {
+                        session.start_media(now, std::num::NonZeroU16::MIN);
+                    }
                     Output::Event(_) => {}
-                    Output::Close(_) => { closed = true; break; }
-                    Output::Timeout(deadline) => { prop_assert!(deadline > now); break; }
+                    Output::Close(_) => { closed = true; settled = true; break; }
+                    Output::Timeout(deadline) => { prop_assert!(deadline > now); settled = true; break; }
+                }
+            }
+            prop_assert!(settled, "poll_output did not settle");
+        }
+    }
+
+    /// A modelled stream with loss, reordering and late retransmissions: the
+    /// tracker NACKs only packets that are missing, each once, and recovers
+    /// every retransmission, however late (within max_age).
+    #[test]
+    fn nack_tracker_requests_only_missing_packets(
+        losses in proptest::collection::vec(0u16..580, 0..25),
+        swaps in proptest::collection::vec(0usize..600, 0..40),
+        delays in proptest::collection::vec(0usize..250, 25),
+        start in any::<u16>(),
+    ) {
+        let mut order: Vec<u16> = (0..600).collect();
+        for at in swaps {
+            if at + 2 < order.len() {
+                order.swap(at, at + 2);
+            }
+        }
+        let lost: std::collections::BTreeSet<u16> = losses.into_iter().filter(|&l| l > 0).collect();
+        let mut tracker = NackTracker::new(NackConfig::default());
+        let t0 = Instant::now();
+        let mut arrived = std::collections::BTreeSet::new();
+        let mut requested = std::collections::BTreeSet::new();
+        let mut retransmit_at: Vec<(usize, u16)> = Vec::new();
+        let mut out = Vec::new();
+        let mut step = 0usize;
+        let deliver = |tracker: &mut NackTracker, arrived: &mut std::collections::BTreeSet<u16>, step: usize, offset: u16| {
+            tracker.on_packet(t0 + Duration::from_millis(step as u64), start.wrapping_add(offset));
+            arrived.insert(offset);
+        };
+        for offset in order.iter().copied().chain(std::iter::repeat_n(u16::MAX, 300)) {
+            step += 1;
+            if offset != u16::MAX && !lost.contains(&offset) {
+                deliver(&mut tracker, &mut arrived, step, offset);
+            }
+            let due: Vec<u16> = retransmit_at.iter().filter(|(at, _)| *at == step).map(|(_, o)| *o).collect();
+            for offset in due {
+                deliver(&mut tracker, &mut arrived, step, offset);
+            }
+            out.clear();
+            tracker.poll_nack(t0 + Duration::from_millis(step as u64), 1, 124, &mut out);
+            for fci in out.get(12..).unwrap_or_default().chunks(4) {
+                let pid = u16::from_be_bytes([fci[0], fci[1]]);
+                let blp = u16::from_be_bytes([fci[2], fci[3]]);
+                let seqs = std::iter::once(pid).chain((0..16).filter(|i| blp & (1 << i) != 0).map(|i| pid.wrapping_add(i + 1)));
+                for sequence in seqs {
+                    let offset = sequence.wrapping_sub(start);
+                    prop_assert!(lost.contains(&offset), "NACKed {offset}, which was not lost");
+                    prop_assert!(!arrived.contains(&offset), "NACKed {offset} after it arrived");
+                    prop_assert!(requested.insert(offset), "NACKed {offset} twice");
+                    let delay = delays[requested.len() % delays.len()];
+                    retransmit_at.push((step + 1 + delay, offset));
                 }
             }
         }
+        prop_assert_eq!(requested.len(), lost.len().min(64), "every loss is requested");
+        prop_assert!(requested.iter().all(|offset| arrived.contains(offset)));
+        prop_assert!(tracker.stats().recovered >= requested.len() as u64);
+        prop_assert_eq!(tracker.outstanding(), 0);
     }
 
     #[test]

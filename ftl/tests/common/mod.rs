@@ -26,6 +26,10 @@ pub fn spec_challenge() -> ftl::Challenge {
 /// The media port the harness assigns.
 pub const MEDIA_PORT: u16 = 51517;
 
+fn media_port() -> std::num::NonZeroU16 {
+    std::num::NonZeroU16::new(MEDIA_PORT).unwrap()
+}
+
 /// One thing the session produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Out {
@@ -84,7 +88,7 @@ impl Harness {
                                 self.session.terminate(StatusCode::InvalidStreamKey)
                             }
                             Event::MediaRequested { .. } => {
-                                self.session.start_media(self.now, MEDIA_PORT)
+                                self.session.start_media(self.now, media_port())
                             }
                             _ => {}
                         }
