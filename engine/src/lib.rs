@@ -1,10 +1,471 @@
 //! Waveguide's data plane: per-core workers that take RTP from publishers
-//! (FTL and WHIP) and forward it to WHEP viewers through lock-free rings.
+//! (FTL today; WHIP next) and forward it to WHEP viewers through lock-free
+//! rings, without transcoding.
 //!
 //! This crate knows no HTTP, configuration files or authentication; the
-//! `waveguide-engine` binary wires it to those. So far it holds the
-//! [`PacketRing`](ring::PacketRing) that carries one track's packets from
-//! its producer to every worker; the workers, str0m peers and FTL media
-//! sockets follow (DESIGN.md, "The shape").
+//! `waveguide-engine` binary wires it to those through [`EngineHandle`].
+//!
+//! ```text
+//!  control threads ── EngineHandle ──▶ inbox (crossbeam + mio::Waker) ──▶ worker k
+//!
+//!  worker k (one thread per core, one mio::Poll loop, owns everything it touches):
+//!    FTL media socket ─▶ ftl::classify ─▶ PacketRing (per track) ─▶ wake followers
+//!    WebRTC socket (UDP 8200 + k) ─▶ demux ─▶ viewer Rtc (str0m, RTP mode)
+//!    rings ─▶ every local viewer: write_rtp ─▶ drain ─▶ SendBatch (sendmmsg, GSO)
+//! ```
+//!
+//! A viewer's `Rtc` lives on one worker; a stream's ingest lives on one
+//! worker; rings connect them without locks. See `DESIGN.md`, "The shape"
+//! and "Hot-path rules".
 
+pub mod demux;
+pub mod ftl_media;
+mod inbox;
+pub mod peer;
 pub mod ring;
+pub mod stream;
+pub mod udp;
+mod worker;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use ftl::MediaParams;
+use parking_lot::Mutex;
+
+pub use inbox::PendingReply;
+use inbox::{Command, reply_channel};
+pub use stream::{Stream, StreamStats, TrackKind};
+pub use udp::SendStats;
+
+/// How the engine runs. Every field has a default that makes a useful
+/// single node on one machine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Worker threads; one per core by default.
+    pub workers: usize,
+    /// Address the WebRTC sockets bind to.
+    pub webrtc_bind: IpAddr,
+    /// Worker k's WebRTC port is this plus k; 0 picks free ports (tests).
+    pub webrtc_port_base: u16,
+    /// The IP announced in ICE candidates (must be reachable by viewers).
+    pub public_ip: IpAddr,
+    /// Ports handed to FTL streams for media; `0..=0` picks free ports.
+    pub ftl_media_ports: RangeInclusive<u16>,
+    /// Address FTL media sockets bind to.
+    pub ftl_media_bind: IpAddr,
+    /// Packets held per video ring (about 4 s of a 6 Mbps stream).
+    pub video_ring_packets: usize,
+    /// Packets held per audio ring.
+    pub audio_ring_packets: usize,
+    /// Most viewers on one worker.
+    pub max_viewers_per_worker: usize,
+    /// A viewer that has not connected (ICE + DTLS) by then is dropped.
+    pub viewer_connect_timeout: Duration,
+    /// An FTL stream with no datagram for this long is reported as timed out.
+    pub ftl_media_timeout: Duration,
+    /// SO_RCVBUF and SO_SNDBUF of every socket, in bytes.
+    pub socket_buffer_bytes: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            webrtc_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            webrtc_port_base: 8200,
+            public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ftl_media_ports: 9000..=9999,
+            ftl_media_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            video_ring_packets: 4096,
+            audio_ring_packets: 512,
+            max_viewers_per_worker: 10_000,
+            viewer_connect_timeout: Duration::from_secs(15),
+            ftl_media_timeout: Duration::from_secs(10),
+            socket_buffer_bytes: 4 << 20,
+        }
+    }
+}
+
+/// A viewer's identity inside the engine: its worker and slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ViewerId {
+    /// The worker that owns it.
+    pub worker: u16,
+    /// Its slot on that worker.
+    pub slot: demux::Slot,
+}
+
+impl fmt::Display for ViewerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "w{}-{}-{}", self.worker, self.slot.index, self.slot.generation)
+    }
+}
+
+/// Something the engine tells its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A viewer finished ICE and DTLS.
+    ViewerConnected(ViewerId),
+    /// A viewer is gone (left, timed out, or its stream ended).
+    ViewerClosed(ViewerId),
+    /// An FTL stream's media stopped arriving.
+    FtlMediaTimeout {
+        /// The channel.
+        channel: String,
+        /// The stream, as [`FtlMedia::stream_id`] named it.
+        stream_id: u64,
+    },
+}
+
+/// Why the engine refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No live stream on that channel.
+    #[error("no live stream on this channel")]
+    NoSuchStream,
+    /// The channel already has a live stream.
+    #[error("the channel is already live")]
+    ChannelLive,
+    /// No viewer with that id.
+    #[error("no such viewer")]
+    NoSuchViewer,
+    /// Every worker is at its viewer limit.
+    #[error("viewer limit reached")]
+    TooManyViewers,
+    /// No free FTL media port in the configured range.
+    #[error("no free media port")]
+    NoFreePort,
+    /// A worker did not answer in time or is gone.
+    #[error("worker unavailable")]
+    WorkerUnavailable,
+    /// The viewer's SDP could not be used.
+    #[error(transparent)]
+    Viewer(#[from] peer::ViewerError),
+    /// A socket could not be set up.
+    #[error("socket error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Counters of one worker, as values.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats {
+    /// The worker's index.
+    pub index: usize,
+    /// Its WebRTC address as announced.
+    pub address: Option<SocketAddr>,
+    /// Viewers open.
+    pub viewers: usize,
+    /// Viewers connected.
+    pub connected_viewers: usize,
+    /// FTL media sockets read.
+    pub ftl_streams: usize,
+    /// RTP packets handed to viewers' `Rtc`s.
+    pub forwarded: u64,
+    /// Datagrams on the WebRTC socket that matched no viewer.
+    pub unroutable: u64,
+    /// Keyframe requests from viewers.
+    pub keyframe_requests: u64,
+    /// Loop turns.
+    pub turns: u64,
+    /// The send batch's counters.
+    pub send: SendStats,
+}
+
+/// A stream's media port, handed to the FTL client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FtlMedia {
+    /// The UDP port.
+    pub port: u16,
+    /// The stream's id, for [`EngineHandle::close_ftl_media`].
+    pub stream_id: u64,
+}
+
+struct WorkerLink {
+    commands: Sender<Command>,
+    waker: Arc<mio::Waker>,
+    viewers: Arc<AtomicUsize>,
+    address: SocketAddr,
+}
+
+impl WorkerLink {
+    fn send(&self, command: Command) -> Result<(), EngineError> {
+        self.commands.send(command).map_err(|_| EngineError::WorkerUnavailable)?;
+        self.waker.wake().map_err(EngineError::Io)
+    }
+}
+
+struct Live {
+    stream: Arc<Stream>,
+    worker: usize,
+}
+
+struct Shared {
+    config: EngineConfig,
+    workers: Vec<WorkerLink>,
+    /// Control plane only: taken to open and close streams and viewers,
+    /// never per packet.
+    streams: Mutex<HashMap<String, Live>>,
+    next_stream_id: AtomicU64,
+    next_port: AtomicUsize,
+    next_ingest_worker: AtomicUsize,
+}
+
+/// The thread-safe handle the binary drives the engine with.
+#[derive(Clone)]
+pub struct EngineHandle {
+    shared: Arc<Shared>,
+}
+
+/// The running engine: its handle, its events and its threads.
+pub struct Engine {
+    handle: EngineHandle,
+    events: Receiver<EngineEvent>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Binds every worker's socket and starts the workers.
+    pub fn start(config: EngineConfig) -> io::Result<Self> {
+        let workers = config.workers.clamp(1, 64);
+        let (events_tx, events) = unbounded();
+        let base = worker::RtcBase::new()?;
+        let mut links = Vec::with_capacity(workers);
+        let mut pending = Vec::with_capacity(workers);
+        for index in 0..workers {
+            let port = if config.webrtc_port_base == 0 {
+                0
+            } else {
+                config.webrtc_port_base.saturating_add(index as u16)
+            };
+            let socket = bind_udp(SocketAddr::new(config.webrtc_bind, port), config.socket_buffer_bytes)?;
+            let address = SocketAddr::new(config.public_ip, socket.local_addr()?.port());
+            let poll = mio::Poll::new()?;
+            let waker = Arc::new(mio::Waker::new(poll.registry(), worker::WAKER)?);
+            let (commands, inbox) = unbounded();
+            let viewers = Arc::new(AtomicUsize::new(0));
+            links.push(WorkerLink {
+                commands,
+                waker: Arc::clone(&waker),
+                viewers: Arc::clone(&viewers),
+                address,
+            });
+            pending.push((poll, socket, address, inbox, viewers));
+        }
+        let wakers: Arc<[Arc<mio::Waker>]> = links.iter().map(|l| Arc::clone(&l.waker)).collect();
+        let mut threads = Vec::with_capacity(workers);
+        for (index, (poll, socket, address, inbox, viewers)) in pending.into_iter().enumerate() {
+            let worker = worker::Worker::new(worker::WorkerSetup {
+                index,
+                poll,
+                socket,
+                address,
+                inbox,
+                wakers: Arc::clone(&wakers),
+                events: events_tx.clone(),
+                rtc_base: base.clone(),
+                viewers,
+                config: config.clone(),
+            })?;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("waveguide-worker-{index}"))
+                    .spawn(move || worker.run())?,
+            );
+        }
+        let handle = EngineHandle {
+            shared: Arc::new(Shared {
+                config,
+                workers: links,
+                streams: Mutex::new(HashMap::new()),
+                next_stream_id: AtomicU64::new(1),
+                next_port: AtomicUsize::new(0),
+                next_ingest_worker: AtomicUsize::new(0),
+            }),
+        };
+        Ok(Self { handle, events, threads })
+    }
+
+    /// The handle to drive the engine with.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Lifecycle events; read them on a control thread.
+    pub fn events(&self) -> Receiver<EngineEvent> {
+        self.events.clone()
+    }
+
+    /// Stops every worker and waits for them.
+    pub fn shutdown(self) {
+        for link in &self.handle.shared.workers {
+            let _ = link.send(Command::Shutdown);
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl EngineHandle {
+    /// The WebRTC address each worker announces.
+    pub fn worker_addresses(&self) -> Vec<SocketAddr> {
+        self.shared.workers.iter().map(|w| w.address).collect()
+    }
+
+    /// Starts a stream on `channel` fed by an FTL client at `client_ip`
+    /// announcing `params`, and returns the media port to give the client.
+    pub fn open_ftl_media(&self, channel: &str, client_ip: IpAddr, params: MediaParams) -> Result<FtlMedia, EngineError> {
+        let shared = &*self.shared;
+        let mut streams = shared.streams.lock();
+        if streams.contains_key(channel) {
+            return Err(EngineError::ChannelLive);
+        }
+        let socket = self.bind_media_port()?;
+        let port = socket.local_addr()?.port();
+        let origin = Instant::now();
+        let (video_writer, video) = match params.video {
+            Some(_) => {
+                let (writer, ring) = ring::PacketRing::new(shared.config.video_ring_packets, origin);
+                (Some(writer), Some(ring))
+            }
+            None => (None, None),
+        };
+        let (audio_writer, audio) = match params.audio {
+            Some(_) => {
+                let (writer, ring) = ring::PacketRing::new(shared.config.audio_ring_packets, origin);
+                (Some(writer), Some(ring))
+            }
+            None => (None, None),
+        };
+        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(Stream::new(stream_id, channel.to_owned(), video, audio));
+        let worker = shared.next_ingest_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
+        shared.workers[worker].send(Command::OpenFtlMedia {
+            socket,
+            client_ip,
+            params,
+            stream: Arc::clone(&stream),
+            video: video_writer,
+            audio: audio_writer,
+        })?;
+        streams.insert(channel.to_owned(), Live { stream, worker });
+        Ok(FtlMedia { port, stream_id })
+    }
+
+    /// Ends the FTL stream `stream_id` on `channel`: its socket closes and its
+    /// viewers are ended. A stream already replaced is left alone.
+    pub fn close_ftl_media(&self, channel: &str, stream_id: u64) {
+        let mut streams = self.shared.streams.lock();
+        if streams.get(channel).is_some_and(|live| live.stream.id() == stream_id) {
+            if let Some(live) = streams.remove(channel) {
+                live.stream.end();
+                let _ = self.shared.workers[live.worker].send(Command::CloseFtlMedia { stream_id });
+            }
+        }
+    }
+
+    /// The live stream on `channel`.
+    pub fn stream(&self, channel: &str) -> Option<Arc<Stream>> {
+        self.shared.streams.lock().get(channel).map(|live| Arc::clone(&live.stream))
+    }
+
+    /// Every live stream.
+    pub fn streams(&self) -> Vec<Arc<Stream>> {
+        self.shared.streams.lock().values().map(|live| Arc::clone(&live.stream)).collect()
+    }
+
+    /// Opens a viewer of `channel` on the least-loaded worker. With an
+    /// `offer` (standard WHEP) the reply carries our answer; without, it
+    /// carries our offer, to be answered with [`accept_answer`](Self::accept_answer).
+    pub fn open_viewer(
+        &self,
+        channel: &str,
+        offer: Option<String>,
+    ) -> Result<PendingReply<Result<(ViewerId, String), EngineError>>, EngineError> {
+        let stream = self.stream(channel).ok_or(EngineError::NoSuchStream)?;
+        let (index, link) = self
+            .shared
+            .workers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, w)| w.viewers.load(Ordering::Relaxed))
+            .ok_or(EngineError::WorkerUnavailable)?;
+        if link.viewers.load(Ordering::Relaxed) >= self.shared.config.max_viewers_per_worker {
+            return Err(EngineError::TooManyViewers);
+        }
+        let _ = index;
+        let (reply, pending) = reply_channel();
+        link.send(Command::OpenViewer { stream, offer, reply })?;
+        Ok(pending)
+    }
+
+    /// Gives a viewer opened without an offer its answer.
+    pub fn accept_answer(&self, viewer: ViewerId, answer: String) -> Result<PendingReply<Result<(), EngineError>>, EngineError> {
+        let link = self.link(viewer)?;
+        let (reply, pending) = reply_channel();
+        link.send(Command::AcceptAnswer { viewer, answer, reply })?;
+        Ok(pending)
+    }
+
+    /// Closes a viewer.
+    pub fn close_viewer(&self, viewer: ViewerId) -> Result<(), EngineError> {
+        self.link(viewer)?.send(Command::CloseViewer { viewer })
+    }
+
+    /// Every worker's counters.
+    pub fn stats(&self, timeout: Duration) -> Vec<WorkerStats> {
+        let pending: Vec<_> = self
+            .shared
+            .workers
+            .iter()
+            .filter_map(|link| {
+                let (reply, pending) = reply_channel();
+                link.send(Command::Stats { reply }).ok().map(|_| pending)
+            })
+            .collect();
+        pending.into_iter().filter_map(|p| p.wait(timeout).ok()).collect()
+    }
+
+    fn link(&self, viewer: ViewerId) -> Result<&WorkerLink, EngineError> {
+        self.shared
+            .workers
+            .get(usize::from(viewer.worker))
+            .ok_or(EngineError::NoSuchViewer)
+    }
+
+    /// Binds the next free port of the FTL media range.
+    fn bind_media_port(&self) -> Result<UdpSocket, EngineError> {
+        let config = &self.shared.config;
+        let (first, last) = (*config.ftl_media_ports.start(), *config.ftl_media_ports.end());
+        let span = usize::from(last.saturating_sub(first)) + 1;
+        for _ in 0..span {
+            let offset = self.shared.next_port.fetch_add(1, Ordering::Relaxed) % span;
+            let port = first.saturating_add(offset as u16);
+            if let Ok(socket) = bind_udp(SocketAddr::new(config.ftl_media_bind, port), config.socket_buffer_bytes) {
+                return Ok(socket);
+            }
+        }
+        Err(EngineError::NoFreePort)
+    }
+}
+
+/// A non-blocking UDP socket with the given buffer sizes.
+fn bind_udp(address: SocketAddr, buffer_bytes: usize) -> io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(address);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: the kernel caps these at net.core.[rw]mem_max.
+    let _ = socket.set_recv_buffer_size(buffer_bytes);
+    let _ = socket.set_send_buffer_size(buffer_bytes);
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}

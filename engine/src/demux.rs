@@ -1,0 +1,137 @@
+//! Demux: which viewer a datagram on the shared WebRTC socket belongs to.
+//! By source address first; a STUN binding request from an unknown address
+//! is routed by our local ICE ufrag, which encodes the viewer's slot, and
+//! its source is remembered only once that viewer's `Rtc` accepts it. Never
+//! a scan over every viewer (STYLE.md, "Things to avoid").
+//!
+//! Security hardening: entries are created only for sources whose STUN
+//! passed the viewer's message-integrity check, each viewer keeps at most
+//! [`MAX_ADDRESSES_PER_VIEWER`], and the map never holds more than
+//! [`MAX_ENTRIES`] in total.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Most remote addresses remembered for one viewer (ICE may try several).
+pub const MAX_ADDRESSES_PER_VIEWER: usize = 8;
+
+/// Most addresses remembered on one worker.
+pub const MAX_ENTRIES: usize = 65_536;
+
+/// A viewer's place on its worker: slot index and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Slot {
+    /// Index into the worker's viewer table.
+    pub index: u32,
+    /// Bumped each time the index is reused, so stale references miss.
+    pub generation: u32,
+}
+
+impl Slot {
+    /// The local ICE ufrag for this slot: `wg`, then index and generation in
+    /// hex (ICE chars only, at least 4 of them).
+    pub fn ufrag(self) -> String {
+        format!("wg{:x}g{:x}", self.index, self.generation)
+    }
+
+    /// The slot a ufrag names, if it is one of ours.
+    pub fn from_ufrag(ufrag: &str) -> Option<Self> {
+        let (index, generation) = ufrag.strip_prefix("wg")?.split_once('g')?;
+        Some(Self {
+            index: u32::from_str_radix(index, 16).ok()?,
+            generation: u32::from_str_radix(generation, 16).ok()?,
+        })
+    }
+}
+
+/// Our local ufrag from a STUN message, if the datagram is one.
+pub fn stun_local_ufrag(datagram: &[u8]) -> Option<Slot> {
+    // STUN starts with 0b00 and is at least a 20-byte header (RFC 5389 §6).
+    if datagram.len() < 20 || datagram[0] > 1 {
+        return None;
+    }
+    let message = str0m::ice::StunMessage::parse(datagram).ok()?;
+    let (local, _remote) = message.split_username()?;
+    Slot::from_ufrag(local)
+}
+
+/// Source address → viewer slot, bounded.
+#[derive(Debug, Default)]
+pub struct Demux {
+    by_address: HashMap<SocketAddr, Slot>,
+}
+
+impl Demux {
+    /// The viewer a known source belongs to.
+    pub fn lookup(&self, source: SocketAddr) -> Option<Slot> {
+        self.by_address.get(&source).copied()
+    }
+
+    /// Remembers `source` for `slot`, if the limits allow. `addresses` is the
+    /// viewer's own list, kept so its entries can be removed when it closes.
+    pub fn insert(&mut self, source: SocketAddr, slot: Slot, addresses: &mut Vec<SocketAddr>) -> bool {
+        if addresses.len() >= MAX_ADDRESSES_PER_VIEWER || self.by_address.len() >= MAX_ENTRIES {
+            return false;
+        }
+        if self.by_address.insert(source, slot).is_none() {
+            addresses.push(source);
+        }
+        true
+    }
+
+    /// Forgets a closed viewer's addresses.
+    pub fn remove(&mut self, addresses: &[SocketAddr]) {
+        for address in addresses {
+            self.by_address.remove(address);
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.by_address.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ufrag_round_trip() {
+        for slot in [Slot { index: 0, generation: 0 }, Slot { index: 0xdead, generation: 7 }, Slot { index: u32::MAX, generation: u32::MAX }] {
+            let ufrag = slot.ufrag();
+            assert!(ufrag.len() >= 4 && ufrag.chars().all(|c| c.is_ascii_alphanumeric()));
+            assert_eq!(Slot::from_ufrag(&ufrag), Some(slot));
+        }
+        for bad in ["", "wg", "wgxg1", "wg1", "ab1g2", "wg1g", "wg1gzz"] {
+            assert_eq!(Slot::from_ufrag(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn non_stun_is_not_routed_by_ufrag() {
+        assert_eq!(stun_local_ufrag(&[0x80; 100]), None);
+        assert_eq!(stun_local_ufrag(&[0x16; 100]), None);
+        assert_eq!(stun_local_ufrag(&[0x00; 19]), None);
+        assert_eq!(stun_local_ufrag(&[0x00; 40]), None);
+    }
+
+    #[test]
+    fn addresses_per_viewer_are_capped() {
+        let mut demux = Demux::default();
+        let slot = Slot { index: 1, generation: 0 };
+        let mut addresses = Vec::new();
+        for port in 0..MAX_ADDRESSES_PER_VIEWER as u16 {
+            assert!(demux.insert(SocketAddr::from(([127, 0, 0, 1], 1000 + port)), slot, &mut addresses));
+        }
+        assert!(!demux.insert(SocketAddr::from(([127, 0, 0, 1], 2000)), slot, &mut addresses));
+        assert_eq!(demux.len(), MAX_ADDRESSES_PER_VIEWER);
+        demux.remove(&addresses);
+        assert!(demux.is_empty());
+    }
+}

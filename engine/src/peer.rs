@@ -1,0 +1,418 @@
+//! Viewer: one WHEP viewer's str0m `Rtc` and what it forwards. It feeds the
+//! `Rtc` one input at a time and drains it to a future timeout, re-feeding
+//! timeouts that are already due, because `write_rtp` only queues a packet
+//! (DESIGN.md, "str0m: facts that shape the code").
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
+
+use crate::ring::{RingCursor, RingPacket};
+use crate::stream::{Stream, TrackKind};
+use crate::udp::SendBatch;
+
+/// Payload type we offer H.264 on, and its RTX twin.
+const H264_PT: u8 = 102;
+const H264_RTX_PT: u8 = 103;
+
+/// The profile-level-id offered while a stream has sent no SPS yet:
+/// constrained baseline, level 3.1, which every browser decodes.
+const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
+
+/// Most due timeouts re-fed in one drain before giving up for this turn.
+const MAX_REFEEDS: usize = 8;
+
+/// Why a viewer could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewerError {
+    /// The offer is not valid SDP.
+    #[error("invalid SDP: {0}")]
+    BadSdp(String),
+    /// The offer has no H.264 this stream can feed (or no media at all).
+    #[error("the offer has no H.264 (packetization-mode 1, profile {0:06x}) to receive this stream")]
+    NoH264(u32),
+    /// str0m refused the offer or answer.
+    #[error("WebRTC negotiation failed: {0}")]
+    Negotiation(#[from] RtcError),
+    /// An answer came for a viewer that sent its own offer, or twice.
+    #[error("this session is not waiting for an answer")]
+    NotAwaitingAnswer,
+}
+
+/// What a viewer wants its worker to know after a drain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainOutcome {
+    /// Keyframe requests (PLI/FIR) the viewer sent.
+    pub keyframe_requests: u32,
+    /// The viewer is gone: close and remove it.
+    pub closed: bool,
+}
+
+/// One outgoing track: where it goes in the `Rtc` and where it reads the ring.
+struct Outbound {
+    kind: TrackKind,
+    mid: Mid,
+    pt: Option<Pt>,
+    cursor: Option<RingCursor>,
+    /// Our sequence number = the publisher's extended one + this offset.
+    offset: i64,
+    last_in: Option<u64>,
+    last_out: u64,
+    skipped_seen: u64,
+    awaiting_keyframe: bool,
+}
+
+impl Outbound {
+    fn new(kind: TrackKind, mid: Mid) -> Self {
+        Self {
+            kind,
+            mid,
+            pt: None,
+            cursor: None,
+            offset: 0,
+            last_in: None,
+            last_out: 0,
+            skipped_seen: 0,
+            awaiting_keyframe: kind == TrackKind::Video,
+        }
+    }
+
+    /// Extends a 16-bit sequence number to the one nearest the last seen.
+    fn extend(&self, sequence: u16) -> u64 {
+        let Some(last) = self.last_in else {
+            return (1 << 16) | u64::from(sequence);
+        };
+        let delta = sequence.wrapping_sub(last as u16) as i16;
+        last.saturating_add_signed(i64::from(delta))
+    }
+
+    /// The viewer's sequence number for a packet, or `None` to skip it.
+    /// Starts at 1 (so the SRTP rollover counter starts at 0) and closes the
+    /// gap a lap or a join leaves, so viewers never NACK what we skipped.
+    fn map_sequence(&mut self, packet: &RingPacket, skipped: u64) -> Option<u64> {
+        let extended = self.extend(packet.sequence);
+        if self.last_in.is_none() || skipped != self.skipped_seen {
+            self.skipped_seen = skipped;
+            self.offset = (self.last_out as i64 + 1) - extended as i64;
+        }
+        let out = extended as i64 + self.offset;
+        if out < 1 {
+            return None;
+        }
+        if self.last_in.is_none_or(|last| extended > last) {
+            self.last_in = Some(extended);
+        }
+        self.last_out = self.last_out.max(out as u64);
+        Some(out as u64)
+    }
+}
+
+/// One WHEP viewer.
+pub struct Viewer {
+    rtc: Rtc,
+    stream: Arc<Stream>,
+    tracks: Vec<Outbound>,
+    pending_offer: Option<SdpPendingOffer>,
+    connected: bool,
+    created: Instant,
+    next_timeout: Instant,
+    closed: bool,
+    /// Packets forwarded, for stats.
+    pub forwarded: u64,
+}
+
+/// The codec configuration a viewer of `stream` is offered.
+fn viewer_config(stream: &Stream, base: &RtcConfig) -> (RtcConfig, u32) {
+    let profile = stream
+        .sps()
+        .map(|sps| {
+            let [profile, constraints, level] = sps.profile_level_id();
+            (u32::from(profile) << 16) | (u32::from(constraints) << 8) | u32::from(level)
+        })
+        .unwrap_or(DEFAULT_PROFILE_LEVEL_ID);
+    let mut config = base.clone().clear_codecs().enable_opus(true, false);
+    config
+        .codec_config()
+        .add_h264(H264_PT.into(), Some(H264_RTX_PT.into()), true, profile);
+    (config, profile)
+}
+
+impl Viewer {
+    /// A viewer of `stream` answering `offer` (standard WHEP). `candidate` is
+    /// the worker's advertised address; `ufrag` routes its STUN to us.
+    pub fn answer(
+        now: Instant,
+        base: &RtcConfig,
+        ufrag: String,
+        candidate: SocketAddr,
+        stream: Arc<Stream>,
+        offer: &str,
+    ) -> Result<(Self, String), ViewerError> {
+        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let (config, profile) = viewer_config(&stream, base);
+        let mut rtc = build(now, config, ufrag, candidate)?;
+        let answer = rtc.sdp_api().accept_offer(offer)?;
+        let mut viewer = Self::new(now, rtc, stream);
+        // accept_offer created the send streams; MediaAdded names their mids.
+        viewer.drain_setup_events();
+        viewer.resolve_payload_types();
+        if !viewer.tracks.iter().any(|t| t.kind == TrackKind::Video && t.pt.is_some()) {
+            return Err(ViewerError::NoH264(profile));
+        }
+        Ok((viewer, answer.to_sdp_string()))
+    }
+
+    /// A viewer that gets our offer first (the original Waveguide player's
+    /// flow); it answers through [`accept_answer`](Self::accept_answer).
+    pub fn offer(
+        now: Instant,
+        base: &RtcConfig,
+        ufrag: String,
+        candidate: SocketAddr,
+        stream: Arc<Stream>,
+    ) -> Result<(Self, String), ViewerError> {
+        let (config, _) = viewer_config(&stream, base);
+        let mut rtc = build(now, config, ufrag, candidate)?;
+        let mut api = rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, Some("waveguide".into()), Some("video".into()), None);
+        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, Some("waveguide".into()), Some("audio".into()), None);
+        let Some((offer, pending)) = api.apply() else {
+            return Err(ViewerError::NotAwaitingAnswer);
+        };
+        let mut viewer = Self::new(now, rtc, stream);
+        viewer.tracks.push(Outbound::new(TrackKind::Video, video));
+        viewer.tracks.push(Outbound::new(TrackKind::Audio, audio));
+        viewer.pending_offer = Some(pending);
+        Ok((viewer, offer.to_sdp_string()))
+    }
+
+    /// Completes the server-offer flow with the viewer's answer.
+    pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
+        let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let pending = self.pending_offer.take().ok_or(ViewerError::NotAwaitingAnswer)?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.resolve_payload_types();
+        if !self.tracks.iter().any(|t| t.kind == TrackKind::Video && t.pt.is_some()) {
+            return Err(ViewerError::NoH264(0));
+        }
+        Ok(())
+    }
+
+    fn new(now: Instant, rtc: Rtc, stream: Arc<Stream>) -> Self {
+        Self {
+            rtc,
+            stream,
+            tracks: Vec::with_capacity(2),
+            pending_offer: None,
+            connected: false,
+            created: now,
+            next_timeout: now,
+            closed: false,
+            forwarded: 0,
+        }
+    }
+
+    fn drain_setup_events(&mut self) {
+        for _ in 0..16 {
+            match self.rtc.poll_output() {
+                Ok(Output::Event(Event::MediaAdded(added))) if added.direction.is_sending() => {
+                    let kind = match added.kind {
+                        MediaKind::Video => TrackKind::Video,
+                        MediaKind::Audio => TrackKind::Audio,
+                    };
+                    if !self.tracks.iter().any(|t| t.kind == kind) {
+                        self.tracks.push(Outbound::new(kind, added.mid));
+                    }
+                }
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn resolve_payload_types(&mut self) {
+        for track in &mut self.tracks {
+            let codec = match track.kind {
+                TrackKind::Video => Codec::H264,
+                TrackKind::Audio => Codec::Opus,
+            };
+            track.pt = self.rtc.media(track.mid).and_then(|media| {
+                let remote = media.remote_pts();
+                self.rtc
+                    .codec_config()
+                    .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
+                    .map(|p| p.pt())
+            });
+        }
+    }
+
+    /// The stream this viewer watches.
+    pub fn stream(&self) -> &Arc<Stream> {
+        &self.stream
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn next_timeout(&self) -> Instant {
+        self.next_timeout
+    }
+
+    /// When the viewer was opened.
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether the viewer is gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether this viewer's `Rtc` takes this datagram (checks the STUN
+    /// integrity or the known remote address).
+    pub fn accepts(&self, now: Instant, source: SocketAddr, destination: SocketAddr, datagram: &[u8]) -> bool {
+        match str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) {
+            Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
+            Err(_) => false,
+        }
+    }
+
+    /// Feeds one datagram, then drains.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        let Ok(receive) = str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) else {
+            return DrainOutcome::default();
+        };
+        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() {
+            return self.close();
+        }
+        self.drain(now, send)
+    }
+
+    /// Feeds a due timeout, then drains.
+    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+            return self.close();
+        }
+        self.drain(now, send)
+    }
+
+    /// Writes every new packet of the stream's rings, then drains.
+    pub fn forward(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.connected || self.closed {
+            return DrainOutcome::default();
+        }
+        let mut wrote = false;
+        {
+        let mut api = self.rtc.direct_api();
+        for track in &mut self.tracks {
+            let (Some(pt), Some(ring)) = (track.pt, self.stream.ring(track.kind)) else {
+                continue;
+            };
+            let mut cursor = track.cursor.take().unwrap_or_else(|| RingCursor::at_keyframe(ring));
+            let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
+                track.cursor = Some(cursor);
+                continue;
+            };
+            while let Some(packet) = cursor.next(ring) {
+                if track.awaiting_keyframe {
+                    if !packet.keyframe {
+                        continue;
+                    }
+                    track.awaiting_keyframe = false;
+                }
+                let Some(sequence) = track.map_sequence(&packet, cursor.skipped()) else {
+                    continue;
+                };
+                let video = track.kind == TrackKind::Video;
+                tx.write_rtp(
+                    RtpWrite::new(pt, SeqNo::from(sequence), packet.timestamp, packet.arrival, packet.payload)
+                        .marker(packet.marker)
+                        .nackable(video),
+                );
+                self.forwarded += 1;
+                wrote = true;
+            }
+            track.cursor = Some(cursor);
+        }
+        }
+        if !wrote {
+            return DrainOutcome::default();
+        }
+        self.handle_timeout(now, send)
+    }
+
+    /// Closes the viewer's `Rtc`.
+    pub fn close(&mut self) -> DrainOutcome {
+        self.rtc.disconnect();
+        self.closed = true;
+        DrainOutcome {
+            keyframe_requests: 0,
+            closed: true,
+        }
+    }
+
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        let mut outcome = DrainOutcome::default();
+        let mut refeeds = 0;
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) => send.push(transmit.destination, transmit.contents.into()),
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => self.connected = true,
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
+                        return self.close();
+                    }
+                    Event::KeyframeRequest(request) if request.kind == KeyframeRequestKind::Pli || request.kind == KeyframeRequestKind::Fir => {
+                        outcome.keyframe_requests += 1;
+                    }
+                    _ => {}
+                },
+                Ok(Output::Timeout(at)) => {
+                    if at <= now && refeeds < MAX_REFEEDS {
+                        refeeds += 1;
+                        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                            return self.close();
+                        }
+                        continue;
+                    }
+                    self.next_timeout = at.max(now);
+                    break;
+                }
+                Err(_) => return self.close(),
+            }
+        }
+        if !self.rtc.is_alive() {
+            return self.close();
+        }
+        outcome
+    }
+}
+
+fn build(now: Instant, config: RtcConfig, ufrag: String, candidate: SocketAddr) -> Result<Rtc, ViewerError> {
+    let mut credentials = IceCreds::new();
+    credentials.ufrag = ufrag;
+    let mut rtc = config.set_local_ice_credentials(credentials).build(now);
+    let candidate = Candidate::host(candidate, "udp").map_err(|e| ViewerError::Negotiation(e.into()))?;
+    rtc.add_local_candidate(candidate);
+    Ok(rtc)
+}

@@ -1,0 +1,427 @@
+//! Batched UDP: `RecvBatch` reads up to [`BATCH`] datagrams per `recvmmsg`,
+//! `SendBatch` writes queued datagrams to many peers per `sendmmsg`, folding
+//! runs of same-size datagrams to one peer into one UDP GSO message where the
+//! kernel takes it, and falling back to plain messages where it does not.
+//!
+//! UDP loss is normal: a send that fails for any reason but `WouldBlock` is
+//! counted and dropped, never retried forever.
+#![deny(clippy::arithmetic_side_effects)]
+
+use std::io;
+use std::mem::{MaybeUninit, size_of, zeroed};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+/// Datagrams per `recvmmsg`/`sendmmsg` call.
+pub const BATCH: usize = 32;
+
+/// Largest datagram read; anything longer is truncated and dropped.
+pub const MAX_DATAGRAM: usize = 2048;
+
+/// Most segments in one GSO message (the kernel allows 64).
+const MAX_SEGMENTS: usize = 16;
+
+fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match addr {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write((&raw mut storage).cast::<libc::sockaddr_in>(), sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: v6.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: v6.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&raw mut storage).cast::<libc::sockaddr_in6>(), sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Buffers for one `recvmmsg`, allocated once.
+pub struct RecvBatch {
+    buffers: Box<[[u8; MAX_DATAGRAM]]>,
+    lens: [usize; BATCH],
+    sources: [Option<SocketAddr>; BATCH],
+    count: usize,
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecvBatch {
+    /// Buffers for [`BATCH`] datagrams of up to [`MAX_DATAGRAM`] bytes.
+    pub fn new() -> Self {
+        Self {
+            buffers: vec![[0u8; MAX_DATAGRAM]; BATCH].into_boxed_slice(),
+            lens: [0; BATCH],
+            sources: [None; BATCH],
+            count: 0,
+        }
+    }
+
+    /// Reads what is waiting, up to [`BATCH`] datagrams. `Ok(0)` never
+    /// happens; an empty socket gives `WouldBlock`.
+    pub fn recv(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
+        // SAFETY: zeroed mmsghdr/iovec/sockaddr_storage are valid initial values.
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        let mut iovecs: [MaybeUninit<libc::iovec>; BATCH] = [MaybeUninit::uninit(); BATCH];
+        // SAFETY: as above.
+        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+        for (i, buffer) in self.buffers.iter_mut().enumerate() {
+            iovecs[i].write(libc::iovec {
+                iov_base: buffer.as_mut_ptr().cast(),
+                iov_len: MAX_DATAGRAM,
+            });
+            headers[i].msg_hdr.msg_iov = iovecs[i].as_mut_ptr();
+            headers[i].msg_hdr.msg_iovlen = 1;
+            headers[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
+            headers[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        }
+        // SAFETY: every header points at a live buffer and name of the stated sizes.
+        let received = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                headers.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if received < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let received = usize::try_from(received).unwrap_or(0).min(BATCH);
+        for i in 0..received {
+            let truncated = headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.lens[i] = if truncated { 0 } else { headers[i].msg_len as usize };
+            self.sources[i] = from_sockaddr(&names[i]);
+        }
+        self.count = received;
+        Ok(received)
+    }
+
+    /// The datagrams of the last [`recv`](Self::recv), with their sources.
+    /// Truncated datagrams come out empty.
+    pub fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        (0..self.count).filter_map(|i| {
+            let source = self.sources[i]?;
+            let buffer = &self.buffers[i];
+            Some((source, buffer.get(..self.lens[i]).unwrap_or_default()))
+        })
+    }
+}
+
+/// Counters of a send batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendStats {
+    /// Datagrams handed to the kernel.
+    pub sent: u64,
+    /// `sendmmsg` calls made.
+    pub syscalls: u64,
+    /// Datagrams dropped because the send failed.
+    pub dropped: u64,
+    /// Datagrams that went out inside a GSO message.
+    pub segmented: u64,
+}
+
+/// Datagrams waiting to be sent, each owned until the flush.
+pub struct SendBatch {
+    queue: Vec<(SocketAddr, Vec<u8>)>,
+    gso: bool,
+    stats: SendStats,
+}
+
+impl SendBatch {
+    /// An empty batch; `gso` allows UDP GSO (it switches itself off if the
+    /// kernel refuses it).
+    pub fn new(gso: bool) -> Self {
+        Self {
+            queue: Vec::with_capacity(BATCH.saturating_mul(4)),
+            gso,
+            stats: SendStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SendStats {
+        self.stats
+    }
+
+    /// Whether GSO is still in use.
+    pub fn gso(&self) -> bool {
+        self.gso
+    }
+
+    /// Datagrams queued.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queues a datagram for `destination`.
+    pub fn push(&mut self, destination: SocketAddr, contents: Vec<u8>) {
+        self.queue.push((destination, contents));
+    }
+
+    /// Sends everything queued on `socket`, [`BATCH`] messages per syscall.
+    /// On `WouldBlock` the rest is dropped and counted: a full socket buffer
+    /// means the kernel is already behind, and late media is useless.
+    pub fn flush(&mut self, socket: &impl AsRawFd) {
+        let mut start = 0;
+        while start < self.queue.len() {
+            match self.send_some(socket, start) {
+                Ok(consumed) => start = start.saturating_add(consumed),
+                Err(error) if self.gso && matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                    // Some drivers accept the option and fail the send; resend plainly.
+                    self.gso = false;
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    let rest = self.queue.len().saturating_sub(start);
+                    self.stats.dropped = self.stats.dropped.saturating_add(rest as u64);
+                    break;
+                }
+            }
+        }
+        self.queue.clear();
+    }
+
+    /// One `sendmmsg` from `start`; returns how many queued datagrams it took.
+    fn send_some(&mut self, socket: &impl AsRawFd, start: usize) -> io::Result<usize> {
+        // SAFETY: zeroed mmsghdr/iovec/sockaddr_storage are valid initial values.
+        let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut iovecs: [[libc::iovec; MAX_SEGMENTS]; BATCH] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
+        // Room for one cmsg holding a u16, aligned for cmsghdr.
+        let mut controls = [[0u64; 4]; BATCH];
+        let mut segments_per_message = [0usize; BATCH];
+        let mut messages = 0;
+        let mut at = start;
+        while messages < BATCH && at < self.queue.len() {
+            let (destination, first) = &self.queue[at];
+            let size = first.len();
+            let mut segments = 1;
+            if self.gso {
+                while segments < MAX_SEGMENTS {
+                    let Some((next_destination, next)) = self.queue.get(at.saturating_add(segments)) else {
+                        break;
+                    };
+                    // A run: same peer, same size; the last may be shorter.
+                    if next_destination != destination || next.len() > size {
+                        break;
+                    }
+                    segments = segments.saturating_add(1);
+                    if next.len() < size {
+                        break;
+                    }
+                }
+            }
+            for (segment, (_, contents)) in self.queue[at..at.saturating_add(segments)].iter().enumerate() {
+                iovecs[messages][segment] = libc::iovec {
+                    iov_base: contents.as_ptr() as *mut libc::c_void,
+                    iov_len: contents.len(),
+                };
+            }
+            let (storage, name_len) = to_sockaddr(destination);
+            names[messages] = storage;
+            let header = &mut headers[messages].msg_hdr;
+            header.msg_name = (&raw mut names[messages]).cast();
+            header.msg_namelen = name_len;
+            header.msg_iov = iovecs[messages].as_mut_ptr();
+            header.msg_iovlen = segments;
+            if segments > 1 {
+                set_segment_size(header, &mut controls[messages], size as u16);
+            }
+            segments_per_message[messages] = segments;
+            messages = messages.saturating_add(1);
+            at = at.saturating_add(segments);
+        }
+        // SAFETY: every header points at live iovecs, names and controls that
+        // outlive the call; the iovecs point into `self.queue`, untouched here.
+        let sent = unsafe { libc::sendmmsg(socket.as_raw_fd(), headers.as_mut_ptr(), messages as libc::c_uint, 0) };
+        self.stats.syscalls = self.stats.syscalls.saturating_add(1);
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let sent = usize::try_from(sent).unwrap_or(0);
+        let datagrams: usize = segments_per_message[..sent].iter().sum();
+        let segmented: usize = segments_per_message[..sent].iter().filter(|&&n| n > 1).sum();
+        self.stats.sent = self.stats.sent.saturating_add(datagrams as u64);
+        self.stats.segmented = self.stats.segmented.saturating_add(segmented as u64);
+        if sent == 0 {
+            // Nothing went out and no error: drop one message so we progress.
+            let skipped = segments_per_message[0].max(1);
+            self.stats.dropped = self.stats.dropped.saturating_add(skipped as u64);
+            return Ok(skipped);
+        }
+        Ok(datagrams)
+    }
+}
+
+/// Attaches a `UDP_SEGMENT` control message: the kernel splits the message
+/// into datagrams of `size` bytes.
+fn set_segment_size(header: &mut libc::msghdr, control: &mut [u64; 4], size: u16) {
+    header.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    header.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+    // SAFETY: the control buffer is 32 bytes, aligned for cmsghdr, and larger
+    // than CMSG_SPACE(2); CMSG_FIRSTHDR therefore returns a valid pointer.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(header);
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), size);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::time::{Duration, Instant};
+
+    fn receive_all(socket: &UdpSocket, expected: usize) -> Vec<Vec<u8>> {
+        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while got.len() < expected && Instant::now() < deadline {
+            if let Ok(n) = socket.recv(&mut buf) {
+                got.push(buf[..n].to_vec());
+            }
+        }
+        got
+    }
+
+    fn round_trip(gso: bool) -> (SendStats, bool) {
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let receivers = [UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap()];
+        let mut batch = SendBatch::new(gso);
+        let mut expected = [Vec::new(), Vec::new()];
+        // Runs of equal-size datagrams to each peer, interleaved, with odd sizes between.
+        for i in 0..100u32 {
+            let peer = (i / 7 % 2) as usize;
+            let size = if i % 7 == 6 { 50 + i as usize } else { 1200 };
+            let mut contents = vec![i as u8; size];
+            contents[..4].copy_from_slice(&i.to_be_bytes());
+            expected[peer].push(contents.clone());
+            batch.push(receivers[peer].local_addr().unwrap(), contents);
+        }
+        batch.flush(&sender);
+        for (receiver, expected) in receivers.iter().zip(expected) {
+            assert_eq!(receive_all(receiver, expected.len()), expected);
+        }
+        assert!(batch.is_empty());
+        (batch.stats(), batch.gso())
+    }
+
+    #[test]
+    fn sendmmsg_delivers_every_datagram_in_order_per_peer() {
+        let (stats, _) = round_trip(false);
+        assert_eq!((stats.sent, stats.dropped, stats.segmented), (100, 0, 0));
+        assert!(stats.syscalls <= 4, "batched: {} syscalls for 100 datagrams", stats.syscalls);
+    }
+
+    #[test]
+    fn gso_runs_are_split_back_into_the_same_datagrams() {
+        let (stats, still_gso) = round_trip(true);
+        assert_eq!((stats.sent, stats.dropped), (100, 0));
+        // Loopback takes GSO on any kernel since 4.18; where it is refused the
+        // batch must have switched GSO off and still delivered everything.
+        assert!(stats.segmented > 0 || !still_gso, "GSO neither used nor switched off");
+    }
+
+    #[test]
+    fn recvmmsg_reads_a_burst_in_one_call() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver.set_nonblocking(true).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for i in 0..10u8 {
+            sender.send_to(&[i; 3], receiver.local_addr().unwrap()).unwrap();
+        }
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 10 && Instant::now() < deadline {
+            match batch.recv(&receiver) {
+                Ok(_) => got.extend(batch.datagrams().map(|(from, d)| (from, d.to_vec()))),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got.len(), 10);
+        for (i, (from, datagram)) in got.into_iter().enumerate() {
+            assert_eq!(from, sender.local_addr().unwrap());
+            assert_eq!(datagram, vec![i as u8; 3]);
+        }
+        assert_eq!(batch.recv(&receiver).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn oversized_datagrams_come_out_empty() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver.set_nonblocking(true).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(&[7; MAX_DATAGRAM + 1], receiver.local_addr().unwrap()).unwrap();
+        let mut batch = RecvBatch::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if batch.recv(&receiver).is_ok() {
+                break;
+            }
+        }
+        assert_eq!(batch.datagrams().map(|(_, d)| d.len()).collect::<Vec<_>>(), vec![0]);
+    }
+}

@@ -1,0 +1,62 @@
+//! The HTTP signalling server: axum on the control runtime. Routes, CORS on
+//! every WHEP route, a body limit, and errors as a status with a one-line
+//! reason.
+
+mod player;
+mod whep;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::state::AppState;
+
+/// Largest request body accepted (an SDP offer is a few KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An HTTP error: a status and a one-line reason, sent as plain text.
+#[derive(Debug)]
+pub struct HttpError {
+    status: StatusCode,
+    reason: String,
+}
+
+impl HttpError {
+    /// An error with `status` and `reason`.
+    pub fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Self {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        tracing::debug!(status = %self.status, reason = %self.reason, "HTTP request refused");
+        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", self.reason)).into_response()
+    }
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("if-match")])
+        .expose_headers([header::LOCATION, header::ETAG, header::LINK]);
+    let whep = Router::new()
+        .route("/whep/endpoint/{channel}", post(whep::create))
+        .route("/whep/resource/{id}", axum::routing::patch(whep::patch).delete(whep::delete))
+        .layer(cors);
+    Router::new()
+        .merge(whep)
+        .route("/stream/{channel}", get(player::page))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}

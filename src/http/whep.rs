@@ -1,0 +1,123 @@
+//! WHEP: `POST /whep/endpoint/{channel}` with the viewer's offer (standard),
+//! or with an empty body for a server offer the viewer answers by `PATCH`
+//! (the original Waveguide player); `DELETE` ends the session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use engine::{EngineError, peer::ViewerError};
+
+use super::HttpError;
+use crate::state::AppState;
+
+/// How long a request waits for the worker that owns the viewer.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/sdp") {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be an SDP offer with Content-Type: application/sdp",
+        ));
+    }
+    let sdp = std::str::from_utf8(body).map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "the SDP is not UTF-8"))?;
+    Ok(Some(sdp.to_owned()))
+}
+
+fn engine_error(error: EngineError) -> HttpError {
+    match error {
+        EngineError::NoSuchStream => HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel"),
+        EngineError::NoSuchViewer => HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"),
+        EngineError::TooManyViewers => HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "viewer limit reached"),
+        EngineError::Viewer(ViewerError::BadSdp(reason)) => {
+            HttpError::new(StatusCode::BAD_REQUEST, format!("invalid SDP offer: {reason}"))
+        }
+        EngineError::Viewer(error @ ViewerError::NoH264(_)) => HttpError::new(StatusCode::NOT_ACCEPTABLE, error.to_string()),
+        EngineError::Viewer(error @ ViewerError::NotAwaitingAnswer) => HttpError::new(StatusCode::CONFLICT, error.to_string()),
+        EngineError::Viewer(error @ ViewerError::Negotiation(_)) => HttpError::new(StatusCode::BAD_REQUEST, error.to_string()),
+        other => HttpError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+    }
+}
+
+/// `POST /whep/endpoint/{channel}`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let offer = sdp_body(&headers, &body)?;
+    let engine = state.engine.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        engine.open_viewer(&channel, offer)?.wait(WORKER_TIMEOUT)?
+    })
+    .await
+    .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "viewer setup failed"))?;
+    let (viewer, sdp) = opened.map_err(engine_error)?;
+    let Some(id) = state.add_resource(viewer) else {
+        let _ = state.engine.close_viewer(viewer);
+        return Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "no randomness for a resource id"));
+    };
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, format!("/whep/resource/{id}")),
+        ],
+        sdp,
+    )
+        .into_response())
+}
+
+/// `PATCH /whep/resource/{id}`: the viewer's answer to a server offer.
+/// Trickle ICE fragments get `405`: this is an ICE-lite server and every
+/// candidate is in its SDP (RFC 9725 §4.3.1).
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let viewer = state
+        .resource(&id)
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/trickle-ice-sdpfrag") {
+        return Err(HttpError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "trickle ICE is not supported: all candidates are in the SDP",
+        ));
+    }
+    let answer = sdp_body(&headers, &body)?
+        .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "the body must be an SDP answer"))?;
+    let engine = state.engine.clone();
+    let accepted = tokio::task::spawn_blocking(move || engine.accept_answer(viewer, answer)?.wait(WORKER_TIMEOUT)?)
+        .await
+        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "answer handling failed"))?;
+    accepted.map_err(engine_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /whep/resource/{id}`.
+pub async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, HttpError> {
+    let viewer = state
+        .remove_resource(&id)
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;
+    state.engine.close_viewer(viewer).map_err(engine_error)?;
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,135 @@
+//! The Waveguide node: wires the `engine` data plane to the FTL control
+//! listener and the HTTP signalling server on a small tokio runtime. Thin:
+//! packet-level work lives in `engine` and `ftl`.
+
+pub mod cli;
+pub mod http;
+pub mod ingest_ftl;
+pub mod service;
+pub mod state;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use engine::{Engine, EngineConfig, EngineHandle};
+
+use crate::service::Service;
+use crate::state::AppState;
+
+/// Where a node listens and how its engine runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// HTTP: WHEP, the player page, health.
+    pub http: SocketAddr,
+    /// FTL control (TCP). ftl-sdk hard-codes port 8084.
+    pub ftl: SocketAddr,
+    /// The data plane.
+    pub engine: EngineConfig,
+    /// Who may stream.
+    pub service: Service,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            http: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8091)),
+            ftl: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8084)),
+            engine: EngineConfig::default(),
+            service: Service::Dummy,
+        }
+    }
+}
+
+/// A running node. Dropping it without [`stop`](Self::stop) leaks its threads.
+pub struct Node {
+    runtime: tokio::runtime::Runtime,
+    engine: Engine,
+    state: Arc<AppState>,
+    http_addr: SocketAddr,
+    ftl_addr: SocketAddr,
+}
+
+impl Node {
+    /// Binds every socket and starts serving.
+    pub fn start(config: NodeConfig) -> io::Result<Self> {
+        let engine = Engine::start(config.engine.clone())?;
+        let state = Arc::new(AppState::new(engine.handle(), config.service.clone()));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("waveguide-control")
+            .enable_all()
+            .build()?;
+        let (http_listener, ftl_listener) = runtime.block_on(async {
+            let http = tokio::net::TcpListener::bind(config.http).await?;
+            let ftl = tokio::net::TcpListener::bind(config.ftl).await?;
+            Ok::<_, io::Error>((http, ftl))
+        })?;
+        let http_addr = http_listener.local_addr()?;
+        let ftl_addr = ftl_listener.local_addr()?;
+        let router = http::router(Arc::clone(&state));
+        runtime.spawn(async move {
+            if let Err(error) = axum::serve(http_listener, router).await {
+                tracing::error!(%error, "HTTP server stopped");
+            }
+        });
+        runtime.spawn(ingest_ftl::serve(ftl_listener, Arc::clone(&state)));
+        let events = engine.events();
+        let event_state = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("waveguide-events".into())
+            .spawn(move || {
+                for event in events {
+                    event_state.on_engine_event(event);
+                }
+            })?;
+        Ok(Self {
+            runtime,
+            engine,
+            state,
+            http_addr,
+            ftl_addr,
+        })
+    }
+
+    /// The HTTP address actually bound.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The FTL control address actually bound.
+    pub fn ftl_addr(&self) -> SocketAddr {
+        self.ftl_addr
+    }
+
+    /// The engine's handle.
+    pub fn engine(&self) -> EngineHandle {
+        self.state.engine.clone()
+    }
+
+    /// The service in use.
+    pub fn service(&self) -> &Service {
+        &self.state.service
+    }
+
+    /// Serves until SIGINT or SIGTERM, then stops.
+    pub fn run_until_signal(self) -> io::Result<()> {
+        self.runtime.block_on(async {
+            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            Ok::<_, io::Error>(())
+        })?;
+        tracing::info!("signal received; stopping");
+        self.stop();
+        Ok(())
+    }
+
+    /// Stops the HTTP and FTL servers and the engine.
+    pub fn stop(self) {
+        self.runtime.shutdown_background();
+        self.engine.shutdown();
+    }
+}
