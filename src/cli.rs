@@ -46,7 +46,8 @@ impl Cli {
         }
         config.engine.webrtc_port_base = self.webrtc_port;
         config.engine.public_ip = self.public_ip;
-        config.engine.ftl_media_ports = self.ftl_media_port_min..=self.ftl_media_port_max.max(self.ftl_media_port_min);
+        config.engine.ftl_media_ports =
+            self.ftl_media_port_min..=self.ftl_media_port_max.max(self.ftl_media_port_min);
         config
     }
 }

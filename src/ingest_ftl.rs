@@ -56,21 +56,30 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                 Output::Event(event) => {
                     let now = Instant::now();
                     match event {
-                        Event::KeyRequired { channel } => match state.service.stream_secret(&channel.to_string()) {
-                            Some(secret) => session.verify_key(now, secret.as_bytes()),
-                            None => {
-                                tracing::info!(%peer, channel, "FTL: unknown channel");
-                                session.terminate(StatusCode::InvalidStreamKey);
+                        Event::KeyRequired { channel } => {
+                            match state.service.stream_secret(&channel.to_string()) {
+                                Some(secret) => session.verify_key(now, secret.as_bytes()),
+                                None => {
+                                    tracing::info!(%peer, channel, "FTL: unknown channel");
+                                    session.terminate(StatusCode::InvalidStreamKey);
+                                }
                             }
-                        },
-                        Event::Authenticated { channel } => tracing::info!(%peer, channel, "FTL: authenticated"),
+                        }
+                        Event::Authenticated { channel } => {
+                            tracing::info!(%peer, channel, "FTL: authenticated")
+                        }
                         Event::MediaRequested { channel, metadata } => {
                             let channel = channel.to_string();
-                            match state.engine.open_ftl_media(&channel, peer.ip(), metadata.media_params()) {
+                            match state.engine.open_ftl_media(
+                                &channel,
+                                peer.ip(),
+                                metadata.media_params(),
+                            ) {
                                 Ok(media) => match NonZeroU16::new(media.port) {
                                     Some(port) => {
                                         tracing::info!(%peer, %channel, port = media.port, vendor = ?metadata.vendor_name, "FTL: streaming");
-                                        media_timeout = Some(state.watch_ftl_timeout(media.stream_id));
+                                        media_timeout =
+                                            Some(state.watch_ftl_timeout(media.stream_id));
                                         opened = Some(OpenedMedia {
                                             channel,
                                             stream_id: media.stream_id,
@@ -79,7 +88,9 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                                     }
                                     None => session.terminate(StatusCode::InternalServerError),
                                 },
-                                Err(EngineError::ChannelLive) => session.terminate(StatusCode::ChannelInUse),
+                                Err(EngineError::ChannelLive) => {
+                                    session.terminate(StatusCode::ChannelInUse)
+                                }
                                 Err(error) => {
                                     tracing::warn!(%peer, %channel, %error, "FTL: no media port");
                                     session.terminate(StatusCode::InternalServerError);
@@ -92,11 +103,15 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                 }
                 Output::Close(reason) => {
                     match reason {
-                        CloseReason::ClientDisconnected => tracing::info!(%peer, "FTL: client disconnected"),
+                        CloseReason::ClientDisconnected => {
+                            tracing::info!(%peer, "FTL: client disconnected")
+                        }
                         CloseReason::Error(error) => {
                             tracing::info!(%peer, %error, status = %error.status(), "FTL: session ended")
                         }
-                        CloseReason::Terminated(status) => tracing::info!(%peer, %status, "FTL: session terminated"),
+                        CloseReason::Terminated(status) => {
+                            tracing::info!(%peer, %status, "FTL: session terminated")
+                        }
                     }
                     break 'connection;
                 }
@@ -127,6 +142,8 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
     let _ = tcp.shutdown().await;
     if let Some(media) = opened {
         state.forget_ftl_timeout(media.stream_id);
-        state.engine.close_ftl_media(&media.channel, media.stream_id);
+        state
+            .engine
+            .close_ftl_media(&media.channel, media.stream_id);
     }
 }

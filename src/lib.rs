@@ -115,7 +115,8 @@ impl Node {
     /// Serves until SIGINT or SIGTERM, then stops.
     pub fn run_until_signal(self) -> io::Result<()> {
         self.runtime.block_on(async {
-            let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let mut terminate =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = terminate.recv() => {}

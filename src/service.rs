@@ -27,7 +27,8 @@ impl Service {
 
     /// A full FTL stream key for `channel`, as an encoder is configured with.
     pub fn example_stream_key(&self, channel: &str) -> Option<String> {
-        self.stream_secret(channel).map(|secret| format!("{channel}-{secret}"))
+        self.stream_secret(channel)
+            .map(|secret| format!("{channel}-{secret}"))
     }
 }
 

@@ -69,7 +69,12 @@ impl Demux {
 
     /// Remembers `source` for `slot`, if the limits allow. `addresses` is the
     /// viewer's own list, kept so its entries can be removed when it closes.
-    pub fn insert(&mut self, source: SocketAddr, slot: Slot, addresses: &mut Vec<SocketAddr>) -> bool {
+    pub fn insert(
+        &mut self,
+        source: SocketAddr,
+        slot: Slot,
+        addresses: &mut Vec<SocketAddr>,
+    ) -> bool {
         if addresses.len() >= MAX_ADDRESSES_PER_VIEWER || self.by_address.len() >= MAX_ENTRIES {
             return false;
         }
@@ -103,7 +108,20 @@ mod tests {
 
     #[test]
     fn ufrag_round_trip() {
-        for slot in [Slot { index: 0, generation: 0 }, Slot { index: 0xdead, generation: 7 }, Slot { index: u32::MAX, generation: u32::MAX }] {
+        for slot in [
+            Slot {
+                index: 0,
+                generation: 0,
+            },
+            Slot {
+                index: 0xdead,
+                generation: 7,
+            },
+            Slot {
+                index: u32::MAX,
+                generation: u32::MAX,
+            },
+        ] {
             let ufrag = slot.ufrag();
             assert!(ufrag.len() >= 4 && ufrag.chars().all(|c| c.is_ascii_alphanumeric()));
             assert_eq!(Slot::from_ufrag(&ufrag), Some(slot));
@@ -124,12 +142,23 @@ mod tests {
     #[test]
     fn addresses_per_viewer_are_capped() {
         let mut demux = Demux::default();
-        let slot = Slot { index: 1, generation: 0 };
+        let slot = Slot {
+            index: 1,
+            generation: 0,
+        };
         let mut addresses = Vec::new();
         for port in 0..MAX_ADDRESSES_PER_VIEWER as u16 {
-            assert!(demux.insert(SocketAddr::from(([127, 0, 0, 1], 1000 + port)), slot, &mut addresses));
+            assert!(demux.insert(
+                SocketAddr::from(([127, 0, 0, 1], 1000 + port)),
+                slot,
+                &mut addresses
+            ));
         }
-        assert!(!demux.insert(SocketAddr::from(([127, 0, 0, 1], 2000)), slot, &mut addresses));
+        assert!(!demux.insert(
+            SocketAddr::from(([127, 0, 0, 1], 2000)),
+            slot,
+            &mut addresses
+        ));
         assert_eq!(demux.len(), MAX_ADDRESSES_PER_VIEWER);
         demux.remove(&addresses);
         assert!(demux.is_empty());

@@ -155,7 +155,10 @@ impl FtlIngest {
                 self.seen_video = true;
                 let arrival = self.nack.on_packet(now, packet.sequence);
                 if arrival == ftl::Arrival::Recovered {
-                    self.stream.counters().recovered.fetch_add(1, Ordering::Relaxed);
+                    self.stream
+                        .counters()
+                        .recovered
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 if let Some(sps) = ftl::h264::sps_in_payload(packet.payload)
                     && let Ok(sps) = ftl::h264::Sps::parse(sps)
@@ -180,7 +183,10 @@ impl FtlIngest {
     }
 
     fn drop(&mut self, why: IngestDrop) {
-        self.stream.counters().dropped.fetch_add(1, Ordering::Relaxed);
+        self.stream
+            .counters()
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
         // Bounded: the worker drains these after every read turn.
         if self.drops.len() < READ_BUDGET {
             self.drops.push(why);
@@ -192,7 +198,9 @@ impl FtlIngest {
             return;
         };
         self.nack_buf.clear();
-        let requested = self.nack.poll_nack(now, video.ssrc, video.ssrc, &mut self.nack_buf);
+        let requested = self
+            .nack
+            .poll_nack(now, video.ssrc, video.ssrc, &mut self.nack_buf);
         if requested > 0 {
             self.stream
                 .counters()

@@ -23,7 +23,9 @@ pub struct PendingReply<T> {
 impl<T> PendingReply<T> {
     /// Waits up to `timeout` for the answer.
     pub fn wait(self, timeout: Duration) -> Result<T, EngineError> {
-        self.receiver.recv_timeout(timeout).map_err(|_| EngineError::WorkerUnavailable)
+        self.receiver
+            .recv_timeout(timeout)
+            .map_err(|_| EngineError::WorkerUnavailable)
     }
 }
 

@@ -79,7 +79,9 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             webrtc_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             webrtc_port_base: 8200,
             public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -106,7 +108,11 @@ pub struct ViewerId {
 
 impl fmt::Display for ViewerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "w{}-{}-{}", self.worker, self.slot.index, self.slot.generation)
+        write!(
+            f,
+            "w{}-{}-{}",
+            self.worker, self.slot.index, self.slot.generation
+        )
     }
 }
 
@@ -198,7 +204,9 @@ struct WorkerLink {
 
 impl WorkerLink {
     fn send(&self, command: Command) -> Result<(), EngineError> {
-        self.commands.send(command).map_err(|_| EngineError::WorkerUnavailable)?;
+        self.commands
+            .send(command)
+            .map_err(|_| EngineError::WorkerUnavailable)?;
         self.waker.wake().map_err(EngineError::Io)
     }
 }
@@ -246,7 +254,10 @@ impl Engine {
             } else {
                 config.webrtc_port_base.saturating_add(index as u16)
             };
-            let socket = bind_udp(SocketAddr::new(config.webrtc_bind, port), config.socket_buffer_bytes)?;
+            let socket = bind_udp(
+                SocketAddr::new(config.webrtc_bind, port),
+                config.socket_buffer_bytes,
+            )?;
             let address = SocketAddr::new(config.public_ip, socket.local_addr()?.port());
             let poll = mio::Poll::new()?;
             let waker = Arc::new(mio::Waker::new(poll.registry(), worker::WAKER)?);
@@ -291,7 +302,11 @@ impl Engine {
                 next_ingest_worker: AtomicUsize::new(0),
             }),
         };
-        Ok(Self { handle, events, threads })
+        Ok(Self {
+            handle,
+            events,
+            threads,
+        })
     }
 
     /// The handle to drive the engine with.
@@ -323,7 +338,12 @@ impl EngineHandle {
 
     /// Starts a stream on `channel` fed by an FTL client at `client_ip`
     /// announcing `params`, and returns the media port to give the client.
-    pub fn open_ftl_media(&self, channel: &str, client_ip: IpAddr, params: MediaParams) -> Result<FtlMedia, EngineError> {
+    pub fn open_ftl_media(
+        &self,
+        channel: &str,
+        client_ip: IpAddr,
+        params: MediaParams,
+    ) -> Result<FtlMedia, EngineError> {
         let shared = &*self.shared;
         let mut streams = shared.streams.lock();
         if streams.contains_key(channel) {
@@ -334,21 +354,24 @@ impl EngineHandle {
         let origin = Instant::now();
         let (video_writer, video) = match params.video {
             Some(_) => {
-                let (writer, ring) = ring::PacketRing::new(shared.config.video_ring_packets, origin);
+                let (writer, ring) =
+                    ring::PacketRing::new(shared.config.video_ring_packets, origin);
                 (Some(writer), Some(ring))
             }
             None => (None, None),
         };
         let (audio_writer, audio) = match params.audio {
             Some(_) => {
-                let (writer, ring) = ring::PacketRing::new(shared.config.audio_ring_packets, origin);
+                let (writer, ring) =
+                    ring::PacketRing::new(shared.config.audio_ring_packets, origin);
                 (Some(writer), Some(ring))
             }
             None => (None, None),
         };
         let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
         let stream = Arc::new(Stream::new(stream_id, channel.to_owned(), video, audio));
-        let worker = shared.next_ingest_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
+        let worker =
+            shared.next_ingest_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
         shared.workers[worker].send(Command::OpenFtlMedia {
             socket,
             client_ip,
@@ -365,7 +388,10 @@ impl EngineHandle {
     /// viewers are ended. A stream already replaced is left alone.
     pub fn close_ftl_media(&self, channel: &str, stream_id: u64) {
         let mut streams = self.shared.streams.lock();
-        if streams.get(channel).is_some_and(|live| live.stream.id() == stream_id) {
+        if streams
+            .get(channel)
+            .is_some_and(|live| live.stream.id() == stream_id)
+        {
             if let Some(live) = streams.remove(channel) {
                 live.stream.end();
                 let _ = self.shared.workers[live.worker].send(Command::CloseFtlMedia { stream_id });
@@ -375,12 +401,21 @@ impl EngineHandle {
 
     /// The live stream on `channel`.
     pub fn stream(&self, channel: &str) -> Option<Arc<Stream>> {
-        self.shared.streams.lock().get(channel).map(|live| Arc::clone(&live.stream))
+        self.shared
+            .streams
+            .lock()
+            .get(channel)
+            .map(|live| Arc::clone(&live.stream))
     }
 
     /// Every live stream.
     pub fn streams(&self) -> Vec<Arc<Stream>> {
-        self.shared.streams.lock().values().map(|live| Arc::clone(&live.stream)).collect()
+        self.shared
+            .streams
+            .lock()
+            .values()
+            .map(|live| Arc::clone(&live.stream))
+            .collect()
     }
 
     /// Opens a viewer of `channel` on the least-loaded worker. With an
@@ -404,15 +439,27 @@ impl EngineHandle {
         }
         let _ = index;
         let (reply, pending) = reply_channel();
-        link.send(Command::OpenViewer { stream, offer, reply })?;
+        link.send(Command::OpenViewer {
+            stream,
+            offer,
+            reply,
+        })?;
         Ok(pending)
     }
 
     /// Gives a viewer opened without an offer its answer.
-    pub fn accept_answer(&self, viewer: ViewerId, answer: String) -> Result<PendingReply<Result<(), EngineError>>, EngineError> {
+    pub fn accept_answer(
+        &self,
+        viewer: ViewerId,
+        answer: String,
+    ) -> Result<PendingReply<Result<(), EngineError>>, EngineError> {
         let link = self.link(viewer)?;
         let (reply, pending) = reply_channel();
-        link.send(Command::AcceptAnswer { viewer, answer, reply })?;
+        link.send(Command::AcceptAnswer {
+            viewer,
+            answer,
+            reply,
+        })?;
         Ok(pending)
     }
 
@@ -432,7 +479,10 @@ impl EngineHandle {
                 link.send(Command::Stats { reply }).ok().map(|_| pending)
             })
             .collect();
-        pending.into_iter().filter_map(|p| p.wait(timeout).ok()).collect()
+        pending
+            .into_iter()
+            .filter_map(|p| p.wait(timeout).ok())
+            .collect()
     }
 
     fn link(&self, viewer: ViewerId) -> Result<&WorkerLink, EngineError> {
@@ -445,12 +495,18 @@ impl EngineHandle {
     /// Binds the next free port of the FTL media range.
     fn bind_media_port(&self) -> Result<UdpSocket, EngineError> {
         let config = &self.shared.config;
-        let (first, last) = (*config.ftl_media_ports.start(), *config.ftl_media_ports.end());
+        let (first, last) = (
+            *config.ftl_media_ports.start(),
+            *config.ftl_media_ports.end(),
+        );
         let span = usize::from(last.saturating_sub(first)) + 1;
         for _ in 0..span {
             let offset = self.shared.next_port.fetch_add(1, Ordering::Relaxed) % span;
             let port = first.saturating_add(offset as u16);
-            if let Ok(socket) = bind_udp(SocketAddr::new(config.ftl_media_bind, port), config.socket_buffer_bytes) {
+            if let Ok(socket) = bind_udp(
+                SocketAddr::new(config.ftl_media_bind, port),
+                config.socket_buffer_bytes,
+            ) {
                 return Ok(socket);
             }
         }

@@ -11,7 +11,9 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError};
+use str0m::{
+    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
+};
 
 use crate::ring::{RingCursor, RingPacket};
 use crate::stream::{Stream, TrackKind};
@@ -35,7 +37,9 @@ pub enum ViewerError {
     #[error("invalid SDP: {0}")]
     BadSdp(String),
     /// The offer has no H.264 this stream can feed (or no media at all).
-    #[error("the offer has no H.264 (packetization-mode 1, profile {0:06x}) to receive this stream")]
+    #[error(
+        "the offer has no H.264 (packetization-mode 1, profile {0:06x}) to receive this stream"
+    )]
     NoH264(u32),
     /// str0m refused the offer or answer.
     #[error("WebRTC negotiation failed: {0}")]
@@ -154,18 +158,29 @@ impl Viewer {
         stream: Arc<Stream>,
         offer: &str,
     ) -> Result<(Self, String), ViewerError> {
-        let offer = SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
         let (config, profile) = viewer_config(&stream, base);
         let mut rtc = build(now, config, ufrag, candidate)?;
         let answer = rtc.sdp_api().accept_offer(offer)?;
+        let answer = answer.to_sdp_string();
         let mut viewer = Self::new(now, rtc, stream);
-        // accept_offer created the send streams; MediaAdded names their mids.
-        viewer.drain_setup_events();
+        // accept_offer created the send streams, but str0m reports them
+        // (MediaAdded) only once media can flow: take the mids from the answer.
+        for (kind, mid) in sending_mids(&answer) {
+            if !viewer.tracks.iter().any(|t| t.kind == kind) {
+                viewer.tracks.push(Outbound::new(kind, mid));
+            }
+        }
         viewer.resolve_payload_types();
-        if !viewer.tracks.iter().any(|t| t.kind == TrackKind::Video && t.pt.is_some()) {
+        if !viewer
+            .tracks
+            .iter()
+            .any(|t| t.kind == TrackKind::Video && t.pt.is_some())
+        {
             return Err(ViewerError::NoH264(profile));
         }
-        Ok((viewer, answer.to_sdp_string()))
+        Ok((viewer, answer))
     }
 
     /// A viewer that gets our offer first (the original Waveguide player's
@@ -180,8 +195,20 @@ impl Viewer {
         let (config, _) = viewer_config(&stream, base);
         let mut rtc = build(now, config, ufrag, candidate)?;
         let mut api = rtc.sdp_api();
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, Some("waveguide".into()), Some("video".into()), None);
-        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, Some("waveguide".into()), Some("audio".into()), None);
+        let video = api.add_media(
+            MediaKind::Video,
+            Direction::SendOnly,
+            Some("waveguide".into()),
+            Some("video".into()),
+            None,
+        );
+        let audio = api.add_media(
+            MediaKind::Audio,
+            Direction::SendOnly,
+            Some("waveguide".into()),
+            Some("audio".into()),
+            None,
+        );
         let Some((offer, pending)) = api.apply() else {
             return Err(ViewerError::NotAwaitingAnswer);
         };
@@ -194,11 +221,19 @@ impl Viewer {
 
     /// Completes the server-offer flow with the viewer's answer.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
-        let answer = SdpAnswer::from_sdp_string(answer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
-        let pending = self.pending_offer.take().ok_or(ViewerError::NotAwaitingAnswer)?;
+        let answer =
+            SdpAnswer::from_sdp_string(answer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let pending = self
+            .pending_offer
+            .take()
+            .ok_or(ViewerError::NotAwaitingAnswer)?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
         self.resolve_payload_types();
-        if !self.tracks.iter().any(|t| t.kind == TrackKind::Video && t.pt.is_some()) {
+        if !self
+            .tracks
+            .iter()
+            .any(|t| t.kind == TrackKind::Video && t.pt.is_some())
+        {
             return Err(ViewerError::NoH264(0));
         }
         Ok(())
@@ -215,28 +250,6 @@ impl Viewer {
             next_timeout: now,
             closed: false,
             forwarded: 0,
-        }
-    }
-
-    fn drain_setup_events(&mut self) {
-        for _ in 0..16 {
-            match self.rtc.poll_output() {
-                Ok(Output::Event(Event::MediaAdded(added))) if added.direction.is_sending() => {
-                    let kind = match added.kind {
-                        MediaKind::Video => TrackKind::Video,
-                        MediaKind::Audio => TrackKind::Audio,
-                    };
-                    if !self.tracks.iter().any(|t| t.kind == kind) {
-                        self.tracks.push(Outbound::new(kind, added.mid));
-                    }
-                }
-                Ok(Output::Timeout(t)) => {
-                    self.next_timeout = t;
-                    return;
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
         }
     }
 
@@ -283,7 +296,13 @@ impl Viewer {
 
     /// Whether this viewer's `Rtc` takes this datagram (checks the STUN
     /// integrity or the known remote address).
-    pub fn accepts(&self, now: Instant, source: SocketAddr, destination: SocketAddr, datagram: &[u8]) -> bool {
+    pub fn accepts(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
         match str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) {
             Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
             Err(_) => false,
@@ -299,7 +318,9 @@ impl Viewer {
         datagram: &[u8],
         send: &mut SendBatch,
     ) -> DrainOutcome {
-        let Ok(receive) = str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) else {
+        let Ok(receive) =
+            str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram)
+        else {
             return DrainOutcome::default();
         };
         if self.rtc.handle_input(Input::Receive(now, receive)).is_err() {
@@ -323,37 +344,46 @@ impl Viewer {
         }
         let mut wrote = false;
         {
-        let mut api = self.rtc.direct_api();
-        for track in &mut self.tracks {
-            let (Some(pt), Some(ring)) = (track.pt, self.stream.ring(track.kind)) else {
-                continue;
-            };
-            let mut cursor = track.cursor.take().unwrap_or_else(|| RingCursor::at_keyframe(ring));
-            let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
-                track.cursor = Some(cursor);
-                continue;
-            };
-            while let Some(packet) = cursor.next(ring) {
-                if track.awaiting_keyframe {
-                    if !packet.keyframe {
-                        continue;
-                    }
-                    track.awaiting_keyframe = false;
-                }
-                let Some(sequence) = track.map_sequence(&packet, cursor.skipped()) else {
+            let mut api = self.rtc.direct_api();
+            for track in &mut self.tracks {
+                let (Some(pt), Some(ring)) = (track.pt, self.stream.ring(track.kind)) else {
                     continue;
                 };
-                let video = track.kind == TrackKind::Video;
-                tx.write_rtp(
-                    RtpWrite::new(pt, SeqNo::from(sequence), packet.timestamp, packet.arrival, packet.payload)
+                let mut cursor = track
+                    .cursor
+                    .take()
+                    .unwrap_or_else(|| RingCursor::at_keyframe(ring));
+                let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
+                    track.cursor = Some(cursor);
+                    continue;
+                };
+                while let Some(packet) = cursor.next(ring) {
+                    if track.awaiting_keyframe {
+                        if !packet.keyframe {
+                            continue;
+                        }
+                        track.awaiting_keyframe = false;
+                    }
+                    let Some(sequence) = track.map_sequence(&packet, cursor.skipped()) else {
+                        continue;
+                    };
+                    let video = track.kind == TrackKind::Video;
+                    tx.write_rtp(
+                        RtpWrite::new(
+                            pt,
+                            SeqNo::from(sequence),
+                            packet.timestamp,
+                            packet.arrival,
+                            packet.payload,
+                        )
                         .marker(packet.marker)
                         .nackable(video),
-                );
-                self.forwarded += 1;
-                wrote = true;
+                    );
+                    self.forwarded += 1;
+                    wrote = true;
+                }
+                track.cursor = Some(cursor);
             }
-            track.cursor = Some(cursor);
-        }
         }
         if !wrote {
             return DrainOutcome::default();
@@ -376,13 +406,19 @@ impl Viewer {
         let mut refeeds = 0;
         loop {
             match self.rtc.poll_output() {
-                Ok(Output::Transmit(transmit)) => send.push(transmit.destination, transmit.contents.into()),
+                Ok(Output::Transmit(transmit)) => {
+                    send.push(transmit.destination, transmit.contents.into())
+                }
                 Ok(Output::Event(event)) => match event {
                     Event::Connected => self.connected = true,
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) | Event::Closed => {
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected)
+                    | Event::Closed => {
                         return self.close();
                     }
-                    Event::KeyframeRequest(request) if request.kind == KeyframeRequestKind::Pli || request.kind == KeyframeRequestKind::Fir => {
+                    Event::KeyframeRequest(request)
+                        if request.kind == KeyframeRequestKind::Pli
+                            || request.kind == KeyframeRequestKind::Fir =>
+                    {
                         outcome.keyframe_requests += 1;
                     }
                     _ => {}
@@ -408,11 +444,35 @@ impl Viewer {
     }
 }
 
-fn build(now: Instant, config: RtcConfig, ufrag: String, candidate: SocketAddr) -> Result<Rtc, ViewerError> {
+/// The video and audio m-lines our answer sends on, with their mids.
+fn sending_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
+    let mut mids = Vec::with_capacity(2);
+    let mut kind = None;
+    for line in answer.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            kind = match media.split(' ').next() {
+                Some("video") => Some(TrackKind::Video),
+                Some("audio") => Some(TrackKind::Audio),
+                _ => None,
+            };
+        } else if let (Some(kind), Some(mid)) = (kind, line.strip_prefix("a=mid:")) {
+            mids.push((kind, Mid::from(mid.trim())));
+        }
+    }
+    mids
+}
+
+fn build(
+    now: Instant,
+    config: RtcConfig,
+    ufrag: String,
+    candidate: SocketAddr,
+) -> Result<Rtc, ViewerError> {
     let mut credentials = IceCreds::new();
     credentials.ufrag = ufrag;
     let mut rtc = config.set_local_ice_credentials(credentials).build(now);
-    let candidate = Candidate::host(candidate, "udp").map_err(|e| ViewerError::Negotiation(e.into()))?;
+    let candidate =
+        Candidate::host(candidate, "udp").map_err(|e| ViewerError::Negotiation(e.into()))?;
     rtc.add_local_candidate(candidate);
     Ok(rtc)
 }

@@ -75,7 +75,12 @@ pub struct Stream {
 impl Stream {
     /// A stream with the given rings; `id` tells it from earlier streams of
     /// the same channel.
-    pub fn new(id: u64, channel: String, video: Option<Arc<PacketRing>>, audio: Option<Arc<PacketRing>>) -> Self {
+    pub fn new(
+        id: u64,
+        channel: String,
+        video: Option<Arc<PacketRing>>,
+        audio: Option<Arc<PacketRing>>,
+    ) -> Self {
         Self {
             id,
             channel,

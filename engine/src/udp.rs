@@ -60,13 +60,19 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says the storage holds a sockaddr_in.
-            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
         }
         libc::AF_INET6 => {
             // SAFETY: the family says the storage holds a sockaddr_in6.
-            let sin6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let sin6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
             Some(SocketAddr::V6(SocketAddrV6::new(
                 ip,
@@ -138,7 +144,11 @@ impl RecvBatch {
         let received = usize::try_from(received).unwrap_or(0).min(BATCH);
         for i in 0..received {
             let truncated = headers[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            self.lens[i] = if truncated { 0 } else { headers[i].msg_len as usize };
+            self.lens[i] = if truncated {
+                0
+            } else {
+                headers[i].msg_len as usize
+            };
             self.sources[i] = from_sockaddr(&names[i]);
         }
         self.count = received;
@@ -220,7 +230,10 @@ impl SendBatch {
         while start < self.queue.len() {
             match self.send_some(socket, start) {
                 Ok(consumed) => start = start.saturating_add(consumed),
-                Err(error) if self.gso && matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL)) => {
+                Err(error)
+                    if self.gso
+                        && matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
+                {
                     // Some drivers accept the option and fail the send; resend plainly.
                     self.gso = false;
                 }
@@ -254,7 +267,9 @@ impl SendBatch {
             let mut segments = 1;
             if self.gso {
                 while segments < MAX_SEGMENTS {
-                    let Some((next_destination, next)) = self.queue.get(at.saturating_add(segments)) else {
+                    let Some((next_destination, next)) =
+                        self.queue.get(at.saturating_add(segments))
+                    else {
                         break;
                     };
                     // A run: same peer, same size; the last may be shorter.
@@ -267,7 +282,10 @@ impl SendBatch {
                     }
                 }
             }
-            for (segment, (_, contents)) in self.queue[at..at.saturating_add(segments)].iter().enumerate() {
+            for (segment, (_, contents)) in self.queue[at..at.saturating_add(segments)]
+                .iter()
+                .enumerate()
+            {
                 iovecs[messages][segment] = libc::iovec {
                     iov_base: contents.as_ptr() as *mut libc::c_void,
                     iov_len: contents.len(),
@@ -289,14 +307,24 @@ impl SendBatch {
         }
         // SAFETY: every header points at live iovecs, names and controls that
         // outlive the call; the iovecs point into `self.queue`, untouched here.
-        let sent = unsafe { libc::sendmmsg(socket.as_raw_fd(), headers.as_mut_ptr(), messages as libc::c_uint, 0) };
+        let sent = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                headers.as_mut_ptr(),
+                messages as libc::c_uint,
+                0,
+            )
+        };
         self.stats.syscalls = self.stats.syscalls.saturating_add(1);
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
         let sent = usize::try_from(sent).unwrap_or(0);
         let datagrams: usize = segments_per_message[..sent].iter().sum();
-        let segmented: usize = segments_per_message[..sent].iter().filter(|&&n| n > 1).sum();
+        let segmented: usize = segments_per_message[..sent]
+            .iter()
+            .filter(|&&n| n > 1)
+            .sum();
         self.stats.sent = self.stats.sent.saturating_add(datagrams as u64);
         self.stats.segmented = self.stats.segmented.saturating_add(segmented as u64);
         if sent == 0 {
@@ -333,7 +361,9 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn receive_all(socket: &UdpSocket, expected: usize) -> Vec<Vec<u8>> {
-        socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
@@ -347,7 +377,10 @@ mod tests {
 
     fn round_trip(gso: bool) -> (SendStats, bool) {
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let receivers = [UdpSocket::bind("127.0.0.1:0").unwrap(), UdpSocket::bind("127.0.0.1:0").unwrap()];
+        let receivers = [
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        ];
         let mut batch = SendBatch::new(gso);
         let mut expected = [Vec::new(), Vec::new()];
         // Runs of equal-size datagrams to each peer, interleaved, with odd sizes between.
@@ -371,7 +404,11 @@ mod tests {
     fn sendmmsg_delivers_every_datagram_in_order_per_peer() {
         let (stats, _) = round_trip(false);
         assert_eq!((stats.sent, stats.dropped, stats.segmented), (100, 0, 0));
-        assert!(stats.syscalls <= 4, "batched: {} syscalls for 100 datagrams", stats.syscalls);
+        assert!(
+            stats.syscalls <= 4,
+            "batched: {} syscalls for 100 datagrams",
+            stats.syscalls
+        );
     }
 
     #[test]
@@ -380,7 +417,10 @@ mod tests {
         assert_eq!((stats.sent, stats.dropped), (100, 0));
         // Loopback takes GSO on any kernel since 4.18; where it is refused the
         // batch must have switched GSO off and still delivered everything.
-        assert!(stats.segmented > 0 || !still_gso, "GSO neither used nor switched off");
+        assert!(
+            stats.segmented > 0 || !still_gso,
+            "GSO neither used nor switched off"
+        );
     }
 
     #[test]
@@ -389,7 +429,9 @@ mod tests {
         receiver.set_nonblocking(true).unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         for i in 0..10u8 {
-            sender.send_to(&[i; 3], receiver.local_addr().unwrap()).unwrap();
+            sender
+                .send_to(&[i; 3], receiver.local_addr().unwrap())
+                .unwrap();
         }
         let mut batch = RecvBatch::new();
         let mut got = Vec::new();
@@ -406,7 +448,10 @@ mod tests {
             assert_eq!(from, sender.local_addr().unwrap());
             assert_eq!(datagram, vec![i as u8; 3]);
         }
-        assert_eq!(batch.recv(&receiver).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            batch.recv(&receiver).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
     }
 
     #[test]
@@ -414,7 +459,9 @@ mod tests {
         let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
         receiver.set_nonblocking(true).unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sender.send_to(&[7; MAX_DATAGRAM + 1], receiver.local_addr().unwrap()).unwrap();
+        sender
+            .send_to(&[7; MAX_DATAGRAM + 1], receiver.local_addr().unwrap())
+            .unwrap();
         let mut batch = RecvBatch::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -422,6 +469,9 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(batch.datagrams().map(|(_, d)| d.len()).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            batch.datagrams().map(|(_, d)| d.len()).collect::<Vec<_>>(),
+            vec![0]
+        );
     }
 }

@@ -166,7 +166,9 @@ impl Worker {
             let timeout = if self.more_work {
                 Duration::ZERO
             } else {
-                self.next_deadline().saturating_duration_since(now).min(MAX_SLEEP)
+                self.next_deadline()
+                    .saturating_duration_since(now)
+                    .min(MAX_SLEEP)
             };
             if let Err(error) = self.poll.poll(&mut events, Some(timeout))
                 && error.kind() != io::ErrorKind::Interrupted
@@ -283,10 +285,11 @@ impl Worker {
             Ok(outcome) => {
                 if outcome.more {
                     self.more_work = true;
-                    let _ = self
-                        .poll
-                        .registry()
-                        .reregister(ingest.ingest.socket_mut(), token, Interest::READABLE);
+                    let _ = self.poll.registry().reregister(
+                        ingest.ingest.socket_mut(),
+                        token,
+                        Interest::READABLE,
+                    );
                 }
                 for drop in ingest.ingest.take_drops() {
                     tracing::trace!(worker = self.index, ?drop, "FTL datagram dropped");
@@ -319,16 +322,25 @@ impl Worker {
                     let token = Token(self.next_token);
                     self.next_token += 1;
                     let socket = mio::net::UdpSocket::from_std(socket);
-                    let mut ingest = FtlIngest::new(now, socket, client_ip, params, stream, video, audio);
-                    match self
-                        .poll
-                        .registry()
-                        .register(ingest.socket_mut(), token, Interest::READABLE)
-                    {
+                    let mut ingest =
+                        FtlIngest::new(now, socket, client_ip, params, stream, video, audio);
+                    match self.poll.registry().register(
+                        ingest.socket_mut(),
+                        token,
+                        Interest::READABLE,
+                    ) {
                         Ok(()) => {
-                            self.ingests.insert(token, Ingest { ingest, timed_out: false });
+                            self.ingests.insert(
+                                token,
+                                Ingest {
+                                    ingest,
+                                    timed_out: false,
+                                },
+                            );
                         }
-                        Err(error) => tracing::warn!(worker = self.index, %error, "cannot watch FTL socket"),
+                        Err(error) => {
+                            tracing::warn!(worker = self.index, %error, "cannot watch FTL socket")
+                        }
                     }
                 }
                 Command::CloseFtlMedia { stream_id } => {
@@ -342,12 +354,23 @@ impl Worker {
                         ingest.ingest.stream().end();
                     }
                 }
-                Command::OpenViewer { stream, offer, reply } => {
+                Command::OpenViewer {
+                    stream,
+                    offer,
+                    reply,
+                } => {
                     let _ = reply.send(self.open_viewer(now, stream, offer));
                 }
-                Command::AcceptAnswer { viewer, answer, reply } => {
+                Command::AcceptAnswer {
+                    viewer,
+                    answer,
+                    reply,
+                } => {
                     let result = match self.entry_mut(viewer.slot) {
-                        Some(entry) => entry.viewer.accept_answer(&answer).map_err(EngineError::from),
+                        Some(entry) => entry
+                            .viewer
+                            .accept_answer(&answer)
+                            .map_err(EngineError::from),
                         None => Err(EngineError::NoSuchViewer),
                     };
                     if result.is_err() {
@@ -379,7 +402,12 @@ impl Worker {
         true
     }
 
-    fn open_viewer(&mut self, now: Instant, stream: Arc<Stream>, offer: Option<String>) -> Result<(ViewerId, String), EngineError> {
+    fn open_viewer(
+        &mut self,
+        now: Instant,
+        stream: Arc<Stream>,
+        offer: Option<String>,
+    ) -> Result<(ViewerId, String), EngineError> {
         if stream.is_ended() {
             return Err(EngineError::NoSuchStream);
         }
@@ -397,7 +425,14 @@ impl Worker {
         let slot = Slot { index, generation };
         let base = &self.rtc_base.config;
         let opened = match offer {
-            Some(offer) => Viewer::answer(now, base, slot.ufrag(), self.address, Arc::clone(&stream), &offer),
+            Some(offer) => Viewer::answer(
+                now,
+                base,
+                slot.ufrag(),
+                self.address,
+                Arc::clone(&stream),
+                &offer,
+            ),
             None => Viewer::offer(now, base, slot.ufrag(), self.address, Arc::clone(&stream)),
         };
         let (viewer, sdp) = match opened {
@@ -538,7 +573,8 @@ impl Worker {
             .filter_map(|(index, s)| {
                 let entry = s.entry.as_ref()?;
                 let viewer = &entry.viewer;
-                let never_connected = !viewer.is_connected() && now.duration_since(viewer.created()) > connect_timeout;
+                let never_connected = !viewer.is_connected()
+                    && now.duration_since(viewer.created()) > connect_timeout;
                 (never_connected || viewer.stream().is_ended()).then_some(Slot {
                     index: index as u32,
                     generation: s.generation,
@@ -549,7 +585,8 @@ impl Worker {
             self.remove_viewer(slot);
         }
         for ingest in self.ingests.values_mut() {
-            let silent = now.duration_since(ingest.ingest.last_datagram()) > self.config.ftl_media_timeout;
+            let silent =
+                now.duration_since(ingest.ingest.last_datagram()) > self.config.ftl_media_timeout;
             if silent && !ingest.timed_out {
                 ingest.timed_out = true;
                 let stream = ingest.ingest.stream();

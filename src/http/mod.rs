@@ -38,7 +38,12 @@ impl HttpError {
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         tracing::debug!(status = %self.status, reason = %self.reason, "HTTP request refused");
-        (self.status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], format!("{}\n", self.reason)).into_response()
+        (
+            self.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{}\n", self.reason),
+        )
+            .into_response()
     }
 }
 
@@ -46,12 +51,25 @@ impl IntoResponse for HttpError {
 pub fn router(state: Arc<AppState>) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
-        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, HeaderName::from_static("if-match")])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            HeaderName::from_static("if-match"),
+        ])
         .expose_headers([header::LOCATION, header::ETAG, header::LINK]);
     let whep = Router::new()
         .route("/whep/endpoint/{channel}", post(whep::create))
-        .route("/whep/resource/{id}", axum::routing::patch(whep::patch).delete(whep::delete))
+        .route(
+            "/whep/resource/{id}",
+            axum::routing::patch(whep::patch).delete(whep::delete),
+        )
         .layer(cors);
     Router::new()
         .merge(whep)

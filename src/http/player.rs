@@ -15,5 +15,8 @@ pub async fn page(Path(channel): Path<String>) -> impl IntoResponse {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
         .take(64)
         .collect();
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PAGE.replace("{{channel}}", &channel))
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        PAGE.replace("{{channel}}", &channel),
+    )
 }

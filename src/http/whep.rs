@@ -32,21 +32,33 @@ fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpErr
             "the body must be an SDP offer with Content-Type: application/sdp",
         ));
     }
-    let sdp = std::str::from_utf8(body).map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "the SDP is not UTF-8"))?;
+    let sdp = std::str::from_utf8(body)
+        .map_err(|_| HttpError::new(StatusCode::BAD_REQUEST, "the SDP is not UTF-8"))?;
     Ok(Some(sdp.to_owned()))
 }
 
 fn engine_error(error: EngineError) -> HttpError {
     match error {
-        EngineError::NoSuchStream => HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel"),
-        EngineError::NoSuchViewer => HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"),
-        EngineError::TooManyViewers => HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "viewer limit reached"),
-        EngineError::Viewer(ViewerError::BadSdp(reason)) => {
-            HttpError::new(StatusCode::BAD_REQUEST, format!("invalid SDP offer: {reason}"))
+        EngineError::NoSuchStream => {
+            HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel")
         }
-        EngineError::Viewer(error @ ViewerError::NoH264(_)) => HttpError::new(StatusCode::NOT_ACCEPTABLE, error.to_string()),
-        EngineError::Viewer(error @ ViewerError::NotAwaitingAnswer) => HttpError::new(StatusCode::CONFLICT, error.to_string()),
-        EngineError::Viewer(error @ ViewerError::Negotiation(_)) => HttpError::new(StatusCode::BAD_REQUEST, error.to_string()),
+        EngineError::NoSuchViewer => HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"),
+        EngineError::TooManyViewers => {
+            HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "viewer limit reached")
+        }
+        EngineError::Viewer(ViewerError::BadSdp(reason)) => HttpError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid SDP offer: {reason}"),
+        ),
+        EngineError::Viewer(error @ ViewerError::NoH264(_)) => {
+            HttpError::new(StatusCode::NOT_ACCEPTABLE, error.to_string())
+        }
+        EngineError::Viewer(error @ ViewerError::NotAwaitingAnswer) => {
+            HttpError::new(StatusCode::CONFLICT, error.to_string())
+        }
+        EngineError::Viewer(error @ ViewerError::Negotiation(_)) => {
+            HttpError::new(StatusCode::BAD_REQUEST, error.to_string())
+        }
         other => HttpError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
     }
 }
@@ -68,7 +80,10 @@ pub async fn create(
     let (viewer, sdp) = opened.map_err(engine_error)?;
     let Some(id) = state.add_resource(viewer) else {
         let _ = state.engine.close_viewer(viewer);
-        return Err(HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "no randomness for a resource id"));
+        return Err(HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no randomness for a resource id",
+        ));
     };
     Ok((
         StatusCode::CREATED,
@@ -106,15 +121,20 @@ pub async fn patch(
     let answer = sdp_body(&headers, &body)?
         .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "the body must be an SDP answer"))?;
     let engine = state.engine.clone();
-    let accepted = tokio::task::spawn_blocking(move || engine.accept_answer(viewer, answer)?.wait(WORKER_TIMEOUT)?)
-        .await
-        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "answer handling failed"))?;
+    let accepted = tokio::task::spawn_blocking(move || {
+        engine.accept_answer(viewer, answer)?.wait(WORKER_TIMEOUT)?
+    })
+    .await
+    .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "answer handling failed"))?;
     accepted.map_err(engine_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `DELETE /whep/resource/{id}`.
-pub async fn delete(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Response, HttpError> {
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
     let viewer = state
         .remove_resource(&id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;

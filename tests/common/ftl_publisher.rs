@@ -1,0 +1,201 @@
+//! An FTL publisher: the `ftl` crate's client session over real TCP for the
+//! handshake (kept alive with PINGs on a thread), and a UDP socket for media.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ftl::{
+    AudioTrack, ClientConfig, ClientError, ClientEvent, ClientOutput, ClientSession, StreamKey,
+    StreamMetadata, VideoTrack,
+};
+
+pub const VIDEO_PT: u8 = 96;
+pub const AUDIO_PT: u8 = 97;
+
+pub struct FtlPublisher {
+    pub key: StreamKey,
+    pub media: UdpSocket,
+    pub media_addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    control: Option<JoinHandle<Option<ClientError>>>,
+}
+
+/// Drives a client session on `tcp` until it yields `MediaPort` or closes.
+fn handshake(tcp: &mut TcpStream, session: &mut ClientSession) -> Result<u16, ClientError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline {
+        loop {
+            match session.poll_output() {
+                ClientOutput::Send(bytes) => tcp.write_all(bytes).unwrap(),
+                ClientOutput::Event(ClientEvent::MediaPort(port)) => return Ok(port),
+                ClientOutput::Event(_) => {}
+                ClientOutput::Close(error) => return Err(error),
+                ClientOutput::Timeout(_) => break,
+            }
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) => return Err(ClientError::MalformedReply),
+            Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                session.handle_timeout(Instant::now())
+            }
+            Err(_) => return Err(ClientError::MalformedReply),
+        }
+    }
+    Err(ClientError::ReplyTimeout)
+}
+
+impl FtlPublisher {
+    /// Connects to the node's FTL port with `stream_key` and completes the
+    /// handshake for an H.264 + Opus stream.
+    pub fn connect(ftl: SocketAddr, stream_key: &str) -> Result<Self, ClientError> {
+        let key = StreamKey::parse(stream_key).unwrap();
+        let metadata = StreamMetadata {
+            protocol_version: Some("0.9".into()),
+            vendor_name: Some("waveguide-tests".into()),
+            vendor_version: Some("0".into()),
+            video: Some(VideoTrack {
+                payload_type: VIDEO_PT,
+                ssrc: key.video_ssrc(),
+                width_hint: Some(1280),
+                height_hint: Some(720),
+            }),
+            audio: Some(AudioTrack {
+                payload_type: AUDIO_PT,
+                ssrc: key.audio_ssrc(),
+            }),
+        };
+        let mut tcp = TcpStream::connect(ftl).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut session = ClientSession::new(
+            Instant::now(),
+            key.clone(),
+            metadata,
+            ClientConfig::default(),
+        );
+        let port = handshake(&mut tcp, &mut session)?;
+        let media = UdpSocket::bind("127.0.0.1:0").unwrap();
+        media
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let control = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || keep_alive(tcp, session, stop))
+        };
+        Ok(Self {
+            key,
+            media,
+            media_addr: SocketAddr::new(ftl.ip(), port),
+            stop,
+            control: Some(control),
+        })
+    }
+
+    pub fn send_video(&self, sequence: u16, timestamp: u32, marker: bool, payload: &[u8]) {
+        let packet = super::media::rtp(
+            VIDEO_PT,
+            marker,
+            sequence,
+            timestamp,
+            self.key.video_ssrc(),
+            payload,
+        );
+        self.media.send_to(&packet, self.media_addr).unwrap();
+    }
+
+    pub fn send_audio(&self, sequence: u16, timestamp: u32, payload: &[u8]) {
+        let packet = super::media::rtp(
+            AUDIO_PT,
+            false,
+            sequence,
+            timestamp,
+            self.key.audio_ssrc(),
+            payload,
+        );
+        self.media.send_to(&packet, self.media_addr).unwrap();
+    }
+
+    /// NACKed sequence numbers waiting on the media socket (RFC 4585 generic NACK).
+    pub fn read_nacks(&self) -> Vec<u16> {
+        let mut nacked = Vec::new();
+        let mut buf = [0u8; 1500];
+        while let Ok(n) = self.media.recv(&mut buf) {
+            let packet = &buf[..n];
+            if n < 16 || packet[1] != 205 || packet[0] & 0x1f != 1 {
+                continue;
+            }
+            for fci in packet[12..].chunks_exact(4) {
+                let pid = u16::from_be_bytes([fci[0], fci[1]]);
+                let blp = u16::from_be_bytes([fci[2], fci[3]]);
+                nacked.push(pid);
+                nacked.extend(
+                    (0..16)
+                        .filter(|i| blp & (1 << i) != 0)
+                        .map(|i| pid.wrapping_add(i + 1)),
+                );
+            }
+        }
+        nacked
+    }
+
+    /// Sends DISCONNECT and closes; returns why the control session ended.
+    pub fn disconnect(mut self) -> Option<ClientError> {
+        self.stop.store(true, Ordering::Release);
+        self.control.take().and_then(|t| t.join().ok()).flatten()
+    }
+
+    /// Whether the control session has ended (the server closed it).
+    pub fn control_ended(&self) -> bool {
+        self.control.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+fn keep_alive(
+    mut tcp: TcpStream,
+    mut session: ClientSession,
+    stop: Arc<AtomicBool>,
+) -> Option<ClientError> {
+    let mut buf = [0u8; 1024];
+    loop {
+        if stop.load(Ordering::Acquire) {
+            session.disconnect();
+        }
+        loop {
+            match session.poll_output() {
+                ClientOutput::Send(bytes) => {
+                    if tcp.write_all(bytes).is_err() {
+                        return None;
+                    }
+                }
+                ClientOutput::Event(_) => {}
+                ClientOutput::Close(error) => return Some(error),
+                ClientOutput::Timeout(_) => break,
+            }
+        }
+        match tcp.read(&mut buf) {
+            Ok(0) => return None,
+            Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                session.handle_timeout(Instant::now())
+            }
+            Err(_) => return None,
+        }
+    }
+}

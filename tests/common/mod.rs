@@ -1,0 +1,45 @@
+//! Shared test harness: start a node on free ports, speak HTTP, publish over
+//! FTL, watch with str0m viewers. Every wait has a deadline.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+pub mod ftl_publisher;
+pub mod http;
+pub mod media;
+pub mod viewer;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use waveguide::{Node, NodeConfig};
+
+/// A node on 127.0.0.1 with every port picked by the kernel.
+pub fn start_node(workers: usize) -> Node {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let mut config = NodeConfig {
+        http: (localhost, 0).into(),
+        ftl: (localhost, 0).into(),
+        ..NodeConfig::default()
+    };
+    config.engine.workers = workers;
+    config.engine.webrtc_bind = localhost;
+    config.engine.webrtc_port_base = 0;
+    config.engine.public_ip = localhost;
+    config.engine.ftl_media_bind = localhost;
+    config.engine.ftl_media_ports = 0..=0;
+    config.engine.ftl_media_timeout = Duration::from_secs(3);
+    Node::start(config).expect("node starts")
+}

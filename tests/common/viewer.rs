@@ -1,0 +1,175 @@
+//! A WHEP viewer built on str0m (full ICE, RTP mode) over a real UDP socket:
+//! it offers recvonly H.264 + Opus, takes the server's answer and records
+//! every RTP packet it receives.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// One received RTP packet.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub kind: MediaKind,
+    /// The extended sequence number the viewer saw.
+    pub sequence: u64,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: Vec<u8>,
+    pub at: Instant,
+}
+
+pub struct TestViewer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    video: Mid,
+    audio: Mid,
+    pending: Option<SdpPendingOffer>,
+    pub received: Vec<Received>,
+    pub connected_at: Option<Instant>,
+    pub created_at: Instant,
+    next_timeout: Instant,
+}
+
+impl TestViewer {
+    /// A viewer and its SDP offer.
+    pub fn new() -> (Self, String) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let local = socket.local_addr().unwrap();
+        let now = Instant::now();
+        let mut config = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false);
+        config
+            .codec_config()
+            .add_h264(102.into(), Some(103.into()), true, 0x42e01f);
+        let mut rtc = config.build(now);
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let audio = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        let viewer = Self {
+            rtc,
+            socket,
+            local,
+            video,
+            audio,
+            pending: Some(pending),
+            received: Vec::new(),
+            connected_at: None,
+            created_at: now,
+            next_timeout: now,
+        };
+        (viewer, offer.to_sdp_string())
+    }
+
+    pub fn accept_answer(&mut self, answer: &str) {
+        let answer = SdpAnswer::from_sdp_string(answer).unwrap();
+        self.rtc
+            .sdp_api()
+            .accept_answer(self.pending.take().unwrap(), answer)
+            .unwrap();
+    }
+
+    /// Asks the server for a keyframe.
+    pub fn request_keyframe(&mut self) {
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(self.video, None) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// Received video packets, in the order they arrived.
+    pub fn video(&self) -> Vec<&Received> {
+        self.received
+            .iter()
+            .filter(|r| r.kind == MediaKind::Video)
+            .collect()
+    }
+
+    /// Received audio packets.
+    pub fn audio(&self) -> Vec<&Received> {
+        self.received
+            .iter()
+            .filter(|r| r.kind == MediaKind::Audio)
+            .collect()
+    }
+
+    /// Drives the viewer for up to `budget`, returning early once `done` holds.
+    pub fn run(&mut self, budget: Duration, mut done: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + budget;
+        let mut buf = vec![0u8; 2048];
+        while Instant::now() < deadline && !done(self) {
+            self.step(&mut buf);
+        }
+    }
+
+    /// One round: read what waits, fire timers, send.
+    pub fn step(&mut self, buf: &mut [u8]) {
+        let now = Instant::now();
+        let mut fed = false;
+        while let Ok((n, source)) = self.socket.recv_from(buf) {
+            if let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
+                let _ = self.rtc.handle_input(Input::Receive(now, receive));
+                self.drain();
+                fed = true;
+            }
+        }
+        if now >= self.next_timeout {
+            let _ = self.rtc.handle_input(Input::Timeout(now));
+            self.drain();
+            fed = true;
+        }
+        if !fed {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn drain(&mut self) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Event(Event::Connected)) => self.connected_at = Some(Instant::now()),
+                Ok(Output::Event(Event::RtpPacket(packet))) => {
+                    let mid = self
+                        .rtc
+                        .direct_api()
+                        .stream_rx(&packet.header.ssrc)
+                        .map(|s| s.mid());
+                    let kind = if mid == Some(self.video) {
+                        MediaKind::Video
+                    } else {
+                        MediaKind::Audio
+                    };
+                    self.received.push(Received {
+                        kind,
+                        sequence: *packet.seq_no,
+                        timestamp: packet.header.timestamp,
+                        marker: packet.header.marker,
+                        payload: packet.payload.to_vec(),
+                        at: Instant::now(),
+                    });
+                }
+                Ok(Output::Event(_)) => {}
+                Ok(Output::Timeout(t)) => {
+                    self.next_timeout = t;
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// The audio mid, for checks.
+    pub fn audio_mid(&self) -> Mid {
+        self.audio
+    }
+}

@@ -1,0 +1,242 @@
+//! FTL in, WHEP out, end to end over loopback: a real FTL handshake over TCP,
+//! RTP media over UDP from the shipped H.264 clip and Opus file, and str0m
+//! viewers with real ICE, DTLS and SRTP, each checked byte for byte.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::ftl_publisher::FtlPublisher;
+use common::http;
+use common::media::{MediaPacket, h264_clip, opus_packets};
+use common::viewer::TestViewer;
+
+/// The video sequence number the publisher leaves out at first, to be NACKed.
+const GAP: u16 = 40;
+
+struct RunningViewer {
+    thread: JoinHandle<TestViewer>,
+    stop: Arc<AtomicBool>,
+    resource: String,
+    joined: Instant,
+}
+
+/// Joins over WHEP and drives the viewer on its own thread until stopped.
+fn join(node: &waveguide::Node, connected: mpsc::Sender<()>) -> RunningViewer {
+    let (mut viewer, offer) = TestViewer::new();
+    let joined = Instant::now();
+    let response = http::whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    assert_eq!(response.header("content-type"), Some("application/sdp"));
+    let resource = response.header("location").unwrap().to_owned();
+    assert!(
+        resource.starts_with("/whep/resource/") && resource.len() == "/whep/resource/".len() + 32
+    );
+    viewer.accept_answer(&response.body);
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut told = false;
+            viewer.run(Duration::from_secs(30), |v| {
+                if !told && v.connected_at.is_some() {
+                    told = true;
+                    let _ = connected.send(());
+                }
+                stop.load(Ordering::Acquire)
+            });
+            viewer
+        })
+    };
+    RunningViewer {
+        thread,
+        stop,
+        resource,
+        joined,
+    }
+}
+
+fn payloads_in_order(viewer: &TestViewer) -> Vec<Vec<u8>> {
+    let mut video: Vec<_> = viewer
+        .video()
+        .into_iter()
+        .map(|r| (r.sequence, r.payload.clone()))
+        .collect();
+    video.sort_by_key(|(sequence, _)| *sequence);
+    video.dedup_by_key(|(sequence, _)| *sequence);
+    video.into_iter().map(|(_, payload)| payload).collect()
+}
+
+#[test]
+fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let video: Vec<MediaPacket> = h264_clip();
+    let audio = opus_packets();
+    assert!(
+        video.len() > 150 && audio.len() > 100,
+        "{} video, {} audio packets",
+        video.len(),
+        audio.len()
+    );
+
+    let (connected_tx, connected) = mpsc::channel();
+    let mut early: Vec<RunningViewer> = (0..3).map(|_| join(&node, connected_tx.clone())).collect();
+    for _ in 0..3 {
+        connected
+            .recv_timeout(Duration::from_secs(10))
+            .expect("viewer connects");
+    }
+
+    // Real time: 30 frames per second, an Opus packet every 20 ms.
+    let start = Instant::now();
+    let frame_of = |packet: &MediaPacket| packet.timestamp / 3000;
+    let mut late: Option<RunningViewer> = None;
+    let mut left: Option<RunningViewer> = None;
+    let mut nacked = Vec::new();
+    let (mut next_video, mut next_audio) = (0usize, 0usize);
+    while next_video < video.len() {
+        let now = start.elapsed();
+        while next_video < video.len()
+            && Duration::from_millis(u64::from(frame_of(&video[next_video])) * 1000 / 30) <= now
+        {
+            let packet = &video[next_video];
+            if next_video as u16 != GAP {
+                publisher.send_video(
+                    next_video as u16,
+                    packet.timestamp,
+                    packet.marker,
+                    &packet.payload,
+                );
+            }
+            next_video += 1;
+        }
+        while next_audio < audio.len() && Duration::from_millis(next_audio as u64 * 20) <= now {
+            publisher.send_audio(
+                next_audio as u16,
+                next_audio as u32 * 960,
+                &audio[next_audio],
+            );
+            next_audio += 1;
+        }
+        for sequence in publisher.read_nacks() {
+            nacked.push(sequence);
+            let packet = &video[usize::from(sequence)];
+            publisher.send_video(sequence, packet.timestamp, packet.marker, &packet.payload);
+        }
+        if late.is_none() && now >= Duration::from_millis(1500) {
+            late = Some(join(&node, connected_tx.clone()));
+        }
+        if left.is_none() && now >= Duration::from_millis(1000) {
+            let leaving = early.remove(2);
+            let response = http::request(node.http_addr(), "DELETE", &leaving.resource, &[], b"");
+            assert_eq!(response.status, 200);
+            leaving.stop.store(true, Ordering::Release);
+            left = Some(leaving);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+
+    // Let the last packets (and any retransmission) arrive.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && !nacked.contains(&GAP) {
+        for sequence in publisher.read_nacks() {
+            nacked.push(sequence);
+            let packet = &video[usize::from(sequence)];
+            publisher.send_video(sequence, packet.timestamp, packet.marker, &packet.payload);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let late = late.expect("late viewer joined");
+    let late_joined = late.joined;
+    let mut finished = Vec::new();
+    for viewer in early.into_iter().chain([late]) {
+        viewer.stop.store(true, Ordering::Release);
+        finished.push(viewer.thread.join().unwrap());
+    }
+    let left = left.unwrap();
+    let left_viewer = left.thread.join().unwrap();
+
+    assert!(nacked.contains(&GAP), "the gap was NACKed: {nacked:?}");
+    let sent: Vec<Vec<u8>> = video.iter().map(|p| p.payload.clone()).collect();
+
+    let late_viewer = finished.pop().unwrap();
+    for viewer in &finished {
+        let got = payloads_in_order(viewer);
+        assert_eq!(
+            got.len(),
+            sent.len(),
+            "every video packet arrived, the NACKed one included"
+        );
+        let first_difference = got.iter().zip(&sent).position(|(a, b)| a != b);
+        assert_eq!(
+            first_difference, None,
+            "video payloads differ from what was sent"
+        );
+        let audio_got: Vec<Vec<u8>> = viewer
+            .audio()
+            .into_iter()
+            .map(|r| r.payload.clone())
+            .collect();
+        assert!(
+            audio_got.len() >= audio.len() - 5,
+            "audio arrived: {} of {}",
+            audio_got.len(),
+            audio.len()
+        );
+        assert!(
+            audio
+                .windows(audio_got.len().min(50))
+                .any(|w| w == &audio_got[..audio_got.len().min(50)])
+        );
+    }
+
+    // The late viewer starts at the newest keyframe, at once.
+    let got = payloads_in_order(&late_viewer);
+    let first = late_viewer
+        .video()
+        .into_iter()
+        .min_by_key(|r| r.at)
+        .expect("late viewer got video");
+    let start_index = (0..sent.len())
+        .find(|&k| sent[k..].starts_with(&got))
+        .expect("the late viewer's packets are a run of what was sent");
+    assert!(
+        video[start_index].keyframe_start,
+        "late viewer starts at an SPS, not at packet {start_index}"
+    );
+    assert_eq!(
+        start_index + got.len(),
+        sent.len(),
+        "and gets every packet from there to the end"
+    );
+    let newest_keyframe_at_join = video
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.keyframe_start && p.timestamp / 3000 <= 45)
+        .map(|(k, _)| k)
+        .last();
+    assert_eq!(
+        Some(start_index),
+        newest_keyframe_at_join,
+        "instant start: the keyframe the ring held"
+    );
+    let first_frame_after = first.at.duration_since(late_joined);
+    assert!(
+        first_frame_after < Duration::from_millis(300),
+        "first video {first_frame_after:?} after joining"
+    );
+
+    // The viewer that left got a prefix and nothing after it.
+    let left_got = payloads_in_order(&left_viewer);
+    assert!(!left_got.is_empty() && left_got.len() < sent.len());
+
+    publisher.disconnect();
+    node.stop();
+}
