@@ -2,6 +2,12 @@
 //! RTP media over UDP from the shipped H.264 clip and Opus file, and str0m
 //! viewers with real ICE, DTLS and SRTP, each checked byte for byte.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
 mod common;
 
 use std::sync::Arc;
@@ -219,9 +225,8 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     let newest_keyframe_at_join = video
         .iter()
         .enumerate()
-        .filter(|(_, p)| p.keyframe_start && p.timestamp / 3000 <= 45)
-        .map(|(k, _)| k)
-        .last();
+        .rfind(|(_, p)| p.keyframe_start && p.timestamp / 3000 <= 45)
+        .map(|(k, _)| k);
     assert_eq!(
         Some(start_index),
         newest_keyframe_at_join,

@@ -52,7 +52,7 @@ pub(crate) enum Command {
     OpenViewer {
         stream: Arc<Stream>,
         offer: Option<String>,
-        reply: Reply<Result<(ViewerId, String), EngineError>>,
+        reply: Reply<Result<crate::OpenedViewer, EngineError>>,
     },
     /// The viewer's answer to our offer.
     AcceptAnswer {

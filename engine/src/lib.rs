@@ -186,6 +186,9 @@ pub struct WorkerStats {
     pub send: SendStats,
 }
 
+/// A new viewer and the SDP to send it (our answer, or our offer).
+pub type OpenedViewer = (ViewerId, String);
+
 /// A stream's media port, handed to the FTL client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FtlMedia {
@@ -391,11 +394,10 @@ impl EngineHandle {
         if streams
             .get(channel)
             .is_some_and(|live| live.stream.id() == stream_id)
+            && let Some(live) = streams.remove(channel)
         {
-            if let Some(live) = streams.remove(channel) {
-                live.stream.end();
-                let _ = self.shared.workers[live.worker].send(Command::CloseFtlMedia { stream_id });
-            }
+            live.stream.end();
+            let _ = self.shared.workers[live.worker].send(Command::CloseFtlMedia { stream_id });
         }
     }
 
@@ -425,19 +427,17 @@ impl EngineHandle {
         &self,
         channel: &str,
         offer: Option<String>,
-    ) -> Result<PendingReply<Result<(ViewerId, String), EngineError>>, EngineError> {
+    ) -> Result<PendingReply<Result<OpenedViewer, EngineError>>, EngineError> {
         let stream = self.stream(channel).ok_or(EngineError::NoSuchStream)?;
-        let (index, link) = self
+        let link = self
             .shared
             .workers
             .iter()
-            .enumerate()
-            .min_by_key(|(_, w)| w.viewers.load(Ordering::Relaxed))
+            .min_by_key(|w| w.viewers.load(Ordering::Relaxed))
             .ok_or(EngineError::WorkerUnavailable)?;
         if link.viewers.load(Ordering::Relaxed) >= self.shared.config.max_viewers_per_worker {
             return Err(EngineError::TooManyViewers);
         }
-        let _ = index;
         let (reply, pending) = reply_channel();
         link.send(Command::OpenViewer {
             stream,
