@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use engine::EngineError;
-use ftl::{CloseReason, Event, Output, ServerConfig, ServerSession, StatusCode};
+use ftl::{CloseReason, Event, Output, ServerSession, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -41,7 +41,7 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
         tracing::error!("no randomness for the FTL challenge");
         return;
     }
-    let mut session = ServerSession::new(Instant::now(), challenge, ServerConfig::default());
+    let mut session = ServerSession::new(Instant::now(), challenge, state.ftl_control.clone());
     let mut opened: Option<OpenedMedia> = None;
     let mut media_timeout: Option<oneshot::Receiver<()>> = None;
     let mut buf = vec![0u8; 4096];

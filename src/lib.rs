@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub engine: EngineConfig,
     /// Who may stream.
     pub service: Service,
+    /// FTL control limits and deadlines (handshake 5 s, PING 30 s, ...).
+    pub ftl_control: ftl::ServerConfig,
 }
 
 impl Default for NodeConfig {
@@ -37,6 +39,7 @@ impl Default for NodeConfig {
             ftl: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8084)),
             engine: EngineConfig::default(),
             service: Service::Dummy,
+            ftl_control: ftl::ServerConfig::default(),
         }
     }
 }
@@ -54,7 +57,7 @@ impl Node {
     /// Binds every socket and starts serving.
     pub fn start(config: NodeConfig) -> io::Result<Self> {
         let engine = Engine::start(config.engine.clone())?;
-        let state = Arc::new(AppState::new(engine.handle(), config.service.clone()));
+        let state = Arc::new(AppState::new(engine.handle(), config.service.clone(), config.ftl_control.clone()));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("waveguide-control")

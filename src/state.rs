@@ -15,6 +15,8 @@ pub struct AppState {
     pub engine: EngineHandle,
     /// Who may stream.
     pub service: Service,
+    /// Limits of every FTL control session.
+    pub ftl_control: ftl::ServerConfig,
     resources: Mutex<Resources>,
     ftl_timeouts: Mutex<HashMap<u64, oneshot::Sender<()>>>,
 }
@@ -27,10 +29,11 @@ struct Resources {
 
 impl AppState {
     /// State around an engine.
-    pub fn new(engine: EngineHandle, service: Service) -> Self {
+    pub fn new(engine: EngineHandle, service: Service, ftl_control: ftl::ServerConfig) -> Self {
         Self {
             engine,
             service,
+            ftl_control,
             resources: Mutex::new(Resources::default()),
             ftl_timeouts: Mutex::new(HashMap::new()),
         }

@@ -142,9 +142,14 @@ impl FtlIngest {
             self.drop(IngestDrop::Truncated);
             return false;
         }
-        self.latched = Some(source);
-        self.last_datagram = now;
-        match classify(datagram, &self.params) {
+        let datagram = classify(datagram, &self.params);
+        if !matches!(datagram, Datagram::Drop(_)) {
+            // Latch the port of the latest good datagram: NACKs and ping
+            // echoes go there (FTL-SPEC §4.1).
+            self.latched = Some(source);
+            self.last_datagram = now;
+        }
+        match datagram {
             Datagram::Ping(echo) => {
                 // Echoed verbatim; the client measures its RTT with it (§4.3).
                 let _ = self.socket.send_to(echo, source);

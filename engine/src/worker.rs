@@ -18,7 +18,7 @@ use str0m::RtcConfig;
 use crate::demux::{Demux, Slot, stun_local_ufrag};
 use crate::ftl_media::FtlIngest;
 use crate::inbox::Command;
-use crate::peer::{DrainOutcome, Viewer};
+use crate::peer::{DrainOutcome, Viewer, ViewerError};
 use crate::stream::Stream;
 use crate::udp::{BATCH, RecvBatch, SendBatch};
 use crate::{EngineConfig, EngineError, EngineEvent, ViewerId, WorkerStats};
@@ -373,7 +373,9 @@ impl Worker {
                             .map_err(EngineError::from),
                         None => Err(EngineError::NoSuchViewer),
                     };
-                    if result.is_err() {
+                    // A failed negotiation leaves the viewer unusable; a
+                    // malformed or repeated answer leaves it as it was.
+                    if let Err(EngineError::Viewer(ViewerError::Negotiation(_) | ViewerError::NoH264(_))) = result {
                         self.remove_viewer(viewer.slot);
                     }
                     let _ = reply.send(result);

@@ -22,6 +22,11 @@ use waveguide::{Node, NodeConfig};
 
 /// A node on 127.0.0.1 with every port picked by the kernel.
 pub fn start_node(workers: usize) -> Node {
+    start_node_with(workers, |_| {})
+}
+
+/// As [`start_node`], with the configuration adjusted by `adjust` first.
+pub fn start_node_with(workers: usize, adjust: impl FnOnce(&mut NodeConfig)) -> Node {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -41,5 +46,6 @@ pub fn start_node(workers: usize) -> Node {
     config.engine.ftl_media_bind = localhost;
     config.engine.ftl_media_ports = 0..=0;
     config.engine.ftl_media_timeout = Duration::from_secs(3);
+    adjust(&mut config);
     Node::start(config).expect("node starts")
 }

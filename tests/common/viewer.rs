@@ -30,6 +30,8 @@ pub struct TestViewer {
     audio: Mid,
     pending: Option<SdpPendingOffer>,
     pub received: Vec<Received>,
+    /// The SDP answer, for a viewer made with [`TestViewer::answering`].
+    pub answer: Option<String>,
     pub connected_at: Option<Instant>,
     pub created_at: Instant,
     next_timeout: Instant,
@@ -38,19 +40,32 @@ pub struct TestViewer {
 impl TestViewer {
     /// A viewer and its SDP offer.
     pub fn new() -> (Self, String) {
+        Self::offering(true)
+    }
+
+    /// A viewer that offers VP8 video only: the server cannot feed it.
+    pub fn new_vp8_only() -> (Self, String) {
+        Self::offering(false)
+    }
+
+    fn build(h264: bool) -> (Rtc, UdpSocket, SocketAddr, Instant) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let local = socket.local_addr().unwrap();
         let now = Instant::now();
-        let mut config = Rtc::builder()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false);
-        config
-            .codec_config()
-            .add_h264(102.into(), Some(103.into()), true, 0x42e01f);
+        let mut config = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false);
+        if h264 {
+            config.codec_config().add_h264(102.into(), Some(103.into()), true, 0x42e01f);
+        } else {
+            config = config.enable_vp8(true);
+        }
         let mut rtc = config.build(now);
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        (rtc, socket, local, now)
+    }
+
+    fn offering(h264: bool) -> (Self, String) {
+        let (mut rtc, socket, local, now) = Self::build(h264);
         let mut api = rtc.sdp_api();
         let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let audio = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
@@ -63,11 +78,43 @@ impl TestViewer {
             audio,
             pending: Some(pending),
             received: Vec::new(),
+            answer: None,
             connected_at: None,
             created_at: now,
             next_timeout: now,
         };
         (viewer, offer.to_sdp_string())
+    }
+
+    /// A viewer answering a server's offer (the original Waveguide flow).
+    pub fn answering(offer: &str) -> Self {
+        let (mut rtc, socket, local, now) = Self::build(true);
+        let offer = str0m::change::SdpOffer::from_sdp_string(offer).unwrap();
+        let answer = rtc.sdp_api().accept_offer(offer).unwrap().to_sdp_string();
+        let mut mids = Vec::new();
+        let mut kind = None;
+        for line in answer.lines() {
+            if let Some(media) = line.strip_prefix("m=") {
+                kind = Some(media.starts_with("video"));
+            } else if let (Some(video), Some(mid)) = (kind, line.strip_prefix("a=mid:")) {
+                mids.push((video, Mid::from(mid.trim())));
+            }
+        }
+        let video = mids.iter().find(|(video, _)| *video).map(|(_, mid)| *mid).unwrap();
+        let audio = mids.iter().find(|(video, _)| !*video).map(|(_, mid)| *mid).unwrap();
+        Self {
+            rtc,
+            socket,
+            local,
+            video,
+            audio,
+            pending: None,
+            received: Vec::new(),
+            answer: Some(answer),
+            connected_at: None,
+            created_at: now,
+            next_timeout: now,
+        }
     }
 
     pub fn accept_answer(&mut self, answer: &str) {

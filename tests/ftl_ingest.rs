@@ -1,0 +1,167 @@
+//! The FTL listener and media port against bad and lost clients, over real
+//! sockets: each gets the FTL code the client understands, then a close.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap in a test is a failed test")]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::ftl_publisher::FtlPublisher;
+use common::media::h264_clip;
+use common::viewer::TestViewer;
+use ftl::{ClientError, StatusCode};
+
+/// Reads until EOF (or 5 s) and returns everything.
+fn read_to_close(tcp: &mut TcpStream) -> String {
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match tcp.read(&mut buf) {
+            Ok(0) => return String::from_utf8_lossy(&all).into_owned(),
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    panic!("the server did not close: {:?}", String::from_utf8_lossy(&all));
+}
+
+#[test]
+fn wrong_key_gets_405_then_close() {
+    let node = common::start_node(1);
+    let error = FtlPublisher::connect(node.ftl_addr(), "123-wrongsecret").err();
+    assert_eq!(error, Some(ClientError::Refused(StatusCode::InvalidStreamKey)));
+    node.stop();
+}
+
+#[test]
+fn wrong_key_on_the_wire() {
+    let node = common::start_node(1);
+    let mut tcp = TcpStream::connect(node.ftl_addr()).unwrap();
+    tcp.write_all(b"HMAC\r\n\r\n").unwrap();
+    let mut buf = [0u8; 300];
+    let n = tcp.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"200 ") && n == 261, "challenge line: {n} bytes");
+    tcp.write_all(format!("CONNECT 123 ${}\r\n\r\n", "ab".repeat(64)).as_bytes()).unwrap();
+    assert_eq!(read_to_close(&mut tcp), "405\n");
+    node.stop();
+}
+
+#[test]
+fn idle_control_connection_gets_410_then_close() {
+    let node = common::start_node_with(1, |config| {
+        config.ftl_control.handshake_timeout = Duration::from_millis(300);
+    });
+    let mut tcp = TcpStream::connect(node.ftl_addr()).unwrap();
+    let started = Instant::now();
+    assert_eq!(read_to_close(&mut tcp), "410\n");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    node.stop();
+}
+
+#[test]
+fn http_on_the_ftl_port_gets_400_then_close() {
+    let node = common::start_node(1);
+    let mut tcp = TcpStream::connect(node.ftl_addr()).unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    assert_eq!(read_to_close(&mut tcp), "400\n");
+    node.stop();
+}
+
+#[test]
+fn second_publisher_on_a_live_channel_gets_406() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let first = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let second = FtlPublisher::connect(node.ftl_addr(), &key).err();
+    assert_eq!(second, Some(ClientError::Refused(StatusCode::ChannelInUse)));
+    first.disconnect();
+    node.stop();
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_dropped_and_the_stream_goes_on() {
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let (mut viewer, offer) = TestViewer::new();
+    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
+    viewer.accept_answer(&response.body);
+    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+
+    let garbage: [&[u8]; 6] = [
+        b"",
+        b"\x80",
+        b"\x90\x60\x00\x01\x00\x00\x00\x00\x00\x00\x00\x7c\xbe\xde\xff\xff",
+        b"\x8f\x60\x00\x01\x00\x00\x00\x00\x00\x00\x00\x7c",
+        b"\x80\x62\x00\x01\x00\x00\x00\x00\x00\x00\x00\x7c\x41",
+        &[0xff; 1600],
+    ];
+    for datagram in garbage {
+        publisher.media.send_to(datagram, publisher.media_addr).unwrap();
+    }
+
+    let clip = h264_clip();
+    for (sequence, packet) in clip.iter().take(20).enumerate() {
+        publisher.send_video(sequence as u16, packet.timestamp, packet.marker, &packet.payload);
+    }
+    viewer.run(Duration::from_secs(10), |v| v.video().len() >= 20);
+    let stream = node.engine().stream("123").unwrap();
+    let stats = stream.stats();
+    assert!(stats.dropped >= 5, "drops counted: {stats:?}");
+    assert_eq!(stats.packets_in, 20);
+    let got: Vec<&[u8]> = viewer.video().iter().map(|r| r.payload.as_slice()).collect();
+    let sent: Vec<&[u8]> = clip.iter().take(20).map(|p| p.payload.as_slice()).collect();
+    assert_eq!(got, sent, "the stream went on undisturbed");
+    publisher.disconnect();
+    node.stop();
+}
+
+#[test]
+fn silent_media_ends_the_stream_with_408_and_the_channel_can_go_live_again() {
+    let node = common::start_node_with(1, |config| {
+        config.engine.ftl_media_timeout = Duration::from_millis(500);
+    });
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !publisher.control_ended() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(publisher.disconnect(), Some(ClientError::Refused(StatusCode::NoMediaTimeout)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while node.engine().stream("123").is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(node.engine().stream("123").is_none(), "the stream was removed");
+    let again = FtlPublisher::connect(node.ftl_addr(), &key).expect("the channel is free again");
+    again.disconnect();
+    node.stop();
+}
+
+#[test]
+fn disconnect_ends_the_stream_and_its_viewers() {
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let (mut viewer, offer) = TestViewer::new();
+    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
+    let resource = response.header("location").unwrap().to_owned();
+    viewer.accept_answer(&response.body);
+    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    publisher.disconnect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut gone = false;
+    while Instant::now() < deadline && !gone {
+        viewer.run(Duration::from_millis(50), |_| false);
+        gone = common::http::request(node.http_addr(), "DELETE", &resource, &[], b"").status == 404;
+    }
+    assert!(gone, "the viewer's session ended with the stream");
+    assert!(node.engine().stream("123").is_none());
+    assert_eq!(common::http::whep_offer(node.http_addr(), "123", &offer).status, 404);
+    node.stop();
+}
