@@ -57,7 +57,11 @@ impl Node {
     /// Binds every socket and starts serving.
     pub fn start(config: NodeConfig) -> io::Result<Self> {
         let engine = Engine::start(config.engine.clone())?;
-        let state = Arc::new(AppState::new(engine.handle(), config.service.clone(), config.ftl_control.clone()));
+        let state = Arc::new(AppState::new(
+            engine.handle(),
+            config.service.clone(),
+            config.ftl_control.clone(),
+        ));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("waveguide-control")

@@ -1,7 +1,11 @@
 //! The FTL listener and media port against bad and lost clients, over real
 //! sockets: each gets the FTL code the client understands, then a close.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap in a test is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
 
 mod common;
 
@@ -27,14 +31,20 @@ fn read_to_close(tcp: &mut TcpStream) -> String {
             Err(_) => break,
         }
     }
-    panic!("the server did not close: {:?}", String::from_utf8_lossy(&all));
+    panic!(
+        "the server did not close: {:?}",
+        String::from_utf8_lossy(&all)
+    );
 }
 
 #[test]
 fn wrong_key_gets_405_then_close() {
     let node = common::start_node(1);
     let error = FtlPublisher::connect(node.ftl_addr(), "123-wrongsecret").err();
-    assert_eq!(error, Some(ClientError::Refused(StatusCode::InvalidStreamKey)));
+    assert_eq!(
+        error,
+        Some(ClientError::Refused(StatusCode::InvalidStreamKey))
+    );
     node.stop();
 }
 
@@ -45,8 +55,12 @@ fn wrong_key_on_the_wire() {
     tcp.write_all(b"HMAC\r\n\r\n").unwrap();
     let mut buf = [0u8; 300];
     let n = tcp.read(&mut buf).unwrap();
-    assert!(buf[..n].starts_with(b"200 ") && n == 261, "challenge line: {n} bytes");
-    tcp.write_all(format!("CONNECT 123 ${}\r\n\r\n", "ab".repeat(64)).as_bytes()).unwrap();
+    assert!(
+        buf[..n].starts_with(b"200 ") && n == 261,
+        "challenge line: {n} bytes"
+    );
+    tcp.write_all(format!("CONNECT 123 ${}\r\n\r\n", "ab".repeat(64)).as_bytes())
+        .unwrap();
     assert_eq!(read_to_close(&mut tcp), "405\n");
     node.stop();
 }
@@ -102,19 +116,31 @@ fn malformed_datagrams_are_counted_and_dropped_and_the_stream_goes_on() {
         &[0xff; 1600],
     ];
     for datagram in garbage {
-        publisher.media.send_to(datagram, publisher.media_addr).unwrap();
+        publisher
+            .media
+            .send_to(datagram, publisher.media_addr)
+            .unwrap();
     }
 
     let clip = h264_clip();
     for (sequence, packet) in clip.iter().take(20).enumerate() {
-        publisher.send_video(sequence as u16, packet.timestamp, packet.marker, &packet.payload);
+        publisher.send_video(
+            sequence as u16,
+            packet.timestamp,
+            packet.marker,
+            &packet.payload,
+        );
     }
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= 20);
     let stream = node.engine().stream("123").unwrap();
     let stats = stream.stats();
     assert!(stats.dropped >= 5, "drops counted: {stats:?}");
     assert_eq!(stats.packets_in, 20);
-    let got: Vec<&[u8]> = viewer.video().iter().map(|r| r.payload.as_slice()).collect();
+    let got: Vec<&[u8]> = viewer
+        .video()
+        .iter()
+        .map(|r| r.payload.as_slice())
+        .collect();
     let sent: Vec<&[u8]> = clip.iter().take(20).map(|p| p.payload.as_slice()).collect();
     assert_eq!(got, sent, "the stream went on undisturbed");
     publisher.disconnect();
@@ -132,12 +158,18 @@ fn silent_media_ends_the_stream_with_408_and_the_channel_can_go_live_again() {
     while !publisher.control_ended() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(publisher.disconnect(), Some(ClientError::Refused(StatusCode::NoMediaTimeout)));
+    assert_eq!(
+        publisher.disconnect(),
+        Some(ClientError::Refused(StatusCode::NoMediaTimeout))
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     while node.engine().stream("123").is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(node.engine().stream("123").is_none(), "the stream was removed");
+    assert!(
+        node.engine().stream("123").is_none(),
+        "the stream was removed"
+    );
     let again = FtlPublisher::connect(node.ftl_addr(), &key).expect("the channel is free again");
     again.disconnect();
     node.stop();
@@ -162,6 +194,9 @@ fn disconnect_ends_the_stream_and_its_viewers() {
     }
     assert!(gone, "the viewer's session ended with the stream");
     assert!(node.engine().stream("123").is_none());
-    assert_eq!(common::http::whep_offer(node.http_addr(), "123", &offer).status, 404);
+    assert_eq!(
+        common::http::whep_offer(node.http_addr(), "123", &offer).status,
+        404
+    );
     node.stop();
 }

@@ -1,7 +1,11 @@
 //! WHEP signalling over real HTTP: both offer flows, CORS, and every refusal
 //! with its status and reason.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed unwrap in a test is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
 
 mod common;
 
@@ -30,21 +34,48 @@ fn server_offer_then_patch_answer_plays() {
     // The viewer answers the server's offer with str0m.
     let mut viewer = TestViewer::answering(&response.body);
     let answer = viewer.answer.take().unwrap();
-    let patched = request(node.http_addr(), "PATCH", &resource, &[("Content-Type", "application/sdp")], answer.as_bytes());
+    let patched = request(
+        node.http_addr(),
+        "PATCH",
+        &resource,
+        &[("Content-Type", "application/sdp")],
+        answer.as_bytes(),
+    );
     assert_eq!(patched.status, 204, "{}", patched.body);
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
     assert!(viewer.connected_at.is_some(), "viewer connected");
 
     for (sequence, packet) in h264_clip().iter().take(40).enumerate() {
-        publisher.send_video(sequence as u16, packet.timestamp, packet.marker, &packet.payload);
+        publisher.send_video(
+            sequence as u16,
+            packet.timestamp,
+            packet.marker,
+            &packet.payload,
+        );
     }
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= 40);
     assert_eq!(viewer.video().len(), 40);
 
-    let again = request(node.http_addr(), "PATCH", &resource, &[("Content-Type", "application/sdp")], answer.as_bytes());
-    assert_eq!(again.status, 409, "a second answer is refused: {}", again.body);
-    assert_eq!(request(node.http_addr(), "DELETE", &resource, &[], b"").status, 200);
-    assert_eq!(request(node.http_addr(), "DELETE", &resource, &[], b"").status, 404);
+    let again = request(
+        node.http_addr(),
+        "PATCH",
+        &resource,
+        &[("Content-Type", "application/sdp")],
+        answer.as_bytes(),
+    );
+    assert_eq!(
+        again.status, 409,
+        "a second answer is refused: {}",
+        again.body
+    );
+    assert_eq!(
+        request(node.http_addr(), "DELETE", &resource, &[], b"").status,
+        200
+    );
+    assert_eq!(
+        request(node.http_addr(), "DELETE", &resource, &[], b"").status,
+        404
+    );
     publisher.disconnect();
     node.stop();
 }
@@ -65,18 +96,32 @@ fn cors_preflight_and_exposed_location() {
     );
     assert_eq!(preflight.status, 200);
     assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
-    assert!(preflight.header("access-control-allow-methods").unwrap().contains("POST"));
+    assert!(
+        preflight
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
     let (_viewer, offer) = TestViewer::new();
     let response = request(
         node.http_addr(),
         "POST",
         "/whep/endpoint/123",
-        &[("Content-Type", "application/sdp"), ("Origin", "https://player.example")],
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Origin", "https://player.example"),
+        ],
         offer.as_bytes(),
     );
     assert_eq!(response.status, 201);
     assert_eq!(response.header("access-control-allow-origin"), Some("*"));
-    assert!(response.header("access-control-expose-headers").unwrap().to_ascii_lowercase().contains("location"));
+    assert!(
+        response
+            .header("access-control-expose-headers")
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("location")
+    );
     publisher.disconnect();
     node.stop();
 }
@@ -93,21 +138,43 @@ fn refusals_have_a_status_and_a_reason() {
 
     let garbage = whep_offer(http, "123", "this is not SDP");
     assert_eq!(garbage.status, 400);
-    assert!(garbage.body.starts_with("invalid SDP offer"), "{}", garbage.body);
+    assert!(
+        garbage.body.starts_with("invalid SDP offer"),
+        "{}",
+        garbage.body
+    );
 
     let (_vp8_viewer, vp8_offer) = TestViewer::new_vp8_only();
     let no_h264 = whep_offer(http, "123", &vp8_offer);
     assert_eq!(no_h264.status, 406);
     assert!(no_h264.body.contains("H.264"), "{}", no_h264.body);
 
-    let wrong_type = request(http, "POST", "/whep/endpoint/123", &[("Content-Type", "text/plain")], offer.as_bytes());
+    let wrong_type = request(
+        http,
+        "POST",
+        "/whep/endpoint/123",
+        &[("Content-Type", "text/plain")],
+        offer.as_bytes(),
+    );
     assert_eq!(wrong_type.status, 415);
 
     let huge = vec![b'a'; 65 * 1024];
-    let too_big = request(http, "POST", "/whep/endpoint/123", &[("Content-Type", "application/sdp")], &huge);
+    let too_big = request(
+        http,
+        "POST",
+        "/whep/endpoint/123",
+        &[("Content-Type", "application/sdp")],
+        &huge,
+    );
     assert_eq!(too_big.status, 413);
 
-    let missing = request(http, "DELETE", "/whep/resource/00000000000000000000000000000000", &[], b"");
+    let missing = request(
+        http,
+        "DELETE",
+        "/whep/resource/00000000000000000000000000000000",
+        &[],
+        b"",
+    );
     assert_eq!(missing.status, 404);
     let missing_patch = request(
         http,
@@ -121,10 +188,26 @@ fn refusals_have_a_status_and_a_reason() {
     let created = whep_offer(http, "123", &offer);
     assert_eq!(created.status, 201);
     let resource = created.header("location").unwrap();
-    let trickle = request(http, "PATCH", resource, &[("Content-Type", "application/trickle-ice-sdpfrag")], b"a=ice-ufrag:x");
+    let trickle = request(
+        http,
+        "PATCH",
+        resource,
+        &[("Content-Type", "application/trickle-ice-sdpfrag")],
+        b"a=ice-ufrag:x",
+    );
     assert_eq!(trickle.status, 405);
-    let answer_to_nothing = request(http, "PATCH", resource, &[("Content-Type", "application/sdp")], b"v=0\r\n");
-    assert!(matches!(answer_to_nothing.status, 400 | 409), "{}", answer_to_nothing.status);
+    let answer_to_nothing = request(
+        http,
+        "PATCH",
+        resource,
+        &[("Content-Type", "application/sdp")],
+        b"v=0\r\n",
+    );
+    assert!(
+        matches!(answer_to_nothing.status, 400 | 409),
+        "{}",
+        answer_to_nothing.status
+    );
 
     publisher.disconnect();
     node.stop();
@@ -135,12 +218,19 @@ fn player_page_and_health() {
     let node = common::start_node(1);
     let page = request(node.http_addr(), "GET", "/stream/123", &[], b"");
     assert_eq!(page.status, 200);
-    assert!(page.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(page.body.contains(r#"const channel = "123";"#));
     assert!(page.body.contains("/whep/endpoint/"));
     let hostile = request(node.http_addr(), "GET", "/stream/%22%3Cscript%3E", &[], b"");
     assert_eq!(hostile.status, 200);
-    assert!(!hostile.body.contains("<script>\""), "the channel is sanitised");
+    assert!(
+        !hostile.body.contains("<script>\""),
+        "the channel is sanitised"
+    );
     let health = request(node.http_addr(), "GET", "/healthz", &[], b"");
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
     node.stop();

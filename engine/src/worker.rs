@@ -375,7 +375,10 @@ impl Worker {
                     };
                     // A failed negotiation leaves the viewer unusable; a
                     // malformed or repeated answer leaves it as it was.
-                    if let Err(EngineError::Viewer(ViewerError::Negotiation(_) | ViewerError::NoH264(_))) = result {
+                    if let Err(EngineError::Viewer(
+                        ViewerError::Negotiation(_) | ViewerError::NoH264(_),
+                    )) = result
+                    {
                         self.remove_viewer(viewer.slot);
                     }
                     let _ = reply.send(result);

@@ -53,9 +53,14 @@ impl TestViewer {
         socket.set_nonblocking(true).unwrap();
         let local = socket.local_addr().unwrap();
         let now = Instant::now();
-        let mut config = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false);
+        let mut config = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false);
         if h264 {
-            config.codec_config().add_h264(102.into(), Some(103.into()), true, 0x42e01f);
+            config
+                .codec_config()
+                .add_h264(102.into(), Some(103.into()), true, 0x42e01f);
         } else {
             config = config.enable_vp8(true);
         }
@@ -100,8 +105,16 @@ impl TestViewer {
                 mids.push((video, Mid::from(mid.trim())));
             }
         }
-        let video = mids.iter().find(|(video, _)| *video).map(|(_, mid)| *mid).unwrap();
-        let audio = mids.iter().find(|(video, _)| !*video).map(|(_, mid)| *mid).unwrap();
+        let video = mids
+            .iter()
+            .find(|(video, _)| *video)
+            .map(|(_, mid)| *mid)
+            .unwrap();
+        let audio = mids
+            .iter()
+            .find(|(video, _)| !*video)
+            .map(|(_, mid)| *mid)
+            .unwrap();
         Self {
             rtc,
             socket,
