@@ -242,6 +242,15 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     let left_got = payloads_in_order(&left_viewer);
     assert!(!left_got.is_empty() && left_got.len() < sent.len());
 
+    // Worker and stream counters agree with what happened.
+    let stats = node.engine().stats(Duration::from_secs(5));
+    assert_eq!(stats.len(), 2);
+    let forwarded: u64 = stats.iter().map(|w| w.forwarded).sum();
+    assert!(forwarded >= 2 * sent.len() as u64, "forwarded {forwarded}");
+    assert!(stats.iter().all(|w| w.send.syscalls < w.send.sent), "sends are batched: {stats:?}");
+    let stream = node.engine().stream("123").unwrap().stats();
+    assert!(stream.nacked >= 1 && stream.recovered >= 1, "{stream:?}");
+
     publisher.disconnect();
     node.stop();
 }

@@ -34,6 +34,10 @@ pub struct TestViewer {
     pub answer: Option<String>,
     pub connected_at: Option<Instant>,
     pub created_at: Instant,
+    /// Drop the n-th incoming media datagram (counting from 0), as the
+    /// network would, so str0m NACKs it.
+    pub drop_media_datagram: Option<usize>,
+    media_datagrams: usize,
     next_timeout: Instant,
 }
 
@@ -86,6 +90,8 @@ impl TestViewer {
             answer: None,
             connected_at: None,
             created_at: now,
+            drop_media_datagram: None,
+            media_datagrams: 0,
             next_timeout: now,
         };
         (viewer, offer.to_sdp_string())
@@ -126,6 +132,8 @@ impl TestViewer {
             answer: Some(answer),
             connected_at: None,
             created_at: now,
+            drop_media_datagram: None,
+            media_datagrams: 0,
             next_timeout: now,
         }
     }
@@ -175,6 +183,15 @@ impl TestViewer {
         let now = Instant::now();
         let mut fed = false;
         while let Ok((n, source)) = self.socket.recv_from(buf) {
+            // SRTP (not SRTCP): version 2 and a payload type outside 64..=95.
+            let media = n > 12 && buf[0] >> 6 == 2 && !(64..=95).contains(&(buf[1] & 0x7f));
+            if media {
+                let index = self.media_datagrams;
+                self.media_datagrams += 1;
+                if self.drop_media_datagram == Some(index) {
+                    continue;
+                }
+            }
             if let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
                 let _ = self.rtc.handle_input(Input::Receive(now, receive));
                 self.drain();
