@@ -212,7 +212,10 @@ fn pings_are_echoed_and_audio_waits_for_video() {
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
 
     // The 24-byte ping of 64-bit ftl-sdk and the 12-byte one of Windows OBS.
-    let linux = [0x81, 0xfa, 0x00, 0x18, 0, 0, 0, 0, 0x35, 0x46, 0x05, 0x6b, 0, 0, 0, 0, 0xa2, 0xdd, 5, 0, 0, 0, 0, 0];
+    let linux = [
+        0x81, 0xfa, 0x00, 0x18, 0, 0, 0, 0, 0x35, 0x46, 0x05, 0x6b, 0, 0, 0, 0, 0xa2, 0xdd, 5, 0,
+        0, 0, 0, 0,
+    ];
     let windows = [0x81, 0xfa, 0x00, 0x0c, 0, 0, 0, 0, 0x35, 0x46, 0x05, 0x6b];
     for ping in [&linux[..], &windows[..]] {
         publisher.media.send_to(ping, publisher.media_addr).unwrap();
@@ -234,8 +237,14 @@ fn pings_are_echoed_and_audio_waits_for_video() {
     let clip = h264_clip();
     publisher.send_video(0, clip[0].timestamp, clip[0].marker, &clip[0].payload);
     publisher.send_audio(5, 5 * 960, b"\xfc real opus");
-    viewer.run(Duration::from_secs(10), |v| !v.audio().is_empty() && !v.video().is_empty());
-    let audio: Vec<&[u8]> = viewer.audio().iter().map(|r| r.payload.as_slice()).collect();
+    viewer.run(Duration::from_secs(10), |v| {
+        !v.audio().is_empty() && !v.video().is_empty()
+    });
+    let audio: Vec<&[u8]> = viewer
+        .audio()
+        .iter()
+        .map(|r| r.payload.as_slice())
+        .collect();
     assert_eq!(audio, vec![&b"\xfc real opus"[..]]);
     publisher.disconnect();
     node.stop();
@@ -253,15 +262,28 @@ fn a_viewer_nack_is_answered_from_the_send_buffer() {
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
     let clip = h264_clip();
     for (sequence, packet) in clip.iter().take(60).enumerate() {
-        publisher.send_video(sequence as u16, packet.timestamp, packet.marker, &packet.payload);
+        publisher.send_video(
+            sequence as u16,
+            packet.timestamp,
+            packet.marker,
+            &packet.payload,
+        );
         viewer.run(Duration::from_millis(2), |_| false);
     }
     viewer.run(Duration::from_secs(5), |v| v.video().len() >= 60);
-    let mut got: Vec<(u64, &[u8])> = viewer.video().iter().map(|r| (r.sequence, r.payload.as_slice())).collect();
+    let mut got: Vec<(u64, &[u8])> = viewer
+        .video()
+        .iter()
+        .map(|r| (r.sequence, r.payload.as_slice()))
+        .collect();
     got.sort_by_key(|(sequence, _)| *sequence);
     let got: Vec<&[u8]> = got.into_iter().map(|(_, payload)| payload).collect();
     let sent: Vec<&[u8]> = clip.iter().take(60).map(|p| p.payload.as_slice()).collect();
-    assert_eq!(got.len(), 60, "the dropped packet came back by retransmission");
+    assert_eq!(
+        got.len(),
+        60,
+        "the dropped packet came back by retransmission"
+    );
     assert_eq!(got, sent);
     publisher.disconnect();
     node.stop();

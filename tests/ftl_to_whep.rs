@@ -247,7 +247,10 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     assert_eq!(stats.len(), 2);
     let forwarded: u64 = stats.iter().map(|w| w.forwarded).sum();
     assert!(forwarded >= 2 * sent.len() as u64, "forwarded {forwarded}");
-    assert!(stats.iter().all(|w| w.send.syscalls < w.send.sent), "sends are batched: {stats:?}");
+    assert!(
+        stats.iter().all(|w| w.send.syscalls < w.send.sent),
+        "sends are batched: {stats:?}"
+    );
     let stream = node.engine().stream("123").unwrap().stats();
     assert!(stream.nacked >= 1 && stream.recovered >= 1, "{stream:?}");
 

@@ -10,6 +10,7 @@
     reason = "a failed unwrap in a test is a failed test"
 )]
 
+pub mod chromium;
 pub mod ftl_publisher;
 pub mod http;
 pub mod media;

@@ -1,0 +1,108 @@
+//! A real Chromium (Debian's `chromium`) plays an FTL-published stream from
+//! the player page over WHEP: frames decode and the picture has the clip's
+//! size. This is what proves browsers interoperate, not our own str0m peers.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::chromium::{CHROMIUM, Chromium};
+use common::ftl_publisher::FtlPublisher;
+use common::media::{h264_clip, opus_packets};
+
+/// Streams the clip and the Opus file in a loop, in real time, until stopped.
+fn publish_in_a_loop(publisher: FtlPublisher, stop: Arc<AtomicBool>) -> FtlPublisher {
+    let video = h264_clip();
+    let audio = opus_packets();
+    let clip_frames = video.last().unwrap().timestamp / 3000 + 1;
+    let start = Instant::now();
+    let (mut sequence, mut audio_sequence, mut lap) = (0u16, 0u16, 0u32);
+    while !stop.load(Ordering::Acquire) {
+        let base = lap * clip_frames;
+        for packet in &video {
+            let frame = base + packet.timestamp / 3000;
+            let due = Duration::from_millis(u64::from(frame) * 1000 / 30);
+            while start.elapsed() < due {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let timestamp = frame * 3000;
+            publisher.send_video(sequence, timestamp, packet.marker, &packet.payload);
+            sequence = sequence.wrapping_add(1);
+            while u64::from(audio_sequence) * 20 <= start.elapsed().as_millis() as u64 {
+                let opus = &audio[usize::from(audio_sequence) % audio.len()];
+                publisher.send_audio(audio_sequence, u32::from(audio_sequence) * 960, opus);
+                audio_sequence = audio_sequence.wrapping_add(1);
+            }
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        lap += 1;
+    }
+    publisher
+}
+
+#[test]
+fn chromium_plays_an_ftl_stream_from_the_player_page() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium package"
+    );
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let streaming = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || publish_in_a_loop(publisher, stop))
+    };
+
+    let mut browser = Chromium::open(&format!("http://{}/stream/123", node.http_addr()));
+
+    let frames_decoded = r#"(async () => {
+        if (!window.waveguide) return -1;
+        const stats = await window.waveguide.pc.getStats();
+        let frames = 0;
+        stats.forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded || 0; });
+        return frames;
+    })()"#;
+    let mut read_frames = || browser.evaluate(frames_decoded).as_i64().unwrap_or(-1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut first = 0;
+    while Instant::now() < deadline && first <= 0 {
+        first = read_frames();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        first > 0,
+        "Chromium decoded no frame (framesDecoded = {first})"
+    );
+    let mut later = first;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline && later < first + 30 {
+        std::thread::sleep(Duration::from_millis(200));
+        later = read_frames();
+    }
+    assert!(
+        later >= first + 30,
+        "framesDecoded grows: {first} then {later}"
+    );
+
+    let size = browser.evaluate(r#"(() => { const v = document.getElementById("video"); return `${v.videoWidth}x${v.videoHeight}`; })()"#);
+    assert_eq!(size.as_str(), Some("320x240"));
+
+    stop.store(true, Ordering::Release);
+    let publisher = streaming.join().unwrap();
+    publisher.disconnect();
+    drop(browser);
+    node.stop();
+}

@@ -1,0 +1,121 @@
+//! Headless Chromium driven over the DevTools protocol (raw CDP over a
+//! websocket): start it on a page, evaluate JavaScript, shut it down.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
+
+/// Debian's Chromium.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+pub struct Chromium {
+    child: Child,
+    profile: PathBuf,
+    page: WebSocket<MaybeTlsStream<std::net::TcpStream>>,
+    next_id: u64,
+}
+
+impl Chromium {
+    /// Starts a fresh headless Chromium showing `url`.
+    pub fn open(url: &str) -> Self {
+        let profile = std::env::temp_dir().join(format!(
+            "waveguide-chromium-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        std::fs::create_dir_all(&profile).unwrap();
+        let child = Command::new(CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                "--allow-loopback-in-peer-connection",
+                "--autoplay-policy=no-user-gesture-required",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Chromium starts (apt install chromium)");
+        // Chromium writes its DevTools port to the profile once it listens.
+        let port_file = profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port: u16 = loop {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|text| text.lines().next().and_then(|l| l.parse().ok()))
+            {
+                break port;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Chromium did not open its DevTools port"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let devtools = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let page_url = loop {
+            let list = super::http::request(devtools, "GET", "/json/list", &[], b"");
+            let targets: Value = serde_json::from_str(&list.body).unwrap_or(Value::Null);
+            let page = targets.as_array().and_then(|targets| {
+                targets
+                    .iter()
+                    .find(|t| t["type"] == "page")
+                    .and_then(|t| t["webSocketDebuggerUrl"].as_str().map(str::to_owned))
+            });
+            if let Some(page) = page {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "Chromium has no page target");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (page, _) = tungstenite::connect(page_url).unwrap();
+        Self {
+            child,
+            profile,
+            page,
+            next_id: 1,
+        }
+    }
+
+    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
+    pub fn evaluate(&mut self, expression: &str) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let command = json!({
+            "id": id,
+            "method": "Runtime.evaluate",
+            "params": { "expression": expression, "awaitPromise": true, "returnByValue": true },
+        });
+        self.page.send(Message::text(command.to_string())).unwrap();
+        loop {
+            let message = self.page.read().unwrap();
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
+            let reply: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            if reply["id"] == id {
+                return reply["result"]["result"]["value"].clone();
+            }
+        }
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
