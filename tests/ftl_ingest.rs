@@ -185,14 +185,35 @@ fn disconnect_ends_the_stream_and_its_viewers() {
     let resource = response.header("location").unwrap().to_owned();
     viewer.accept_answer(&response.body);
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    // Probe without side effects: a PATCH to a live session is answered
+    // (409: it waits for no answer); to an ended one, 404.
+    let probe = |node: &waveguide::Node| {
+        let headers = [("Content-Type", "application/sdp")];
+        common::http::request(
+            node.http_addr(),
+            "PATCH",
+            &resource,
+            &headers,
+            offer.as_bytes(),
+        )
+        .status
+    };
+    assert_eq!(probe(&node), 409, "the session is live while the stream is");
     publisher.disconnect();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut gone = false;
     while Instant::now() < deadline && !gone {
         viewer.run(Duration::from_millis(50), |_| false);
-        gone = common::http::request(node.http_addr(), "DELETE", &resource, &[], b"").status == 404;
+        gone = probe(&node) == 404;
     }
     assert!(gone, "the viewer's session ended with the stream");
+    let viewers: usize = node
+        .engine()
+        .stats(Duration::from_secs(5))
+        .iter()
+        .map(|w| w.viewers)
+        .sum();
+    assert_eq!(viewers, 0);
     assert!(node.engine().stream("123").is_none());
     assert_eq!(
         common::http::whep_offer(node.http_addr(), "123", &offer).status,

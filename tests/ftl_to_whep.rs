@@ -238,9 +238,10 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
         "first video {first_frame_after:?} after joining"
     );
 
-    // The viewer that left got a prefix and nothing after it.
+    // The viewer that left had been getting the stream from its start.
     let left_got = payloads_in_order(&left_viewer);
     assert!(!left_got.is_empty() && left_got.len() < sent.len());
+    assert!(sent.starts_with(&left_got[..left_got.len() - 1]));
 
     // Worker and stream counters agree with what happened.
     let stats = node.engine().stats(Duration::from_secs(5));

@@ -488,14 +488,21 @@ mod tests {
         const PACKETS: u32 = 200_000;
         let origin = Instant::now();
         let (mut writer, ring) = PacketRing::new(64, origin);
+        // Every reader takes its cursor before the first write, and gives up
+        // at a deadline instead of hanging if a packet never shows.
+        let ready = Arc::new(std::sync::Barrier::new(5));
+        let deadline = Instant::now() + Duration::from_secs(60);
         let readers: Vec<_> = (0..4)
             .map(|_| {
                 let ring = Arc::clone(&ring);
+                let ready = Arc::clone(&ready);
                 std::thread::spawn(move || {
                     let mut cursor = RingCursor::at_head(&ring);
                     let start = cursor.position();
+                    ready.wait();
                     let (mut read, mut last) = (0u64, None::<u32>);
                     while last != Some(PACKETS - 1) {
+                        assert!(Instant::now() < deadline, "reader stuck at {last:?}");
                         let Some(packet) = cursor.next(&ring) else {
                             std::hint::spin_loop();
                             continue;
@@ -516,6 +523,7 @@ mod tests {
                 })
             })
             .collect();
+        ready.wait();
         for index in 0..PACKETS {
             writer.push(RingPacket {
                 sequence: index as u16,
