@@ -7,8 +7,7 @@ use std::num::NonZeroU16;
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::EngineError;
-use ftl::{CloseReason, Event, Output, ServerSession, StatusCode};
+use ftl::{CloseReason, Event, Output, ServerSession, StatusCode, StreamMetadata};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -28,10 +27,94 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
     }
 }
 
-/// A stream this connection opened, closed when the connection ends.
+/// A stream this connection opened. Dropping it closes the stream, however
+/// the connection task ends (returned, failed or aborted).
 struct OpenedMedia {
     channel: String,
     stream_id: u64,
+    state: Arc<AppState>,
+}
+
+impl Drop for OpenedMedia {
+    fn drop(&mut self) {
+        self.state.forget_stream_end(self.stream_id);
+        self.state
+            .engine
+            .close_ftl_media(&self.channel, self.stream_id);
+    }
+}
+
+/// One connection's state beside its protocol session.
+struct Connection {
+    peer: SocketAddr,
+    state: Arc<AppState>,
+    opened: Option<OpenedMedia>,
+    stream_end: Option<oneshot::Receiver<StatusCode>>,
+}
+
+impl Connection {
+    fn on_event(&mut self, session: &mut ServerSession, event: Event) {
+        let (peer, now) = (self.peer, Instant::now());
+        match event {
+            Event::KeyRequired { channel } => {
+                match self.state.service.stream_secret(&channel.to_string()) {
+                    Some(secret) => session.verify_key(now, secret.as_bytes()),
+                    None => {
+                        tracing::info!(%peer, channel, "FTL: unknown channel");
+                        session.terminate(StatusCode::InvalidStreamKey);
+                    }
+                }
+            }
+            Event::Authenticated { channel } => {
+                tracing::info!(%peer, channel, "FTL: authenticated")
+            }
+            Event::MediaRequested { channel, metadata } => {
+                self.open_media(session, channel.to_string(), &metadata)
+            }
+            Event::Ping => {}
+            Event::Ignored(why) => tracing::debug!(%peer, ?why, "FTL: line ignored"),
+        }
+    }
+
+    fn open_media(
+        &mut self,
+        session: &mut ServerSession,
+        channel: String,
+        metadata: &StreamMetadata,
+    ) {
+        let peer = self.peer;
+        // Takeover: an authenticated encoder replaces the channel's stream, as
+        // janus does, so a reconnect after a network blip is not locked out
+        // (FTL-SPEC §5).
+        let opened =
+            self.state
+                .engine
+                .open_ftl_media(&channel, peer.ip(), metadata.media_params(), true);
+        let media = match opened {
+            Ok(media) => media,
+            Err(error) => {
+                tracing::warn!(%peer, %channel, %error, "FTL: no media port");
+                session.terminate(StatusCode::InternalServerError);
+                return;
+            }
+        };
+        let Some(port) = NonZeroU16::new(media.port) else {
+            session.terminate(StatusCode::InternalServerError);
+            return;
+        };
+        if let Some(replaced) = media.replaced {
+            tracing::info!(%peer, %channel, "FTL: stream taken over");
+            self.state.end_stream(replaced, StatusCode::ServerTerminate);
+        }
+        tracing::info!(%peer, %channel, port = media.port, vendor = ?metadata.vendor_name, "FTL: streaming");
+        self.stream_end = Some(self.state.watch_stream_end(media.stream_id));
+        self.opened = Some(OpenedMedia {
+            channel,
+            stream_id: media.stream_id,
+            state: Arc::clone(&self.state),
+        });
+        session.start_media(Instant::now(), port);
+    }
 }
 
 async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppState>) {
@@ -42,8 +125,12 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
         return;
     }
     let mut session = ServerSession::new(Instant::now(), challenge, state.ftl_control.clone());
-    let mut opened: Option<OpenedMedia> = None;
-    let mut media_timeout: Option<oneshot::Receiver<()>> = None;
+    let mut connection = Connection {
+        peer,
+        state,
+        opened: None,
+        stream_end: None,
+    };
     let mut buf = vec![0u8; 4096];
     'connection: loop {
         let deadline = loop {
@@ -53,54 +140,7 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                         break 'connection;
                     }
                 }
-                Output::Event(event) => {
-                    let now = Instant::now();
-                    match event {
-                        Event::KeyRequired { channel } => {
-                            match state.service.stream_secret(&channel.to_string()) {
-                                Some(secret) => session.verify_key(now, secret.as_bytes()),
-                                None => {
-                                    tracing::info!(%peer, channel, "FTL: unknown channel");
-                                    session.terminate(StatusCode::InvalidStreamKey);
-                                }
-                            }
-                        }
-                        Event::Authenticated { channel } => {
-                            tracing::info!(%peer, channel, "FTL: authenticated")
-                        }
-                        Event::MediaRequested { channel, metadata } => {
-                            let channel = channel.to_string();
-                            match state.engine.open_ftl_media(
-                                &channel,
-                                peer.ip(),
-                                metadata.media_params(),
-                            ) {
-                                Ok(media) => match NonZeroU16::new(media.port) {
-                                    Some(port) => {
-                                        tracing::info!(%peer, %channel, port = media.port, vendor = ?metadata.vendor_name, "FTL: streaming");
-                                        media_timeout =
-                                            Some(state.watch_ftl_timeout(media.stream_id));
-                                        opened = Some(OpenedMedia {
-                                            channel,
-                                            stream_id: media.stream_id,
-                                        });
-                                        session.start_media(now, port);
-                                    }
-                                    None => session.terminate(StatusCode::InternalServerError),
-                                },
-                                Err(EngineError::ChannelLive) => {
-                                    session.terminate(StatusCode::ChannelInUse)
-                                }
-                                Err(error) => {
-                                    tracing::warn!(%peer, %channel, %error, "FTL: no media port");
-                                    session.terminate(StatusCode::InternalServerError);
-                                }
-                            }
-                        }
-                        Event::Ping => {}
-                        Event::Ignored(why) => tracing::debug!(%peer, ?why, "FTL: line ignored"),
-                    }
-                }
+                Output::Event(event) => connection.on_event(&mut session, event),
                 Output::Close(reason) => {
                     match reason {
                         CloseReason::ClientDisconnected => {
@@ -118,12 +158,10 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                 Output::Timeout(deadline) => break deadline,
             }
         };
-        let timed_out = async {
-            match media_timeout.as_mut() {
-                Some(receiver) => {
-                    let _ = receiver.await;
-                }
-                None => std::future::pending::<()>().await,
+        let ended = async {
+            match connection.stream_end.as_mut() {
+                Some(receiver) => receiver.await.unwrap_or(StatusCode::ServerTerminate),
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
@@ -132,18 +170,12 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                 Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
             },
             () = tokio::time::sleep_until(deadline.into()) => session.handle_timeout(Instant::now()),
-            () = timed_out => {
-                media_timeout = None;
-                tracing::info!(%peer, "FTL: no media; ending the stream");
-                session.terminate(StatusCode::NoMediaTimeout);
+            status = ended => {
+                connection.stream_end = None;
+                tracing::info!(%peer, %status, "FTL: stream ended by the server");
+                session.terminate(status);
             }
         }
     }
     let _ = tcp.shutdown().await;
-    if let Some(media) = opened {
-        state.forget_ftl_timeout(media.stream_id);
-        state
-            .engine
-            .close_ftl_media(&media.channel, media.stream_id);
-    }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use engine::{EngineEvent, EngineHandle, ViewerId};
+use ftl::StatusCode;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -18,7 +19,8 @@ pub struct AppState {
     /// Limits of every FTL control session.
     pub ftl_control: ftl::ServerConfig,
     resources: Mutex<Resources>,
-    ftl_timeouts: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    /// FTL connections waiting to be told their stream ended, by stream id.
+    ftl_endings: Mutex<HashMap<u64, oneshot::Sender<StatusCode>>>,
 }
 
 #[derive(Default)]
@@ -35,7 +37,7 @@ impl AppState {
             service,
             ftl_control,
             resources: Mutex::new(Resources::default()),
-            ftl_timeouts: Mutex::new(HashMap::new()),
+            ftl_endings: Mutex::new(HashMap::new()),
         }
     }
 
@@ -63,16 +65,24 @@ impl AppState {
         Some(viewer)
     }
 
-    /// A receiver that fires when the engine reports `stream_id`'s media gone.
-    pub fn watch_ftl_timeout(&self, stream_id: u64) -> oneshot::Receiver<()> {
+    /// A receiver that fires with the code to send when `stream_id` ends
+    /// from outside its connection (media timeout: 408; takeover: 410).
+    pub fn watch_stream_end(&self, stream_id: u64) -> oneshot::Receiver<StatusCode> {
         let (sender, receiver) = oneshot::channel();
-        self.ftl_timeouts.lock().insert(stream_id, sender);
+        self.ftl_endings.lock().insert(stream_id, sender);
         receiver
     }
 
-    /// Stops watching a stream's media timeout.
-    pub fn forget_ftl_timeout(&self, stream_id: u64) {
-        self.ftl_timeouts.lock().remove(&stream_id);
+    /// Stops watching a stream's end.
+    pub fn forget_stream_end(&self, stream_id: u64) {
+        self.ftl_endings.lock().remove(&stream_id);
+    }
+
+    /// Tells the connection of `stream_id` that its stream ended, with `status`.
+    pub fn end_stream(&self, stream_id: u64, status: StatusCode) {
+        if let Some(sender) = self.ftl_endings.lock().remove(&stream_id) {
+            let _ = sender.send(status);
+        }
     }
 
     /// Acts on an engine event.
@@ -88,9 +98,7 @@ impl AppState {
             EngineEvent::ViewerConnected(viewer) => tracing::debug!(%viewer, "viewer connected"),
             EngineEvent::FtlMediaTimeout { channel, stream_id } => {
                 tracing::info!(%channel, "FTL media timed out");
-                if let Some(sender) = self.ftl_timeouts.lock().remove(&stream_id) {
-                    let _ = sender.send(());
-                }
+                self.end_stream(stream_id, StatusCode::NoMediaTimeout);
             }
         }
     }

@@ -87,13 +87,25 @@ fn http_on_the_ftl_port_gets_400_then_close() {
 }
 
 #[test]
-fn second_publisher_on_a_live_channel_gets_406() {
+fn a_reconnecting_encoder_takes_the_channel_over_and_the_old_one_gets_410() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
     let first = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
-    let second = FtlPublisher::connect(node.ftl_addr(), &key).err();
-    assert_eq!(second, Some(ClientError::Refused(StatusCode::ChannelInUse)));
-    first.disconnect();
+    let first_stream = node.engine().stream("123").unwrap().id();
+    let second = FtlPublisher::connect(node.ftl_addr(), &key).expect("takeover");
+    assert_ne!(node.engine().stream("123").unwrap().id(), first_stream);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !first.control_ended() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        first.disconnect(),
+        Some(ClientError::Refused(StatusCode::ServerTerminate))
+    );
+    // The old connection's end must not close the new stream.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(node.engine().stream("123").is_some());
+    second.disconnect();
     node.stop();
 }
 
@@ -102,6 +114,8 @@ fn malformed_datagrams_are_counted_and_dropped_and_the_stream_goes_on() {
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
     let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
     let (mut viewer, offer) = TestViewer::new();
     let response = common::http::whep_offer(node.http_addr(), "123", &offer);
     viewer.accept_answer(&response.body);
@@ -180,6 +194,8 @@ fn disconnect_ends_the_stream_and_its_viewers() {
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
     let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
     let (mut viewer, offer) = TestViewer::new();
     let response = common::http::whep_offer(node.http_addr(), "123", &offer);
     let resource = response.header("location").unwrap().to_owned();
@@ -227,10 +243,6 @@ fn pings_are_echoed_and_audio_waits_for_video() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
     let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
-    let (mut viewer, offer) = TestViewer::new();
-    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
-    viewer.accept_answer(&response.body);
-    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
 
     // The 24-byte ping of 64-bit ftl-sdk and the 12-byte one of Windows OBS.
     let linux = [
@@ -251,16 +263,31 @@ fn pings_are_echoed_and_audio_waits_for_video() {
         assert_eq!(echo, ping, "echoed verbatim");
     }
 
-    // ftl-sdk's speed test sends audio before any video: it must not reach viewers.
+    // ftl-sdk's speed test sends audio before any video: it is dropped.
     for sequence in 0..5u16 {
         publisher.send_audio(sequence, u32::from(sequence) * 960, b"speed-test garbage");
     }
-    let clip = h264_clip();
-    publisher.send_video(0, clip[0].timestamp, clip[0].marker, &clip[0].payload);
+    let first_frame = publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    let stream = node.engine().stream("123").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stream.stats().packets_in < first_frame as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        stream.stats().packets_in,
+        first_frame as u64,
+        "no audio got in"
+    );
+    assert!(stream.stats().dropped >= 5);
+
+    // After the first video, audio flows to viewers.
+    let (mut viewer, offer) = TestViewer::new();
+    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
+    viewer.accept_answer(&response.body);
+    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
     publisher.send_audio(5, 5 * 960, b"\xfc real opus");
-    viewer.run(Duration::from_secs(10), |v| {
-        !v.audio().is_empty() && !v.video().is_empty()
-    });
+    viewer.run(Duration::from_secs(10), |v| !v.audio().is_empty());
     let audio: Vec<&[u8]> = viewer
         .audio()
         .iter()
@@ -276,6 +303,8 @@ fn a_viewer_nack_is_answered_from_the_send_buffer() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
     let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
     let (mut viewer, offer) = TestViewer::new();
     viewer.drop_media_datagram = Some(10);
     let response = common::http::whep_offer(node.http_addr(), "123", &offer);

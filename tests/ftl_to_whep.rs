@@ -91,6 +91,9 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
         audio.len()
     );
 
+    // Viewers may join once the stream's SPS (its H.264 profile) is known.
+    let first_frame = publisher.send_first_frame(&video);
+    publisher.wait_until_watchable(&node);
     let (connected_tx, connected) = mpsc::channel();
     let mut early: Vec<RunningViewer> = (0..3).map(|_| join(&node, connected_tx.clone())).collect();
     for _ in 0..3 {
@@ -105,7 +108,7 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     let mut late: Option<RunningViewer> = None;
     let mut left: Option<RunningViewer> = None;
     let mut nacked = Vec::new();
-    let (mut next_video, mut next_audio) = (0usize, 0usize);
+    let (mut next_video, mut next_audio) = (first_frame, 0usize);
     while next_video < video.len() {
         let now = start.elapsed();
         while next_video < video.len()

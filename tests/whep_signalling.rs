@@ -20,6 +20,8 @@ fn live_node() -> (waveguide::Node, FtlPublisher) {
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
     let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
     (node, publisher)
 }
 
@@ -214,6 +216,22 @@ fn refusals_have_a_status_and_a_reason() {
     );
     assert_eq!(unexpected.status, 409, "{}", unexpected.body);
 
+    publisher.disconnect();
+    node.stop();
+}
+
+#[test]
+fn a_stream_without_a_keyframe_yet_asks_viewers_to_retry() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let (_viewer, offer) = TestViewer::new();
+    let early = whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(early.status, 503);
+    assert_eq!(early.header("retry-after"), Some("1"));
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    assert_eq!(whep_offer(node.http_addr(), "123", &offer).status, 201);
     publisher.disconnect();
     node.stop();
 }

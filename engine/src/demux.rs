@@ -84,10 +84,13 @@ impl Demux {
         true
     }
 
-    /// Forgets a closed viewer's addresses.
-    pub fn remove(&mut self, addresses: &[SocketAddr]) {
+    /// Forgets a closed viewer's addresses, leaving any another viewer
+    /// has taken over since.
+    pub fn remove(&mut self, slot: Slot, addresses: &[SocketAddr]) {
         for address in addresses {
-            self.by_address.remove(address);
+            if self.by_address.get(address) == Some(&slot) {
+                self.by_address.remove(address);
+            }
         }
     }
 
@@ -160,7 +163,7 @@ mod tests {
             &mut addresses
         ));
         assert_eq!(demux.len(), MAX_ADDRESSES_PER_VIEWER);
-        demux.remove(&addresses);
+        demux.remove(slot, &addresses);
         assert!(demux.is_empty());
     }
 }

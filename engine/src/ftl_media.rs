@@ -31,6 +31,8 @@ pub enum IngestDrop {
     AudioBeforeVideo,
     /// Longer than the receive buffer.
     Truncated,
+    /// A video packet already received, or one given up on.
+    Duplicate,
 }
 
 /// What one read turn did.
@@ -158,12 +160,20 @@ impl FtlIngest {
             Datagram::SenderReport(_) => false,
             Datagram::Video(packet) => {
                 self.seen_video = true;
-                let arrival = self.nack.on_packet(now, packet.sequence);
-                if arrival == ftl::Arrival::Recovered {
-                    self.stream
-                        .counters()
-                        .recovered
-                        .fetch_add(1, Ordering::Relaxed);
+                match self.nack.on_packet(now, packet.sequence) {
+                    ftl::Arrival::Recovered => {
+                        self.stream
+                            .counters()
+                            .recovered
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    // A duplicate, or a retransmission given up on: viewers
+                    // already have it, or have moved on.
+                    ftl::Arrival::Stale => {
+                        self.drop(IngestDrop::Duplicate);
+                        return false;
+                    }
+                    _ => {}
                 }
                 if let Some(sps) = ftl::h264::sps_in_payload(packet.payload)
                     && let Ok(sps) = ftl::h264::Sps::parse(sps)
@@ -174,7 +184,9 @@ impl FtlIngest {
                 publish(&mut self.video, &self.stream, now, &packet, keyframe)
             }
             Datagram::Audio(packet) => {
-                if !self.seen_video {
+                // ftl-sdk's speed test sends garbage as audio before the
+                // stream starts; with no video announced there is none to wait for.
+                if !self.seen_video && self.params.video.is_some() {
                     self.drop(IngestDrop::AudioBeforeVideo);
                     return false;
                 }

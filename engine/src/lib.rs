@@ -33,7 +33,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -141,6 +141,9 @@ pub enum EngineError {
     /// The channel already has a live stream.
     #[error("the channel is already live")]
     ChannelLive,
+    /// The stream has sent no SPS yet, so its H.264 profile is unknown.
+    #[error("the stream has not sent a keyframe yet; retry shortly")]
+    StreamNotReady,
     /// No viewer with that id.
     #[error("no such viewer")]
     NoSuchViewer,
@@ -196,6 +199,8 @@ pub struct FtlMedia {
     pub port: u16,
     /// The stream's id, for [`EngineHandle::close_ftl_media`].
     pub stream_id: u64,
+    /// The stream this one replaced on the channel, if any.
+    pub replaced: Option<u64>,
 }
 
 struct WorkerLink {
@@ -275,6 +280,8 @@ impl Engine {
             pending.push((poll, socket, address, inbox, viewers));
         }
         let wakers: Arc<[Arc<mio::Waker>]> = links.iter().map(|l| Arc::clone(&l.waker)).collect();
+        let wake_pending: Arc<[AtomicBool]> =
+            (0..workers).map(|_| AtomicBool::new(false)).collect();
         let mut threads = Vec::with_capacity(workers);
         for (index, (poll, socket, address, inbox, viewers)) in pending.into_iter().enumerate() {
             let worker = worker::Worker::new(worker::WorkerSetup {
@@ -284,6 +291,7 @@ impl Engine {
                 address,
                 inbox,
                 wakers: Arc::clone(&wakers),
+                wake_pending: Arc::clone(&wake_pending),
                 events: events_tx.clone(),
                 rtc_base: base.clone(),
                 viewers,
@@ -341,17 +349,21 @@ impl EngineHandle {
 
     /// Starts a stream on `channel` fed by an FTL client at `client_ip`
     /// announcing `params`, and returns the media port to give the client.
+    /// A live stream on the channel is refused with `ChannelLive`, or, with
+    /// `replace`, ended and replaced (FTL's takeover: an encoder that
+    /// reconnects after a network blip must not be locked out).
     pub fn open_ftl_media(
         &self,
         channel: &str,
         client_ip: IpAddr,
         params: MediaParams,
+        replace: bool,
     ) -> Result<FtlMedia, EngineError> {
         let shared = &*self.shared;
-        let mut streams = shared.streams.lock();
-        if streams.contains_key(channel) {
+        if !replace && self.stream(channel).is_some() {
             return Err(EngineError::ChannelLive);
         }
+        // Bound before the registry lock: a bind may take many tries.
         let socket = self.bind_media_port()?;
         let port = socket.local_addr()?.port();
         let origin = Instant::now();
@@ -375,6 +387,14 @@ impl EngineHandle {
         let stream = Arc::new(Stream::new(stream_id, channel.to_owned(), video, audio));
         let worker =
             shared.next_ingest_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
+        let mut streams = shared.streams.lock();
+        let replaced = match streams.get(channel) {
+            Some(live) if !live.stream.is_ended() && !replace => {
+                return Err(EngineError::ChannelLive);
+            }
+            Some(live) => Some((live.stream.id(), live.worker)),
+            None => None,
+        };
         shared.workers[worker].send(Command::OpenFtlMedia {
             socket,
             client_ip,
@@ -383,8 +403,18 @@ impl EngineHandle {
             video: video_writer,
             audio: audio_writer,
         })?;
-        streams.insert(channel.to_owned(), Live { stream, worker });
-        Ok(FtlMedia { port, stream_id })
+        if let Some(old) = streams.insert(channel.to_owned(), Live { stream, worker }) {
+            old.stream.end();
+        }
+        drop(streams);
+        if let Some((old_id, old_worker)) = replaced {
+            let _ = shared.workers[old_worker].send(Command::CloseFtlMedia { stream_id: old_id });
+        }
+        Ok(FtlMedia {
+            port,
+            stream_id,
+            replaced: replaced.map(|(id, _)| id),
+        })
     }
 
     /// Ends the FTL stream `stream_id` on `channel`: its socket closes and its
@@ -401,12 +431,13 @@ impl EngineHandle {
         }
     }
 
-    /// The live stream on `channel`.
+    /// The live stream on `channel` (an ended one waiting for removal is not live).
     pub fn stream(&self, channel: &str) -> Option<Arc<Stream>> {
         self.shared
             .streams
             .lock()
             .get(channel)
+            .filter(|live| !live.stream.is_ended())
             .map(|live| Arc::clone(&live.stream))
     }
 
@@ -429,6 +460,10 @@ impl EngineHandle {
         offer: Option<String>,
     ) -> Result<PendingReply<Result<OpenedViewer, EngineError>>, EngineError> {
         let stream = self.stream(channel).ok_or(EngineError::NoSuchStream)?;
+        // Viewers are offered the stream's own H.264 profile, read from its SPS.
+        if stream.ring(TrackKind::Video).is_some() && stream.sps().is_none() {
+            return Err(EngineError::StreamNotReady);
+        }
         let link = self
             .shared
             .workers

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{
     Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
@@ -260,6 +260,9 @@ impl Viewer {
                 TrackKind::Audio => Codec::Opus,
             };
             track.pt = self.rtc.media(track.mid).and_then(|media| {
+                if !media.direction().is_sending() {
+                    return None;
+                }
                 let remote = media.remote_pts();
                 self.rtc
                     .codec_config()
@@ -309,7 +312,8 @@ impl Viewer {
         }
     }
 
-    /// Feeds one datagram, then drains.
+    /// Feeds one datagram, then drains. A record str0m refuses (spoofed, or
+    /// mangled on the way) is dropped; only a dead `Rtc` ends the viewer.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -323,8 +327,8 @@ impl Viewer {
         else {
             return DrainOutcome::default();
         };
-        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() {
-            return self.close();
+        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() && !self.rtc.is_alive() {
+            return self.close(now, send);
         }
         self.drain(now, send)
     }
@@ -332,7 +336,7 @@ impl Viewer {
     /// Feeds a due timeout, then drains.
     pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-            return self.close();
+            return self.close(now, send);
         }
         self.drain(now, send)
     }
@@ -349,15 +353,25 @@ impl Viewer {
                 let (Some(pt), Some(ring)) = (track.pt, self.stream.ring(track.kind)) else {
                     continue;
                 };
+                if track
+                    .cursor
+                    .as_ref()
+                    .is_some_and(|c| c.position() == ring.head())
+                {
+                    continue; // Caught up: no ring read at all.
+                }
+                let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
+                    continue;
+                };
                 let mut cursor = track
                     .cursor
                     .take()
                     .unwrap_or_else(|| RingCursor::at_keyframe(ring));
-                let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
-                    track.cursor = Some(cursor);
-                    continue;
-                };
                 while let Some(packet) = cursor.next(ring) {
+                    // A lap may restart mid-GOP (no keyframe held): wait for one.
+                    if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
+                        track.awaiting_keyframe = true;
+                    }
                     if track.awaiting_keyframe {
                         if !packet.keyframe {
                             continue;
@@ -391,10 +405,15 @@ impl Viewer {
         self.handle_timeout(now, send)
     }
 
-    /// Closes the viewer's `Rtc`.
-    pub fn close(&mut self) -> DrainOutcome {
-        self.rtc.disconnect();
-        self.closed = true;
+    /// Closes the viewer's `Rtc`, sending what a clean close sends.
+    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.closed {
+            self.closed = true;
+            if self.rtc.close().is_ok() {
+                self.drain(now, send);
+            }
+            self.rtc.disconnect();
+        }
         DrainOutcome {
             keyframe_requests: 0,
             closed: true,
@@ -413,32 +432,27 @@ impl Viewer {
                     Event::Connected => self.connected = true,
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected)
                     | Event::Closed => {
-                        return self.close();
+                        return self.close(now, send);
                     }
-                    Event::KeyframeRequest(request)
-                        if request.kind == KeyframeRequestKind::Pli
-                            || request.kind == KeyframeRequestKind::Fir =>
-                    {
-                        outcome.keyframe_requests += 1;
-                    }
+                    Event::KeyframeRequest(_) => outcome.keyframe_requests += 1,
                     _ => {}
                 },
                 Ok(Output::Timeout(at)) => {
-                    if at <= now && refeeds < MAX_REFEEDS {
+                    if at <= now && refeeds < MAX_REFEEDS && !self.closed {
                         refeeds += 1;
                         if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-                            return self.close();
+                            return self.close(now, send);
                         }
                         continue;
                     }
                     self.next_timeout = at.max(now);
                     break;
                 }
-                Err(_) => return self.close(),
+                Err(_) => return self.close(now, send),
             }
         }
-        if !self.rtc.is_alive() {
-            return self.close();
+        if !self.rtc.is_alive() && !self.closed {
+            return self.close(now, send);
         }
         outcome
     }
@@ -475,4 +489,82 @@ fn build(
         Candidate::host(candidate, "udp").map_err(|e| ViewerError::Negotiation(e.into()))?;
     rtc.add_local_candidate(candidate);
     Ok(rtc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(sequence: u16) -> RingPacket {
+        RingPacket {
+            sequence,
+            timestamp: 0,
+            marker: false,
+            keyframe: false,
+            arrival: Instant::now(),
+            payload: Arc::from(&[][..]),
+        }
+    }
+
+    fn outbound() -> Outbound {
+        Outbound::new(TrackKind::Video, Mid::from("0"))
+    }
+
+    #[test]
+    fn sequence_starts_at_one_whatever_the_publisher_uses() {
+        let mut track = outbound();
+        assert_eq!(track.map_sequence(&packet(40_000), 0), Some(1));
+        assert_eq!(track.map_sequence(&packet(40_001), 0), Some(2));
+    }
+
+    #[test]
+    fn publisher_wrap_is_continuous() {
+        let mut track = outbound();
+        assert_eq!(track.map_sequence(&packet(65_534), 0), Some(1));
+        assert_eq!(track.map_sequence(&packet(65_535), 0), Some(2));
+        assert_eq!(track.map_sequence(&packet(0), 0), Some(3));
+        assert_eq!(track.map_sequence(&packet(1), 0), Some(4));
+    }
+
+    #[test]
+    fn a_late_retransmission_keeps_its_place() {
+        let mut track = outbound();
+        assert_eq!(track.map_sequence(&packet(10), 0), Some(1));
+        assert_eq!(track.map_sequence(&packet(12), 0), Some(3));
+        assert_eq!(track.map_sequence(&packet(13), 0), Some(4));
+        assert_eq!(
+            track.map_sequence(&packet(11), 0),
+            Some(2),
+            "fills the hole the viewer NACKs"
+        );
+        assert_eq!(track.map_sequence(&packet(14), 0), Some(5));
+    }
+
+    #[test]
+    fn a_lap_closes_the_gap_so_viewers_do_not_nack_skipped_packets() {
+        let mut track = outbound();
+        assert_eq!(track.map_sequence(&packet(100), 0), Some(1));
+        assert_eq!(track.map_sequence(&packet(101), 0), Some(2));
+        assert_eq!(track.map_sequence(&packet(900), 799), Some(3));
+        assert_eq!(track.map_sequence(&packet(901), 799), Some(4));
+    }
+
+    #[test]
+    fn a_retransmission_from_before_the_start_is_skipped() {
+        let mut track = outbound();
+        assert_eq!(track.map_sequence(&packet(500), 0), Some(1));
+        assert_eq!(track.map_sequence(&packet(499), 0), None);
+    }
+
+    #[test]
+    fn sending_mids_reads_the_answer() {
+        let answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:v0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d2\r\n";
+        assert_eq!(
+            sending_mids(answer),
+            vec![
+                (TrackKind::Video, Mid::from("v0")),
+                (TrackKind::Audio, Mid::from("a1"))
+            ]
+        );
+    }
 }

@@ -211,8 +211,8 @@ impl RingWriter {
     }
 
     /// Publishes a packet and returns its index. A keyframe packet whose
-    /// timestamp differs from the previous keyframe packet's starts a new
-    /// keyframe: new viewers begin there.
+    /// timestamp is newer than the previous keyframe's starts a new keyframe:
+    /// new viewers begin there.
     pub fn push(&mut self, packet: RingPacket) -> u64 {
         let ring = &*self.ring;
         let index = ring.head.load(Ordering::Relaxed);
@@ -243,7 +243,12 @@ impl RingWriter {
             .swap(new as *const u8 as *mut u8, Ordering::Relaxed);
         let old_len = slot.payload_len.swap(len, Ordering::Relaxed);
         slot.stamp.store(published(index), Ordering::Release);
-        if packet.keyframe && self.keyframe_timestamp != Some(packet.timestamp) {
+        // Only a newer frame moves the start: a late retransmission of an
+        // older keyframe's first packet must not send new viewers back to it.
+        let newer = self
+            .keyframe_timestamp
+            .is_none_or(|current| (packet.timestamp.wrapping_sub(current) as i32) > 0);
+        if packet.keyframe && newer {
             self.keyframe_timestamp = Some(packet.timestamp);
             ring.keyframe_start.store(index + 1, Ordering::Release);
         }
@@ -390,6 +395,8 @@ mod tests {
         writer.push(packet(origin, 3, true, 3000)); // IDR start, same frame
         assert_eq!(ring.keyframe_start(), Some(1));
         writer.push(packet(origin, 4, true, 6000));
+        assert_eq!(ring.keyframe_start(), Some(4));
+        writer.push(packet(origin, 1, true, 3000)); // a late retransmission of the old SPS
         assert_eq!(ring.keyframe_start(), Some(4));
     }
 

@@ -23,6 +23,10 @@ pub const MAX_DATAGRAM: usize = 2048;
 /// Most segments in one GSO message (the kernel allows 64).
 const MAX_SEGMENTS: usize = 16;
 
+/// Largest datagram put in a GSO run: each segment must fit the path MTU
+/// (1500 minus IPv6 and UDP headers), or the kernel fails the whole message.
+const MAX_GSO_SEGMENT: usize = 1452;
+
 fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
     let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
@@ -232,26 +236,37 @@ impl SendBatch {
         while start < self.queue.len() {
             match self.send_some(socket, start) {
                 Ok(consumed) => start = start.saturating_add(consumed),
-                Err(error)
+                Err((error, _))
                     if self.gso
                         && matches!(error.raw_os_error(), Some(libc::EIO | libc::EINVAL)) =>
                 {
                     // Some drivers accept the option and fail the send; resend plainly.
                     self.gso = false;
                 }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
+                Err((error, _)) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err((error, _)) if error.kind() == io::ErrorKind::WouldBlock => {
                     let rest = self.queue.len().saturating_sub(start);
                     self.stats.dropped = self.stats.dropped.saturating_add(rest as u64);
                     break;
+                }
+                Err((_, first_message)) => {
+                    // This peer is unreachable (or refused): skip its message,
+                    // not everyone else's.
+                    self.stats.dropped = self.stats.dropped.saturating_add(first_message as u64);
+                    start = start.saturating_add(first_message.max(1));
                 }
             }
         }
         self.queue.clear();
     }
 
-    /// One `sendmmsg` from `start`; returns how many queued datagrams it took.
-    fn send_some(&mut self, socket: &impl AsRawFd, start: usize) -> io::Result<usize> {
+    /// One `sendmmsg` from `start`; returns how many queued datagrams it took,
+    /// or the error with the number of datagrams in the first message.
+    fn send_some(
+        &mut self,
+        socket: &impl AsRawFd,
+        start: usize,
+    ) -> Result<usize, (io::Error, usize)> {
         // SAFETY: zeroed mmsghdr/iovec/sockaddr_storage are valid initial values.
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
         // SAFETY: as above.
@@ -267,7 +282,7 @@ impl SendBatch {
             let (destination, first) = &self.queue[at];
             let size = first.len();
             let mut segments = 1;
-            if self.gso {
+            if self.gso && size <= MAX_GSO_SEGMENT {
                 while segments < MAX_SEGMENTS {
                     let Some((next_destination, next)) =
                         self.queue.get(at.saturating_add(segments))
@@ -319,7 +334,7 @@ impl SendBatch {
         };
         self.stats.syscalls = self.stats.syscalls.saturating_add(1);
         if sent < 0 {
-            return Err(io::Error::last_os_error());
+            return Err((io::Error::last_os_error(), segments_per_message[0]));
         }
         let sent = usize::try_from(sent).unwrap_or(0);
         let datagrams: usize = segments_per_message[..sent].iter().sum();

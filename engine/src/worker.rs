@@ -1,14 +1,15 @@
 //! Worker: one thread, one `mio::Poll` loop, owning everything it touches:
 //! its WebRTC socket and viewers, its FTL media sockets, a timer queue and an
 //! inbox. `run()` reads top to bottom: poll to the nearest deadline →
-//! receive → inbox → rings to viewers → timers → flush sends.
+//! receive → inbox → rings to viewers → timers → housekeeping → flush sends.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -21,7 +22,7 @@ use crate::inbox::Command;
 use crate::peer::{DrainOutcome, Viewer, ViewerError};
 use crate::stream::Stream;
 use crate::udp::{BATCH, RecvBatch, SendBatch};
-use crate::{EngineConfig, EngineError, EngineEvent, ViewerId, WorkerStats};
+use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, ViewerId, WorkerStats};
 
 /// The WebRTC socket's token.
 const SOCKET: Token = Token(0);
@@ -33,11 +34,22 @@ const FIRST_INGEST: usize = 2;
 /// Most datagrams read from the WebRTC socket per turn.
 const WEBRTC_READ_BUDGET: usize = 16 * BATCH;
 
+/// Most inbox commands run per turn (opening a viewer parses SDP and builds
+/// an `Rtc`: a burst of them must not stall forwarding).
+const INBOX_BUDGET: usize = 32;
+
+/// Most timers fired per turn.
+const TIMER_BUDGET: usize = 4096;
+
 /// Longest sleep when nothing is due (housekeeping runs at least this often).
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
 /// How often idle viewers and silent FTL streams are checked.
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
+
+/// An FTL stream silent for this many media timeouts is closed by the
+/// worker itself, in case nobody acted on the timeout event.
+const SILENT_STREAM_CLOSE_FACTOR: u32 = 3;
 
 /// Flush sends early once this many datagrams are queued.
 const FLUSH_AT: usize = 4 * BATCH;
@@ -65,6 +77,12 @@ impl RtcBase {
     }
 }
 
+/// Runs a call into str0m (or anything a peer's bytes reach) so that a panic
+/// in it costs that peer, not the worker and its other peers.
+fn guarded<T>(call: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(call)).ok()
+}
+
 /// What a worker is built from.
 pub(crate) struct WorkerSetup {
     pub index: usize,
@@ -73,6 +91,7 @@ pub(crate) struct WorkerSetup {
     pub address: SocketAddr,
     pub inbox: Receiver<Command>,
     pub wakers: Arc<[Arc<mio::Waker>]>,
+    pub wake_pending: Arc<[AtomicBool]>,
     pub events: Sender<EngineEvent>,
     pub rtc_base: RtcBase,
     pub viewers: Arc<AtomicUsize>,
@@ -96,6 +115,15 @@ struct Ingest {
     timed_out: bool,
 }
 
+/// How a viewer leaves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Removal {
+    /// Send a clean close first.
+    Close,
+    /// Already closed, or its `Rtc` panicked: just drop it.
+    Drop,
+}
+
 pub(crate) struct Worker {
     index: usize,
     poll: Poll,
@@ -103,6 +131,7 @@ pub(crate) struct Worker {
     address: SocketAddr,
     inbox: Receiver<Command>,
     wakers: Arc<[Arc<mio::Waker>]>,
+    wake_pending: Arc<[AtomicBool]>,
     events: Sender<EngineEvent>,
     rtc_base: RtcBase,
     viewer_count: Arc<AtomicUsize>,
@@ -111,6 +140,7 @@ pub(crate) struct Worker {
     free: Vec<u32>,
     demux: Demux,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    due: Vec<(Instant, u32, u32)>,
     ingests: HashMap<Token, Ingest>,
     next_token: usize,
     /// Viewers per followed stream, by stream id.
@@ -135,6 +165,7 @@ impl Worker {
             address: setup.address,
             inbox: setup.inbox,
             wakers: setup.wakers,
+            wake_pending: setup.wake_pending,
             events: setup.events,
             rtc_base: setup.rtc_base,
             viewer_count: setup.viewers,
@@ -143,6 +174,7 @@ impl Worker {
             free: Vec::new(),
             demux: Demux::default(),
             timers: BinaryHeap::new(),
+            due: Vec::new(),
             ingests: HashMap::new(),
             next_token: FIRST_INGEST,
             following: HashMap::new(),
@@ -179,6 +211,9 @@ impl Worker {
             let now = Instant::now();
             self.stats.turns += 1;
             self.more_work = false;
+            // Cleared before the rings are read: a packet published after
+            // this wakes us again.
+            self.wake_pending[self.index].store(false, Ordering::Release);
             for event in events.iter() {
                 match event.token() {
                     SOCKET => self.receive_webrtc(now, &mut recv),
@@ -186,8 +221,6 @@ impl Worker {
                     token => self.receive_ftl(now, token, &mut recv),
                 }
             }
-            // The WebRTC socket is edge-triggered: a turn that stopped at the
-            // budget left datagrams behind, so look again next turn.
             if !self.handle_inbox(now) {
                 return;
             }
@@ -210,6 +243,7 @@ impl Worker {
         let mut read = 0;
         loop {
             if read >= WEBRTC_READ_BUDGET {
+                // Edge-triggered: datagrams are left behind, so come back.
                 self.more_work = true;
                 self.poll_webrtc_again();
                 return;
@@ -220,6 +254,8 @@ impl Worker {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     tracing::debug!(worker = self.index, %error, "WebRTC socket read failed");
+                    self.more_work = true;
+                    self.poll_webrtc_again();
                     return;
                 }
             }
@@ -241,9 +277,11 @@ impl Worker {
     }
 
     fn route(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
-        let slot = match self.demux.lookup(source) {
-            Some(slot) => Some(slot),
-            None => self.admit(now, source, datagram),
+        // STUN goes by our ufrag (a client may reuse a port an older viewer
+        // had); everything else by source address.
+        let slot = match stun_local_ufrag(datagram) {
+            Some(slot) => self.admit(now, source, datagram, slot),
+            None => self.demux.lookup(source),
         };
         let Some(slot) = slot else {
             self.stats.unroutable += 1;
@@ -254,22 +292,32 @@ impl Worker {
             self.stats.unroutable += 1;
             return;
         };
-        let outcome = entry
-            .viewer
-            .handle_datagram(now, source, address, datagram, &mut self.send);
-        self.after_drain(slot, outcome);
+        let send = &mut self.send;
+        let outcome = guarded(|| {
+            entry
+                .viewer
+                .handle_datagram(now, source, address, datagram, send)
+        });
+        self.after_drain(now, slot, outcome);
     }
 
-    /// A STUN request from a new address: route it by our ufrag, and remember
-    /// the address once the viewer's `Rtc` has checked its integrity.
-    fn admit(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) -> Option<Slot> {
-        let slot = stun_local_ufrag(datagram)?;
+    /// A STUN request for `slot`: checked by the viewer's `Rtc` (message
+    /// integrity), and only then is its source remembered.
+    fn admit(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        slot: Slot,
+    ) -> Option<Slot> {
         let address = self.address;
         let entry = entry_in(&mut self.slots, slot)?;
-        if !entry.viewer.accepts(now, source, address, datagram) {
+        if !guarded(|| entry.viewer.accepts(now, source, address, datagram)).unwrap_or(false) {
             return None;
         }
-        self.demux.insert(source, slot, &mut entry.addresses);
+        if self.demux.lookup(source) != Some(slot) {
+            self.demux.insert(source, slot, &mut entry.addresses);
+        }
         Some(slot)
     }
 
@@ -281,130 +329,153 @@ impl Worker {
         let Some(ingest) = self.ingests.get_mut(&token) else {
             return;
         };
-        match ingest.ingest.read(now, recv) {
-            Ok(outcome) => {
-                if outcome.more {
-                    self.more_work = true;
-                    let _ = self.poll.registry().reregister(
-                        ingest.ingest.socket_mut(),
-                        token,
-                        Interest::READABLE,
-                    );
-                }
-                for drop in ingest.ingest.take_drops() {
-                    tracing::trace!(worker = self.index, ?drop, "FTL datagram dropped");
-                }
-                if outcome.published > 0 {
-                    let followers = ingest.ingest.stream().followers();
-                    for worker in 0..self.wakers.len() {
-                        if worker != self.index && followers & (1 << worker) != 0 {
-                            let _ = self.wakers[worker].wake();
-                        }
-                    }
+        let outcome = match ingest.ingest.read(now, recv) {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::debug!(worker = self.index, %error, "FTL socket read failed");
+                crate::ftl_media::ReadOutcome {
+                    published: 0,
+                    more: true,
                 }
             }
-            Err(error) => tracing::debug!(worker = self.index, %error, "FTL socket read failed"),
+        };
+        for drop in ingest.ingest.take_drops() {
+            tracing::trace!(worker = self.index, ?drop, "FTL datagram dropped");
+        }
+        if outcome.more {
+            self.more_work = true;
+            let _ = self.poll.registry().reregister(
+                ingest.ingest.socket_mut(),
+                token,
+                Interest::READABLE,
+            );
+        }
+        if outcome.published > 0 {
+            let followers = ingest.ingest.stream().followers();
+            for worker in 0..self.wakers.len() {
+                // One wake per worker until it runs: wakes coalesce.
+                if worker != self.index
+                    && followers & (1 << worker) != 0
+                    && !self.wake_pending[worker].swap(true, Ordering::AcqRel)
+                {
+                    let _ = self.wakers[worker].wake();
+                }
+            }
         }
     }
 
-    /// Runs every command waiting; false once told to shut down.
+    /// Runs waiting commands, up to the budget; false once told to shut down.
     fn handle_inbox(&mut self, now: Instant) -> bool {
-        while let Ok(command) = self.inbox.try_recv() {
-            match command {
-                Command::OpenFtlMedia {
-                    socket,
-                    client_ip,
-                    params,
-                    stream,
-                    video,
-                    audio,
-                } => {
-                    let token = Token(self.next_token);
-                    self.next_token += 1;
-                    let socket = mio::net::UdpSocket::from_std(socket);
-                    let mut ingest =
-                        FtlIngest::new(now, socket, client_ip, params, stream, video, audio);
-                    match self.poll.registry().register(
-                        ingest.socket_mut(),
-                        token,
-                        Interest::READABLE,
-                    ) {
-                        Ok(()) => {
-                            self.ingests.insert(
-                                token,
-                                Ingest {
-                                    ingest,
-                                    timed_out: false,
-                                },
-                            );
-                        }
-                        Err(error) => {
-                            tracing::warn!(worker = self.index, %error, "cannot watch FTL socket")
-                        }
-                    }
-                }
-                Command::CloseFtlMedia { stream_id } => {
-                    let token = self
-                        .ingests
-                        .iter()
-                        .find(|(_, i)| i.ingest.stream().id() == stream_id)
-                        .map(|(token, _)| *token);
-                    if let Some(mut ingest) = token.and_then(|token| self.ingests.remove(&token)) {
-                        let _ = self.poll.registry().deregister(ingest.ingest.socket_mut());
-                        ingest.ingest.stream().end();
-                    }
-                }
-                Command::OpenViewer {
-                    stream,
-                    offer,
-                    reply,
-                } => {
-                    let _ = reply.send(self.open_viewer(now, stream, offer));
-                }
-                Command::AcceptAnswer {
-                    viewer,
-                    answer,
-                    reply,
-                } => {
-                    let result = match self.entry_mut(viewer.slot) {
-                        Some(entry) => entry
-                            .viewer
-                            .accept_answer(&answer)
-                            .map_err(EngineError::from),
-                        None => Err(EngineError::NoSuchViewer),
-                    };
-                    // A failed negotiation leaves the viewer unusable; a
-                    // malformed or repeated answer leaves it as it was.
-                    if let Err(EngineError::Viewer(
-                        ViewerError::Negotiation(_) | ViewerError::NoH264(_),
-                    )) = result
-                    {
-                        self.remove_viewer(viewer.slot);
-                    }
-                    let _ = reply.send(result);
-                }
-                Command::CloseViewer { viewer } => {
-                    if let Some(entry) = self.entry_mut(viewer.slot) {
-                        let outcome = entry.viewer.close();
-                        self.after_drain(viewer.slot, outcome);
-                    }
-                }
-                Command::Stats { reply } => {
-                    let mut stats = self.stats.clone();
-                    stats.send = self.send.stats();
-                    stats.ftl_streams = self.ingests.len();
-                    let live = self.slots.iter().filter_map(|s| s.entry.as_ref());
-                    let (viewers, connected) = live.fold((0, 0), |(all, connected), e| {
-                        (all + 1, connected + usize::from(e.viewer.is_connected()))
-                    });
-                    stats.viewers = viewers;
-                    stats.connected_viewers = connected;
-                    let _ = reply.send(stats);
-                }
-                Command::Shutdown => return false,
+        for _ in 0..INBOX_BUDGET {
+            let Ok(command) = self.inbox.try_recv() else {
+                return true;
+            };
+            if !self.handle_command(now, command) {
+                return false;
             }
         }
+        self.more_work = !self.inbox.is_empty();
         true
+    }
+
+    fn handle_command(&mut self, now: Instant, command: Command) -> bool {
+        match command {
+            Command::OpenFtlMedia {
+                socket,
+                client_ip,
+                params,
+                stream,
+                video,
+                audio,
+            } => {
+                let token = Token(self.next_token);
+                self.next_token += 1;
+                let socket = mio::net::UdpSocket::from_std(socket);
+                let mut ingest =
+                    FtlIngest::new(now, socket, client_ip, params, stream, video, audio);
+                match self
+                    .poll
+                    .registry()
+                    .register(ingest.socket_mut(), token, Interest::READABLE)
+                {
+                    Ok(()) => {
+                        self.ingests.insert(
+                            token,
+                            Ingest {
+                                ingest,
+                                timed_out: false,
+                            },
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(worker = self.index, %error, "cannot watch FTL socket")
+                    }
+                }
+            }
+            Command::CloseFtlMedia { stream_id } => self.close_ingest(stream_id),
+            Command::OpenViewer {
+                stream,
+                offer,
+                reply,
+            } => {
+                let opened = self.open_viewer(now, stream, offer);
+                let viewer = opened.as_ref().ok().map(|(viewer, _)| *viewer);
+                // The caller gave up waiting: nobody will ever use this viewer.
+                if reply.send(opened).is_err()
+                    && let Some(viewer) = viewer
+                {
+                    self.remove_viewer(now, viewer.slot, Removal::Close);
+                }
+            }
+            Command::AcceptAnswer {
+                viewer,
+                answer,
+                reply,
+            } => {
+                let result = match self.entry_mut(viewer.slot) {
+                    Some(entry) => guarded(|| entry.viewer.accept_answer(&answer))
+                        .unwrap_or(Err(ViewerError::NotAwaitingAnswer))
+                        .map_err(EngineError::from),
+                    None => Err(EngineError::NoSuchViewer),
+                };
+                // A failed negotiation leaves the viewer unusable; a malformed
+                // or repeated answer leaves it as it was.
+                if let Err(EngineError::Viewer(
+                    ViewerError::Negotiation(_) | ViewerError::NoH264(_),
+                )) = result
+                {
+                    self.remove_viewer(now, viewer.slot, Removal::Close);
+                }
+                let _ = reply.send(result);
+            }
+            Command::CloseViewer { viewer } => self.remove_viewer(now, viewer.slot, Removal::Close),
+            Command::Stats { reply } => {
+                let mut stats = self.stats.clone();
+                stats.send = self.send.stats();
+                stats.ftl_streams = self.ingests.len();
+                let live = self.slots.iter().filter_map(|s| s.entry.as_ref());
+                let (viewers, connected) = live.fold((0, 0), |(all, connected), e| {
+                    (all + 1, connected + usize::from(e.viewer.is_connected()))
+                });
+                stats.viewers = viewers;
+                stats.connected_viewers = connected;
+                let _ = reply.send(stats);
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    fn close_ingest(&mut self, stream_id: u64) {
+        let token = self
+            .ingests
+            .iter()
+            .find(|(_, i)| i.ingest.stream().id() == stream_id)
+            .map(|(token, _)| *token);
+        if let Some(mut ingest) = token.and_then(|token| self.ingests.remove(&token)) {
+            let _ = self.poll.registry().deregister(ingest.ingest.socket_mut());
+            ingest.ingest.stream().end();
+        }
     }
 
     fn open_viewer(
@@ -412,34 +483,45 @@ impl Worker {
         now: Instant,
         stream: Arc<Stream>,
         offer: Option<String>,
-    ) -> Result<(ViewerId, String), EngineError> {
+    ) -> Result<OpenedViewer, EngineError> {
         if stream.is_ended() {
             return Err(EngineError::NoSuchStream);
+        }
+        if self.viewer_count.load(Ordering::Relaxed) >= self.config.max_viewers_per_worker {
+            return Err(EngineError::TooManyViewers);
         }
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
+                let index =
+                    u32::try_from(self.slots.len()).map_err(|_| EngineError::TooManyViewers)?;
                 self.slots.push(SlotEntry {
                     generation: 0,
                     entry: None,
                 });
-                u32::try_from(self.slots.len() - 1).map_err(|_| EngineError::TooManyViewers)?
+                index
             }
         };
         let generation = self.slots[index as usize].generation;
         let slot = Slot { index, generation };
         let base = &self.rtc_base.config;
-        let opened = match offer {
+        let address = self.address;
+        let opened = guarded(|| match offer {
             Some(offer) => Viewer::answer(
                 now,
                 base,
                 slot.ufrag(),
-                self.address,
+                address,
                 Arc::clone(&stream),
                 &offer,
             ),
-            None => Viewer::offer(now, base, slot.ufrag(), self.address, Arc::clone(&stream)),
-        };
+            None => Viewer::offer(now, base, slot.ufrag(), address, Arc::clone(&stream)),
+        })
+        .unwrap_or_else(|| {
+            Err(ViewerError::BadSdp(
+                "the offer could not be processed".into(),
+            ))
+        });
         let (viewer, sdp) = match opened {
             Ok(opened) => opened,
             Err(error) => {
@@ -475,25 +557,34 @@ impl Worker {
                 continue;
             };
             let before = entry.viewer.forwarded;
-            let outcome = entry.viewer.forward(now, &mut self.send);
+            let send = &mut self.send;
+            let outcome = guarded(|| entry.viewer.forward(now, send));
             self.stats.forwarded += entry.viewer.forwarded - before;
             let slot = Slot {
                 index: index as u32,
                 generation,
             };
-            self.after_drain(slot, outcome);
+            self.after_drain(now, slot, outcome);
             if self.send.len() >= FLUSH_AT {
                 self.send.flush(&self.socket);
             }
         }
     }
 
+    /// Fires the timers due now, each once: a viewer that reschedules itself
+    /// for `now` runs again next turn, not in this loop.
     fn fire_timers(&mut self, now: Instant) {
-        while let Some(Reverse((at, index, generation))) = self.timers.peek().copied() {
-            if at > now {
-                break;
+        while self.due.len() < TIMER_BUDGET {
+            match self.timers.peek() {
+                Some(Reverse(timer)) if timer.0 <= now => {
+                    self.due.push(*timer);
+                    self.timers.pop();
+                }
+                _ => break,
             }
-            self.timers.pop();
+        }
+        let mut due = std::mem::take(&mut self.due);
+        for (at, index, generation) in due.drain(..) {
             let slot = Slot { index, generation };
             let Some(entry) = entry_in(&mut self.slots, slot) else {
                 continue;
@@ -502,15 +593,34 @@ impl Worker {
                 continue;
             }
             entry.scheduled = None;
-            let outcome = entry.viewer.handle_timeout(now, &mut self.send);
-            self.after_drain(slot, outcome);
+            let send = &mut self.send;
+            let outcome = guarded(|| entry.viewer.handle_timeout(now, send));
+            self.after_drain(now, slot, outcome);
+        }
+        self.due = due;
+        if self
+            .timers
+            .peek()
+            .is_some_and(|Reverse(timer)| timer.0 <= now)
+        {
+            self.more_work = true;
         }
     }
 
-    fn after_drain(&mut self, slot: Slot, outcome: DrainOutcome) {
+    /// Acts on what a viewer call returned; `None` means it panicked.
+    fn after_drain(&mut self, now: Instant, slot: Slot, outcome: Option<DrainOutcome>) {
+        let Some(outcome) = outcome else {
+            tracing::error!(
+                worker = self.index,
+                ?slot,
+                "a viewer's WebRTC stack panicked; viewer dropped"
+            );
+            self.remove_viewer(now, slot, Removal::Drop);
+            return;
+        };
         self.stats.keyframe_requests += u64::from(outcome.keyframe_requests);
         if outcome.closed {
-            self.remove_viewer(slot);
+            self.remove_viewer(now, slot, Removal::Drop);
             return;
         }
         if let Some(entry) = entry_in(&mut self.slots, slot)
@@ -538,7 +648,7 @@ impl Worker {
         }
     }
 
-    fn remove_viewer(&mut self, slot: Slot) {
+    fn remove_viewer(&mut self, now: Instant, slot: Slot, removal: Removal) {
         let Some(slot_entry) = self.slots.get_mut(slot.index as usize) else {
             return;
         };
@@ -550,8 +660,11 @@ impl Worker {
         };
         slot_entry.generation = slot_entry.generation.wrapping_add(1);
         self.free.push(slot.index);
-        entry.viewer.close();
-        self.demux.remove(&entry.addresses);
+        if removal == Removal::Close {
+            let send = &mut self.send;
+            let _ = guarded(|| entry.viewer.close(now, send));
+        }
+        self.demux.remove(slot, &entry.addresses);
         self.viewer_count.fetch_sub(1, Ordering::Relaxed);
         let stream_id = entry.viewer.stream().id();
         if let Some(followed) = self.following.get_mut(&stream_id) {
@@ -567,8 +680,8 @@ impl Worker {
         }));
     }
 
-    /// Drops viewers that never connected or whose stream ended, and reports
-    /// FTL streams whose media stopped.
+    /// Drops viewers that never connected or whose stream ended, reports FTL
+    /// streams whose media stopped, and closes those silent far longer.
     fn housekeeping(&mut self, now: Instant) {
         let connect_timeout = self.config.viewer_connect_timeout;
         let stale: Vec<Slot> = self
@@ -576,8 +689,7 @@ impl Worker {
             .iter()
             .enumerate()
             .filter_map(|(index, s)| {
-                let entry = s.entry.as_ref()?;
-                let viewer = &entry.viewer;
+                let viewer = &s.entry.as_ref()?.viewer;
                 let never_connected = !viewer.is_connected()
                     && now.duration_since(viewer.created()) > connect_timeout;
                 (never_connected || viewer.stream().is_ended()).then_some(Slot {
@@ -587,19 +699,26 @@ impl Worker {
             })
             .collect();
         for slot in stale {
-            self.remove_viewer(slot);
+            self.remove_viewer(now, slot, Removal::Close);
         }
+        let timeout = self.config.ftl_media_timeout;
+        let mut abandoned = Vec::new();
         for ingest in self.ingests.values_mut() {
-            let silent =
-                now.duration_since(ingest.ingest.last_datagram()) > self.config.ftl_media_timeout;
-            if silent && !ingest.timed_out {
+            let silent = now.duration_since(ingest.ingest.last_datagram());
+            let stream = ingest.ingest.stream();
+            if silent > timeout && !ingest.timed_out {
                 ingest.timed_out = true;
-                let stream = ingest.ingest.stream();
                 let _ = self.events.send(EngineEvent::FtlMediaTimeout {
                     channel: stream.channel().to_owned(),
                     stream_id: stream.id(),
                 });
             }
+            if silent > timeout * SILENT_STREAM_CLOSE_FACTOR {
+                abandoned.push(stream.id());
+            }
+        }
+        for stream_id in abandoned {
+            self.close_ingest(stream_id);
         }
     }
 }

@@ -23,6 +23,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct HttpError {
     status: StatusCode,
     reason: String,
+    retry_after: Option<u32>,
 }
 
 impl HttpError {
@@ -31,19 +32,32 @@ impl HttpError {
         Self {
             status,
             reason: reason.into(),
+            retry_after: None,
         }
+    }
+
+    /// Adds `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         tracing::debug!(status = %self.status, reason = %self.reason, "HTTP request refused");
-        (
+        let mut response = (
             self.status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("{}\n", self.reason),
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

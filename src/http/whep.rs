@@ -46,6 +46,11 @@ fn engine_error(error: EngineError) -> HttpError {
         EngineError::TooManyViewers => {
             HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "viewer limit reached")
         }
+        EngineError::StreamNotReady => HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the stream has not sent a keyframe yet; retry shortly",
+        )
+        .retry_after(1),
         EngineError::Viewer(ViewerError::BadSdp(reason)) => HttpError::new(
             StatusCode::BAD_REQUEST,
             format!("invalid SDP offer: {reason}"),

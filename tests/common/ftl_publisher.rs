@@ -115,6 +115,39 @@ impl FtlPublisher {
         self.media.send_to(&packet, self.media_addr).unwrap();
     }
 
+    /// Sends the clip's first frame (SPS, PPS, IDR): until a stream has sent
+    /// an SPS, viewers are asked to retry. Returns how many packets it sent.
+    pub fn send_first_frame(&self, clip: &[super::media::MediaPacket]) -> usize {
+        let first = clip
+            .iter()
+            .take_while(|p| p.timestamp == clip[0].timestamp)
+            .count();
+        for (sequence, packet) in clip.iter().take(first).enumerate() {
+            self.send_video(
+                sequence as u16,
+                packet.timestamp,
+                packet.marker,
+                &packet.payload,
+            );
+        }
+        first
+    }
+
+    /// Waits until the node has read the stream's SPS.
+    pub fn wait_until_watchable(&self, node: &waveguide::Node) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let channel = self.key.channel.to_string();
+        while node
+            .engine()
+            .stream(&channel)
+            .and_then(|s| s.sps().copied())
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "the node never saw an SPS");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     pub fn send_audio(&self, sequence: u16, timestamp: u32, payload: &[u8]) {
         let packet = super::media::rtp(
             AUDIO_PT,
