@@ -37,6 +37,28 @@ fn read_to_close(tcp: &mut TcpStream) -> String {
     );
 }
 
+/// A live FTL stream on channel 123 that has sent its first frame, and a
+/// connected viewer of it; the viewer drops its `drop`-th media datagram.
+/// Returns the publisher, the viewer, its WHEP resource and its offer.
+fn watched_stream(
+    node: &waveguide::Node,
+    drop: Option<usize>,
+) -> (FtlPublisher, TestViewer, String, String) {
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(node);
+    let (mut viewer, offer) = TestViewer::new();
+    viewer.drop_media_datagram = drop;
+    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body);
+    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    assert!(viewer.connected_at.is_some());
+    let resource = response.header("location").unwrap().to_owned();
+    (publisher, viewer, resource, offer)
+}
+
 #[test]
 fn wrong_key_gets_405_then_close() {
     let node = common::start_node(1);
@@ -112,14 +134,7 @@ fn a_reconnecting_encoder_takes_the_channel_over_and_the_old_one_gets_410() {
 #[test]
 fn malformed_datagrams_are_counted_and_dropped_and_the_stream_goes_on() {
     let node = common::start_node(2);
-    let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
-    publisher.send_first_frame(&h264_clip());
-    publisher.wait_until_watchable(&node);
-    let (mut viewer, offer) = TestViewer::new();
-    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
-    viewer.accept_answer(&response.body);
-    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    let (publisher, mut viewer, _, _) = watched_stream(&node, None);
 
     let garbage: [&[u8]; 6] = [
         b"",
@@ -192,15 +207,7 @@ fn silent_media_ends_the_stream_with_408_and_the_channel_can_go_live_again() {
 #[test]
 fn disconnect_ends_the_stream_and_its_viewers() {
     let node = common::start_node(2);
-    let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
-    publisher.send_first_frame(&h264_clip());
-    publisher.wait_until_watchable(&node);
-    let (mut viewer, offer) = TestViewer::new();
-    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
-    let resource = response.header("location").unwrap().to_owned();
-    viewer.accept_answer(&response.body);
-    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    let (publisher, mut viewer, resource, offer) = watched_stream(&node, None);
     // Probe without side effects: a PATCH to a live session is answered
     // (409: it waits for no answer); to an ended one, 404.
     let probe = |node: &waveguide::Node| {
@@ -301,15 +308,7 @@ fn pings_are_echoed_and_audio_waits_for_video() {
 #[test]
 fn a_viewer_nack_is_answered_from_the_send_buffer() {
     let node = common::start_node(1);
-    let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
-    publisher.send_first_frame(&h264_clip());
-    publisher.wait_until_watchable(&node);
-    let (mut viewer, offer) = TestViewer::new();
-    viewer.drop_media_datagram = Some(10);
-    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
-    viewer.accept_answer(&response.body);
-    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    let (publisher, mut viewer, _, _) = watched_stream(&node, Some(10));
     let clip = h264_clip();
     for (sequence, packet) in clip.iter().take(60).enumerate() {
         publisher.send_video(

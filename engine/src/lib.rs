@@ -367,22 +367,13 @@ impl EngineHandle {
         let socket = self.bind_media_port()?;
         let port = socket.local_addr()?.port();
         let origin = Instant::now();
-        let (video_writer, video) = match params.video {
-            Some(_) => {
-                let (writer, ring) =
-                    ring::PacketRing::new(shared.config.video_ring_packets, origin);
-                (Some(writer), Some(ring))
-            }
-            None => (None, None),
+        let ring = |announced: bool, capacity: usize| {
+            announced
+                .then(|| ring::PacketRing::new(capacity, origin))
+                .unzip()
         };
-        let (audio_writer, audio) = match params.audio {
-            Some(_) => {
-                let (writer, ring) =
-                    ring::PacketRing::new(shared.config.audio_ring_packets, origin);
-                (Some(writer), Some(ring))
-            }
-            None => (None, None),
-        };
+        let (video_writer, video) = ring(params.video.is_some(), shared.config.video_ring_packets);
+        let (audio_writer, audio) = ring(params.audio.is_some(), shared.config.audio_ring_packets);
         let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
         let stream = Arc::new(Stream::new(stream_id, channel.to_owned(), video, audio));
         let worker =

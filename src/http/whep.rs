@@ -17,16 +17,20 @@ use crate::state::AppState;
 /// How long a request waits for the worker that owns the viewer.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpError> {
-    if body.is_empty() {
-        return Ok(None);
-    }
+/// The media type of the request body, without parameters.
+fn media_type(headers: &HeaderMap) -> &str {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    if !media_type.eq_ignore_ascii_case("application/sdp") {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
+fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpError> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    if !media_type(headers).eq_ignore_ascii_case("application/sdp") {
         return Err(HttpError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "the body must be an SDP offer with Content-Type: application/sdp",
@@ -113,11 +117,7 @@ pub async fn patch(
     let viewer = state
         .resource(&id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if content_type.starts_with("application/trickle-ice-sdpfrag") {
+    if media_type(&headers).eq_ignore_ascii_case("application/trickle-ice-sdpfrag") {
         return Err(HttpError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "trickle ICE is not supported: all candidates are in the SDP",
