@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub service: Service,
     /// FTL control limits and deadlines (handshake 5 s, PING 30 s, ...).
     pub ftl_control: ftl::ServerConfig,
+    /// Whether a WHIP publisher may replace a live stream; if not, `409`.
+    pub whip_takeover: bool,
 }
 
 impl Default for NodeConfig {
@@ -40,6 +42,7 @@ impl Default for NodeConfig {
             engine: EngineConfig::default(),
             service: Service::Dummy,
             ftl_control: ftl::ServerConfig::default(),
+            whip_takeover: false,
         }
     }
 }
@@ -61,6 +64,7 @@ impl Node {
             engine.handle(),
             config.service.clone(),
             config.ftl_control.clone(),
+            config.whip_takeover,
         ));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -1,9 +1,10 @@
 //! AppState: what the control runtime's tasks share: the engine handle, the
-//! service, the WHEP resources, and who waits on which FTL media timeout.
+//! service, the WHIP and WHEP resources, and which FTL connection waits to
+//! hear that its stream ended.
 
 use std::collections::HashMap;
 
-use engine::{EngineEvent, EngineHandle, ViewerId};
+use engine::{EngineEvent, EngineHandle, PeerId};
 use ftl::StatusCode;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -18,51 +19,79 @@ pub struct AppState {
     pub service: Service,
     /// Limits of every FTL control session.
     pub ftl_control: ftl::ServerConfig,
+    /// Whether a WHIP publisher may replace a live stream (else `409`).
+    pub whip_takeover: bool,
     resources: Mutex<Resources>,
     /// FTL connections waiting to be told their stream ended, by stream id.
     ftl_endings: Mutex<HashMap<u64, oneshot::Sender<StatusCode>>>,
 }
 
+/// Which route family a resource id belongs to: a WHEP id is no WHIP id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// `/whep/resource/{id}`: a viewer.
+    Whep,
+    /// `/whip/resource/{id}`: a publisher.
+    Whip,
+}
+
 #[derive(Default)]
 struct Resources {
-    by_id: HashMap<String, ViewerId>,
-    by_viewer: HashMap<ViewerId, String>,
+    by_id: HashMap<(ResourceKind, String), PeerId>,
+    by_peer: HashMap<PeerId, (ResourceKind, String)>,
 }
 
 impl AppState {
     /// State around an engine.
-    pub fn new(engine: EngineHandle, service: Service, ftl_control: ftl::ServerConfig) -> Self {
+    pub fn new(
+        engine: EngineHandle,
+        service: Service,
+        ftl_control: ftl::ServerConfig,
+        whip_takeover: bool,
+    ) -> Self {
         Self {
             engine,
             service,
             ftl_control,
+            whip_takeover,
             resources: Mutex::new(Resources::default()),
             ftl_endings: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Registers a viewer under a new unguessable resource id (128 random bits).
-    pub fn add_resource(&self, viewer: ViewerId) -> Option<String> {
+    /// Registers a peer under a new unguessable resource id (128 random bits).
+    pub fn add_resource(&self, kind: ResourceKind, peer: PeerId) -> Option<String> {
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).ok()?;
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let mut resources = self.resources.lock();
-        resources.by_id.insert(id.clone(), viewer);
-        resources.by_viewer.insert(viewer, id.clone());
+        resources.by_id.insert((kind, id.clone()), peer);
+        resources.by_peer.insert(peer, (kind, id.clone()));
         Some(id)
     }
 
-    /// The viewer behind a resource id.
-    pub fn resource(&self, id: &str) -> Option<ViewerId> {
-        self.resources.lock().by_id.get(id).copied()
+    /// The peer behind a resource id.
+    pub fn resource(&self, kind: ResourceKind, id: &str) -> Option<PeerId> {
+        self.resources
+            .lock()
+            .by_id
+            .get(&(kind, id.to_owned()))
+            .copied()
     }
 
-    /// Forgets a resource; returns its viewer.
-    pub fn remove_resource(&self, id: &str) -> Option<ViewerId> {
+    /// Forgets a resource; returns its peer.
+    pub fn remove_resource(&self, kind: ResourceKind, id: &str) -> Option<PeerId> {
         let mut resources = self.resources.lock();
-        let viewer = resources.by_id.remove(id)?;
-        resources.by_viewer.remove(&viewer);
-        Some(viewer)
+        let peer = resources.by_id.remove(&(kind, id.to_owned()))?;
+        resources.by_peer.remove(&peer);
+        Some(peer)
+    }
+
+    fn forget_peer(&self, peer: PeerId) {
+        let mut resources = self.resources.lock();
+        if let Some(key) = resources.by_peer.remove(&peer) {
+            resources.by_id.remove(&key);
+        }
     }
 
     /// A receiver that fires with the code to send when `stream_id` ends
@@ -89,11 +118,12 @@ impl AppState {
     pub fn on_engine_event(&self, event: EngineEvent) {
         match event {
             EngineEvent::ViewerClosed(viewer) => {
-                let mut resources = self.resources.lock();
-                if let Some(id) = resources.by_viewer.remove(&viewer) {
-                    resources.by_id.remove(&id);
-                }
+                self.forget_peer(viewer);
                 tracing::debug!(%viewer, "viewer closed");
+            }
+            EngineEvent::PublisherClosed { id, channel, .. } => {
+                self.forget_peer(id);
+                tracing::info!(%channel, publisher = %id, "WHIP publisher gone; stream ended");
             }
             EngineEvent::ViewerConnected(viewer) => tracing::debug!(%viewer, "viewer connected"),
             EngineEvent::FtlMediaTimeout { channel, stream_id } => {

@@ -10,7 +10,7 @@ use ftl::MediaParams;
 
 use crate::ring::RingWriter;
 use crate::stream::Stream;
-use crate::{EngineError, ViewerId, WorkerStats};
+use crate::{EngineError, PeerId, WorkerStats};
 
 /// A reply channel for one answer.
 pub(crate) type Reply<T> = Sender<T>;
@@ -54,14 +54,21 @@ pub(crate) enum Command {
         offer: Option<String>,
         reply: Reply<Result<crate::OpenedViewer, EngineError>>,
     },
+    /// Open a WHIP publisher of `stream` answering `offer`.
+    OpenPublisher {
+        stream: Arc<Stream>,
+        writers: (Option<RingWriter>, Option<RingWriter>),
+        offer: String,
+        reply: Reply<Result<crate::OpenedViewer, EngineError>>,
+    },
     /// The viewer's answer to our offer.
     AcceptAnswer {
-        viewer: ViewerId,
+        viewer: PeerId,
         answer: String,
         reply: Reply<Result<(), EngineError>>,
     },
-    /// Close a viewer.
-    CloseViewer { viewer: ViewerId },
+    /// Close a viewer or publisher.
+    ClosePeer { peer: PeerId },
     /// Report counters.
     Stats { reply: Reply<WorkerStats> },
     /// Stop the worker.

@@ -22,6 +22,7 @@ pub mod demux;
 pub mod ftl_media;
 mod inbox;
 pub mod peer;
+pub mod publisher;
 pub mod ring;
 pub mod stream;
 pub mod udp;
@@ -97,16 +98,17 @@ impl Default for EngineConfig {
     }
 }
 
-/// A viewer's identity inside the engine: its worker and slot.
+/// A peer's (viewer's or publisher's) identity inside the engine: its
+/// worker and slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ViewerId {
+pub struct PeerId {
     /// The worker that owns it.
     pub worker: u16,
     /// Its slot on that worker.
     pub slot: demux::Slot,
 }
 
-impl fmt::Display for ViewerId {
+impl fmt::Display for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -120,9 +122,19 @@ impl fmt::Display for ViewerId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
     /// A viewer finished ICE and DTLS.
-    ViewerConnected(ViewerId),
+    ViewerConnected(PeerId),
     /// A viewer is gone (left, timed out, or its stream ended).
-    ViewerClosed(ViewerId),
+    ViewerClosed(PeerId),
+    /// A WHIP publisher is gone (DELETE, ICE/DTLS timeout, or its media
+    /// stopped); its stream has ended with it.
+    PublisherClosed {
+        /// The publisher.
+        id: PeerId,
+        /// Its channel.
+        channel: String,
+        /// Its stream.
+        stream_id: u64,
+    },
     /// An FTL stream's media stopped arriving.
     FtlMediaTimeout {
         /// The channel.
@@ -190,7 +202,20 @@ pub struct WorkerStats {
 }
 
 /// A new viewer and the SDP to send it (our answer, or our offer).
-pub type OpenedViewer = (ViewerId, String);
+pub type OpenedViewer = (PeerId, String);
+
+/// A WHIP publisher, opened.
+#[derive(Debug, Clone)]
+pub struct OpenedPublisher {
+    /// The publisher, for [`EngineHandle::close_publisher`].
+    pub id: PeerId,
+    /// Our SDP answer.
+    pub answer: String,
+    /// Its stream's id.
+    pub stream_id: u64,
+    /// The stream it replaced on the channel, if any.
+    pub replaced: Option<u64>,
+}
 
 /// A stream's media port, handed to the FTL client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,9 +244,33 @@ impl WorkerLink {
     }
 }
 
+/// Where a live stream comes from, so a takeover can stop it.
+#[derive(Clone, Copy)]
+enum Source {
+    /// An FTL media socket on this worker.
+    Ftl { worker: usize },
+    /// A WHIP publisher.
+    Whip(PeerId),
+}
+
 struct Live {
     stream: Arc<Stream>,
-    worker: usize,
+    source: Source,
+}
+
+impl Live {
+    /// Ends the stream and stops whatever feeds it.
+    fn stop(&self, workers: &[WorkerLink]) {
+        self.stream.end();
+        let _ = match self.source {
+            Source::Ftl { worker } => workers[worker].send(Command::CloseFtlMedia {
+                stream_id: self.stream.id(),
+            }),
+            Source::Whip(peer) => workers
+                .get(usize::from(peer.worker))
+                .map_or(Ok(()), |link| link.send(Command::ClosePeer { peer })),
+        };
+    }
 }
 
 struct Shared {
@@ -379,13 +428,12 @@ impl EngineHandle {
         let worker =
             shared.next_ingest_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len();
         let mut streams = shared.streams.lock();
-        let replaced = match streams.get(channel) {
-            Some(live) if !live.stream.is_ended() && !replace => {
-                return Err(EngineError::ChannelLive);
-            }
-            Some(live) => Some((live.stream.id(), live.worker)),
-            None => None,
-        };
+        if streams
+            .get(channel)
+            .is_some_and(|live| !live.stream.is_ended() && !replace)
+        {
+            return Err(EngineError::ChannelLive);
+        }
         shared.workers[worker].send(Command::OpenFtlMedia {
             socket,
             client_ip,
@@ -394,17 +442,19 @@ impl EngineHandle {
             video: video_writer,
             audio: audio_writer,
         })?;
-        if let Some(old) = streams.insert(channel.to_owned(), Live { stream, worker }) {
-            old.stream.end();
-        }
+        let live = Live {
+            stream,
+            source: Source::Ftl { worker },
+        };
+        let replaced = streams.insert(channel.to_owned(), live);
         drop(streams);
-        if let Some((old_id, old_worker)) = replaced {
-            let _ = shared.workers[old_worker].send(Command::CloseFtlMedia { stream_id: old_id });
+        if let Some(old) = &replaced {
+            old.stop(&shared.workers);
         }
         Ok(FtlMedia {
             port,
             stream_id,
-            replaced: replaced.map(|(id, _)| id),
+            replaced: replaced.map(|old| old.stream.id()),
         })
     }
 
@@ -417,9 +467,74 @@ impl EngineHandle {
             .is_some_and(|live| live.stream.id() == stream_id)
             && let Some(live) = streams.remove(channel)
         {
-            live.stream.end();
-            let _ = self.shared.workers[live.worker].send(Command::CloseFtlMedia { stream_id });
+            drop(streams);
+            live.stop(&self.shared.workers);
         }
+    }
+
+    /// Opens a WHIP publisher of `channel` answering `offer`, waiting up to
+    /// `timeout` for its worker. A live stream on the channel is refused with
+    /// `ChannelLive`, or, with `replace`, ended and replaced.
+    pub fn open_publisher(
+        &self,
+        channel: &str,
+        offer: String,
+        replace: bool,
+        timeout: Duration,
+    ) -> Result<OpenedPublisher, EngineError> {
+        let shared = &*self.shared;
+        if !replace && self.stream(channel).is_some() {
+            return Err(EngineError::ChannelLive);
+        }
+        let origin = Instant::now();
+        let (video_writer, video) = ring::PacketRing::new(shared.config.video_ring_packets, origin);
+        let (audio_writer, audio) = ring::PacketRing::new(shared.config.audio_ring_packets, origin);
+        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(Stream::new(
+            stream_id,
+            channel.to_owned(),
+            Some(video),
+            Some(audio),
+        ));
+        let link = self.least_loaded()?;
+        let (reply, pending) = reply_channel();
+        link.send(Command::OpenPublisher {
+            stream: Arc::clone(&stream),
+            writers: (Some(video_writer), Some(audio_writer)),
+            offer,
+            reply,
+        })?;
+        let (id, answer) = pending.wait(timeout)??;
+        let mut streams = shared.streams.lock();
+        if streams
+            .get(channel)
+            .is_some_and(|live| !live.stream.is_ended() && !replace)
+        {
+            // Another publisher won the race for the channel.
+            drop(streams);
+            let _ = self.close_viewer(id);
+            return Err(EngineError::ChannelLive);
+        }
+        let live = Live {
+            stream,
+            source: Source::Whip(id),
+        };
+        let replaced = streams.insert(channel.to_owned(), live);
+        drop(streams);
+        if let Some(old) = &replaced {
+            old.stop(&shared.workers);
+        }
+        Ok(OpenedPublisher {
+            id,
+            answer,
+            stream_id,
+            replaced: replaced.map(|old| old.stream.id()),
+        })
+    }
+
+    /// Ends a WHIP publisher's session (its stream ends with it).
+    pub fn close_publisher(&self, publisher: PeerId) -> Result<(), EngineError> {
+        self.close_viewer(publisher)
     }
 
     /// The live stream on `channel` (an ended one waiting for removal is not live).
@@ -455,15 +570,7 @@ impl EngineHandle {
         if stream.ring(TrackKind::Video).is_some() && stream.sps().is_none() {
             return Err(EngineError::StreamNotReady);
         }
-        let link = self
-            .shared
-            .workers
-            .iter()
-            .min_by_key(|w| w.viewers.load(Ordering::Relaxed))
-            .ok_or(EngineError::WorkerUnavailable)?;
-        if link.viewers.load(Ordering::Relaxed) >= self.shared.config.max_viewers_per_worker {
-            return Err(EngineError::TooManyViewers);
-        }
+        let link = self.least_loaded()?;
         let (reply, pending) = reply_channel();
         link.send(Command::OpenViewer {
             stream,
@@ -476,7 +583,7 @@ impl EngineHandle {
     /// Gives a viewer opened without an offer its answer.
     pub fn accept_answer(
         &self,
-        viewer: ViewerId,
+        viewer: PeerId,
         answer: String,
     ) -> Result<PendingReply<Result<(), EngineError>>, EngineError> {
         let link = self.link(viewer)?;
@@ -490,8 +597,8 @@ impl EngineHandle {
     }
 
     /// Closes a viewer.
-    pub fn close_viewer(&self, viewer: ViewerId) -> Result<(), EngineError> {
-        self.link(viewer)?.send(Command::CloseViewer { viewer })
+    pub fn close_viewer(&self, viewer: PeerId) -> Result<(), EngineError> {
+        self.link(viewer)?.send(Command::ClosePeer { peer: viewer })
     }
 
     /// Every worker's counters.
@@ -511,7 +618,21 @@ impl EngineHandle {
             .collect()
     }
 
-    fn link(&self, viewer: ViewerId) -> Result<&WorkerLink, EngineError> {
+    /// The worker with the fewest peers, if it has room.
+    fn least_loaded(&self) -> Result<&WorkerLink, EngineError> {
+        let link = self
+            .shared
+            .workers
+            .iter()
+            .min_by_key(|w| w.viewers.load(Ordering::Relaxed))
+            .ok_or(EngineError::WorkerUnavailable)?;
+        if link.viewers.load(Ordering::Relaxed) >= self.shared.config.max_viewers_per_worker {
+            return Err(EngineError::TooManyViewers);
+        }
+        Ok(link)
+    }
+
+    fn link(&self, viewer: PeerId) -> Result<&WorkerLink, EngineError> {
         self.shared
             .workers
             .get(usize::from(viewer.worker))

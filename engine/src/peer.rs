@@ -47,6 +47,9 @@ pub enum ViewerError {
     /// An answer came for a viewer that sent its own offer, or twice.
     #[error("this session is not waiting for an answer")]
     NotAwaitingAnswer,
+    /// A publisher's offer has no H.264 (packetization-mode 1) to send.
+    #[error("the offer has no H.264 with packetization-mode 1 to publish")]
+    NoH264ToPublish,
 }
 
 /// What a viewer wants its worker to know after a drain.
@@ -54,8 +57,10 @@ pub enum ViewerError {
 pub struct DrainOutcome {
     /// Keyframe requests (PLI/FIR) the viewer sent.
     pub keyframe_requests: u32,
-    /// The viewer is gone: close and remove it.
+    /// The peer is gone: close and remove it.
     pub closed: bool,
+    /// Media packets a publisher put into the rings.
+    pub published: u32,
 }
 
 /// One outgoing track: where it goes in the `Rtc` and where it reads the ring.
@@ -161,13 +166,13 @@ impl Viewer {
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
         let (config, profile) = viewer_config(&stream, base);
-        let mut rtc = build(now, config, ufrag, candidate)?;
+        let mut rtc = build_rtc(now, config, ufrag, candidate)?;
         let answer = rtc.sdp_api().accept_offer(offer)?;
         let answer = answer.to_sdp_string();
         let mut viewer = Self::new(now, rtc, stream);
         // accept_offer created the send streams, but str0m reports them
         // (MediaAdded) only once media can flow: take the mids from the answer.
-        for (kind, mid) in sending_mids(&answer) {
+        for (kind, mid) in sending_or_receiving_mids(&answer) {
             if !viewer.tracks.iter().any(|t| t.kind == kind) {
                 viewer.tracks.push(Outbound::new(kind, mid));
             }
@@ -193,7 +198,7 @@ impl Viewer {
         stream: Arc<Stream>,
     ) -> Result<(Self, String), ViewerError> {
         let (config, _) = viewer_config(&stream, base);
-        let mut rtc = build(now, config, ufrag, candidate)?;
+        let mut rtc = build_rtc(now, config, ufrag, candidate)?;
         let mut api = rtc.sdp_api();
         let video = api.add_media(
             MediaKind::Video,
@@ -415,8 +420,8 @@ impl Viewer {
             self.rtc.disconnect();
         }
         DrainOutcome {
-            keyframe_requests: 0,
             closed: true,
+            ..DrainOutcome::default()
         }
     }
 
@@ -458,8 +463,9 @@ impl Viewer {
     }
 }
 
-/// The video and audio m-lines our answer sends on, with their mids.
-fn sending_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
+/// The video and audio m-lines of an answer, with their mids (whether they
+/// send or receive is checked against the `Rtc`).
+pub(crate) fn sending_or_receiving_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
     let mut mids = Vec::with_capacity(2);
     let mut kind = None;
     for line in answer.lines() {
@@ -476,7 +482,7 @@ fn sending_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
     mids
 }
 
-fn build(
+pub(crate) fn build_rtc(
     now: Instant,
     config: RtcConfig,
     ufrag: String,
@@ -560,7 +566,7 @@ mod tests {
     fn sending_mids_reads_the_answer() {
         let answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:v0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d2\r\n";
         assert_eq!(
-            sending_mids(answer),
+            sending_or_receiving_mids(answer),
             vec![
                 (TrackKind::Video, Mid::from("v0")),
                 (TrackKind::Audio, Mid::from("a1"))

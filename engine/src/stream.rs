@@ -42,6 +42,8 @@ pub struct StreamCounters {
     pub nacked: AtomicU64,
     /// NACKed packets that arrived.
     pub recovered: AtomicU64,
+    /// Keyframe requests sent to the publisher.
+    pub keyframe_requests: AtomicU64,
 }
 
 /// A snapshot of [`StreamCounters`], as plain values.
@@ -57,6 +59,8 @@ pub struct StreamStats {
     pub nacked: u64,
     /// NACKed packets that arrived.
     pub recovered: u64,
+    /// Keyframe requests sent to the publisher.
+    pub keyframe_requests: u64,
 }
 
 /// One channel's live media.
@@ -69,6 +73,7 @@ pub struct Stream {
     sps: OnceLock<Sps>,
     followers: AtomicU64,
     ended: AtomicBool,
+    keyframe_wanted: AtomicBool,
     counters: StreamCounters,
 }
 
@@ -89,6 +94,7 @@ impl Stream {
             sps: OnceLock::new(),
             followers: AtomicU64::new(0),
             ended: AtomicBool::new(false),
+            keyframe_wanted: AtomicBool::new(false),
             counters: StreamCounters::default(),
         }
     }
@@ -147,6 +153,18 @@ impl Stream {
         self.ended.load(Ordering::Acquire)
     }
 
+    /// Asks the publisher for a keyframe (a viewer's PLI/FIR, or a viewer
+    /// joining when the ring holds none). FTL cannot ask its encoder; a WHIP
+    /// publisher's worker forwards it upstream, rate-limited.
+    pub fn request_keyframe(&self) {
+        self.keyframe_wanted.store(true, Ordering::Release);
+    }
+
+    /// Takes a pending keyframe request, if any.
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_wanted.swap(false, Ordering::AcqRel)
+    }
+
     /// The ingest's counters, for writing.
     pub fn counters(&self) -> &StreamCounters {
         &self.counters
@@ -161,6 +179,7 @@ impl Stream {
             dropped: c.dropped.load(Ordering::Relaxed),
             nacked: c.nacked.load(Ordering::Relaxed),
             recovered: c.recovered.load(Ordering::Relaxed),
+            keyframe_requests: c.keyframe_requests.load(Ordering::Relaxed),
         }
     }
 }

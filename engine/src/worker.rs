@@ -20,9 +20,10 @@ use crate::demux::{Demux, Slot, stun_local_ufrag};
 use crate::ftl_media::FtlIngest;
 use crate::inbox::Command;
 use crate::peer::{DrainOutcome, Viewer, ViewerError};
+use crate::publisher::Publisher;
 use crate::stream::Stream;
 use crate::udp::{BATCH, RecvBatch, SendBatch};
-use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, ViewerId, WorkerStats};
+use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, PeerId, WorkerStats};
 
 /// The WebRTC socket's token.
 const SOCKET: Token = Token(0);
@@ -98,8 +99,89 @@ pub(crate) struct WorkerSetup {
     pub config: EngineConfig,
 }
 
-struct ViewerEntry {
-    viewer: Viewer,
+/// A peer on this worker: a WHEP viewer or a WHIP publisher.
+enum Peer {
+    Viewer(Viewer),
+    Publisher(Publisher),
+}
+
+impl Peer {
+    fn accepts(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        match self {
+            Self::Viewer(viewer) => viewer.accepts(now, source, destination, datagram),
+            Self::Publisher(publisher) => publisher.accepts(now, source, destination, datagram),
+        }
+    }
+
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        match self {
+            Self::Viewer(viewer) => {
+                viewer.handle_datagram(now, source, destination, datagram, send)
+            }
+            Self::Publisher(publisher) => {
+                publisher.handle_datagram(now, source, destination, datagram, send)
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        match self {
+            Self::Viewer(viewer) => viewer.handle_timeout(now, send),
+            Self::Publisher(publisher) => publisher.handle_timeout(now, send),
+        }
+    }
+
+    fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        match self {
+            Self::Viewer(viewer) => viewer.close(now, send),
+            Self::Publisher(publisher) => publisher.close(now, send),
+        }
+    }
+
+    fn next_timeout(&self) -> Instant {
+        match self {
+            Self::Viewer(viewer) => viewer.next_timeout(),
+            Self::Publisher(publisher) => publisher.next_timeout(),
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        match self {
+            Self::Viewer(viewer) => viewer.is_connected(),
+            Self::Publisher(publisher) => publisher.is_connected(),
+        }
+    }
+
+    fn created(&self) -> Instant {
+        match self {
+            Self::Viewer(viewer) => viewer.created(),
+            Self::Publisher(publisher) => publisher.created(),
+        }
+    }
+
+    fn stream(&self) -> &Arc<Stream> {
+        match self {
+            Self::Viewer(viewer) => viewer.stream(),
+            Self::Publisher(publisher) => publisher.stream(),
+        }
+    }
+}
+
+struct PeerEntry {
+    peer: Peer,
     addresses: Vec<SocketAddr>,
     scheduled: Option<Instant>,
     reported_connected: bool,
@@ -107,7 +189,7 @@ struct ViewerEntry {
 
 struct SlotEntry {
     generation: u32,
-    entry: Option<ViewerEntry>,
+    entry: Option<PeerEntry>,
 }
 
 struct Ingest {
@@ -295,7 +377,7 @@ impl Worker {
         let send = &mut self.send;
         let outcome = guarded(|| {
             entry
-                .viewer
+                .peer
                 .handle_datagram(now, source, address, datagram, send)
         });
         self.after_drain(now, slot, outcome);
@@ -312,7 +394,7 @@ impl Worker {
     ) -> Option<Slot> {
         let address = self.address;
         let entry = entry_in(&mut self.slots, slot)?;
-        if !guarded(|| entry.viewer.accepts(now, source, address, datagram)).unwrap_or(false) {
+        if !guarded(|| entry.peer.accepts(now, source, address, datagram)).unwrap_or(false) {
             return None;
         }
         if self.demux.lookup(source) != Some(slot) {
@@ -321,7 +403,7 @@ impl Worker {
         Some(slot)
     }
 
-    fn entry_mut(&mut self, slot: Slot) -> Option<&mut ViewerEntry> {
+    fn entry_mut(&mut self, slot: Slot) -> Option<&mut PeerEntry> {
         entry_in(&mut self.slots, slot)
     }
 
@@ -351,15 +433,21 @@ impl Worker {
             );
         }
         if outcome.published > 0 {
-            let followers = ingest.ingest.stream().followers();
-            for worker in 0..self.wakers.len() {
-                // One wake per worker until it runs: wakes coalesce.
-                if worker != self.index
-                    && followers & (1 << worker) != 0
-                    && !self.wake_pending[worker].swap(true, Ordering::AcqRel)
-                {
-                    let _ = self.wakers[worker].wake();
-                }
+            let stream = Arc::clone(ingest.ingest.stream());
+            self.wake_followers(&stream);
+        }
+    }
+
+    /// Wakes the workers with viewers of `stream`; one wake per worker until
+    /// it runs, so wakes coalesce.
+    fn wake_followers(&self, stream: &Stream) {
+        let followers = stream.followers();
+        for worker in 0..self.wakers.len() {
+            if worker != self.index
+                && followers & (1 << worker) != 0
+                && !self.wake_pending[worker].swap(true, Ordering::AcqRel)
+            {
+                let _ = self.wakers[worker].wake();
             }
         }
     }
@@ -424,7 +512,21 @@ impl Worker {
                 if reply.send(opened).is_err()
                     && let Some(viewer) = viewer
                 {
-                    self.remove_viewer(now, viewer.slot, Removal::Close);
+                    self.remove_peer(now, viewer.slot, Removal::Close);
+                }
+            }
+            Command::OpenPublisher {
+                stream,
+                writers,
+                offer,
+                reply,
+            } => {
+                let opened = self.open_publisher(now, stream, writers, offer);
+                let peer = opened.as_ref().ok().map(|(peer, _)| *peer);
+                if reply.send(opened).is_err()
+                    && let Some(peer) = peer
+                {
+                    self.remove_peer(now, peer.slot, Removal::Close);
                 }
             }
             Command::AcceptAnswer {
@@ -433,9 +535,12 @@ impl Worker {
                 reply,
             } => {
                 let result = match self.entry_mut(viewer.slot) {
-                    Some(entry) => guarded(|| entry.viewer.accept_answer(&answer))
-                        .unwrap_or(Err(ViewerError::NotAwaitingAnswer))
-                        .map_err(EngineError::from),
+                    Some(entry) => guarded(|| match &mut entry.peer {
+                        Peer::Viewer(viewer) => viewer.accept_answer(&answer),
+                        Peer::Publisher(_) => Err(ViewerError::NotAwaitingAnswer),
+                    })
+                    .unwrap_or(Err(ViewerError::NotAwaitingAnswer))
+                    .map_err(EngineError::from),
                     None => Err(EngineError::NoSuchViewer),
                 };
                 // A failed negotiation leaves the viewer unusable; a malformed
@@ -444,18 +549,18 @@ impl Worker {
                     ViewerError::Negotiation(_) | ViewerError::NoH264(_),
                 )) = result
                 {
-                    self.remove_viewer(now, viewer.slot, Removal::Close);
+                    self.remove_peer(now, viewer.slot, Removal::Close);
                 }
                 let _ = reply.send(result);
             }
-            Command::CloseViewer { viewer } => self.remove_viewer(now, viewer.slot, Removal::Close),
+            Command::ClosePeer { peer } => self.remove_peer(now, peer.slot, Removal::Close),
             Command::Stats { reply } => {
                 let mut stats = self.stats.clone();
                 stats.send = self.send.stats();
                 stats.ftl_streams = self.ingests.len();
                 let live = self.slots.iter().filter_map(|s| s.entry.as_ref());
                 let (viewers, connected) = live.fold((0, 0), |(all, connected), e| {
-                    (all + 1, connected + usize::from(e.viewer.is_connected()))
+                    (all + 1, connected + usize::from(e.peer.is_connected()))
                 });
                 stats.viewers = viewers;
                 stats.connected_viewers = connected;
@@ -478,15 +583,8 @@ impl Worker {
         }
     }
 
-    fn open_viewer(
-        &mut self,
-        now: Instant,
-        stream: Arc<Stream>,
-        offer: Option<String>,
-    ) -> Result<OpenedViewer, EngineError> {
-        if stream.is_ended() {
-            return Err(EngineError::NoSuchStream);
-        }
+    /// A free slot (index and generation) for a new peer.
+    fn take_slot(&mut self) -> Result<Slot, EngineError> {
         if self.viewer_count.load(Ordering::Relaxed) >= self.config.max_viewers_per_worker {
             return Err(EngineError::TooManyViewers);
         }
@@ -503,7 +601,35 @@ impl Worker {
             }
         };
         let generation = self.slots[index as usize].generation;
-        let slot = Slot { index, generation };
+        Ok(Slot { index, generation })
+    }
+
+    /// Puts a new peer in `slot` and starts its timer.
+    fn place(&mut self, slot: Slot, peer: Peer) -> PeerId {
+        self.slots[slot.index as usize].entry = Some(PeerEntry {
+            peer,
+            addresses: Vec::new(),
+            scheduled: None,
+            reported_connected: false,
+        });
+        self.viewer_count.fetch_add(1, Ordering::Relaxed);
+        self.schedule(slot);
+        PeerId {
+            worker: self.index as u16,
+            slot,
+        }
+    }
+
+    fn open_viewer(
+        &mut self,
+        now: Instant,
+        stream: Arc<Stream>,
+        offer: Option<String>,
+    ) -> Result<OpenedViewer, EngineError> {
+        if stream.is_ended() {
+            return Err(EngineError::NoSuchStream);
+        }
+        let slot = self.take_slot()?;
         let base = &self.rtc_base.config;
         let address = self.address;
         let opened = guarded(|| match offer {
@@ -525,29 +651,54 @@ impl Worker {
         let (viewer, sdp) = match opened {
             Ok(opened) => opened,
             Err(error) => {
-                self.free.push(index);
+                self.free.push(slot.index);
                 return Err(error.into());
             }
         };
-        self.slots[index as usize].entry = Some(ViewerEntry {
-            viewer,
-            addresses: Vec::new(),
-            scheduled: None,
-            reported_connected: false,
-        });
-        self.viewer_count.fetch_add(1, Ordering::Relaxed);
         let followed = self
             .following
             .entry(stream.id())
             .or_insert_with(|| (Arc::clone(&stream), 0));
         followed.1 += 1;
         stream.follow(self.index);
-        self.schedule(slot);
-        let id = ViewerId {
-            worker: self.index as u16,
-            slot,
-        };
-        Ok((id, sdp))
+        // Nothing to start from: ask a WHIP publisher for a keyframe now.
+        if let Some(ring) = stream.ring(crate::stream::TrackKind::Video) {
+            let held = ring.head().saturating_sub(ring.capacity() as u64);
+            if ring.keyframe_start().is_none_or(|start| start < held) {
+                stream.request_keyframe();
+            }
+        }
+        Ok((self.place(slot, Peer::Viewer(viewer)), sdp))
+    }
+
+    fn open_publisher(
+        &mut self,
+        now: Instant,
+        stream: Arc<Stream>,
+        writers: (
+            Option<crate::ring::RingWriter>,
+            Option<crate::ring::RingWriter>,
+        ),
+        offer: String,
+    ) -> Result<OpenedViewer, EngineError> {
+        let slot = self.take_slot()?;
+        let base = &self.rtc_base.config;
+        let address = self.address;
+        let opened = guarded(|| {
+            Publisher::answer(now, base, slot.ufrag(), address, stream, writers, &offer)
+        })
+        .unwrap_or_else(|| {
+            Err(ViewerError::BadSdp(
+                "the offer could not be processed".into(),
+            ))
+        });
+        match opened {
+            Ok((publisher, answer)) => Ok((self.place(slot, Peer::Publisher(publisher)), answer)),
+            Err(error) => {
+                self.free.push(slot.index);
+                Err(error.into())
+            }
+        }
     }
 
     fn forward(&mut self, now: Instant) {
@@ -556,10 +707,18 @@ impl Worker {
             let Some(entry) = self.slots[index].entry.as_mut() else {
                 continue;
             };
-            let before = entry.viewer.forwarded;
             let send = &mut self.send;
-            let outcome = guarded(|| entry.viewer.forward(now, send));
-            self.stats.forwarded += entry.viewer.forwarded - before;
+            let outcome = match &mut entry.peer {
+                Peer::Viewer(viewer) => {
+                    let before = viewer.forwarded;
+                    let outcome = guarded(|| viewer.forward(now, send));
+                    self.stats.forwarded += viewer.forwarded - before;
+                    outcome
+                }
+                Peer::Publisher(publisher) => {
+                    guarded(|| publisher.forward_keyframe_request(now, send))
+                }
+            };
             let slot = Slot {
                 index: index as u32,
                 generation,
@@ -594,7 +753,7 @@ impl Worker {
             }
             entry.scheduled = None;
             let send = &mut self.send;
-            let outcome = guarded(|| entry.viewer.handle_timeout(now, send));
+            let outcome = guarded(|| entry.peer.handle_timeout(now, send));
             self.after_drain(now, slot, outcome);
         }
         self.due = due;
@@ -615,20 +774,29 @@ impl Worker {
                 ?slot,
                 "a viewer's WebRTC stack panicked; viewer dropped"
             );
-            self.remove_viewer(now, slot, Removal::Drop);
+            self.remove_peer(now, slot, Removal::Drop);
             return;
         };
         self.stats.keyframe_requests += u64::from(outcome.keyframe_requests);
+        if let Some(entry) = entry_in(&mut self.slots, slot) {
+            let stream = Arc::clone(entry.peer.stream());
+            if outcome.keyframe_requests > 0 {
+                stream.request_keyframe();
+            }
+            if outcome.published > 0 {
+                self.wake_followers(&stream);
+            }
+        }
         if outcome.closed {
-            self.remove_viewer(now, slot, Removal::Drop);
+            self.remove_peer(now, slot, Removal::Drop);
             return;
         }
         if let Some(entry) = entry_in(&mut self.slots, slot)
-            && entry.viewer.is_connected()
+            && entry.peer.is_connected()
             && !entry.reported_connected
         {
             entry.reported_connected = true;
-            let id = ViewerId {
+            let id = PeerId {
                 worker: self.index as u16,
                 slot,
             };
@@ -641,14 +809,14 @@ impl Worker {
         let Some(entry) = self.entry_mut(slot) else {
             return;
         };
-        let at = entry.viewer.next_timeout();
+        let at = entry.peer.next_timeout();
         if entry.scheduled.is_none_or(|scheduled| at < scheduled) {
             entry.scheduled = Some(at);
             self.timers.push(Reverse((at, slot.index, slot.generation)));
         }
     }
 
-    fn remove_viewer(&mut self, now: Instant, slot: Slot, removal: Removal) {
+    fn remove_peer(&mut self, now: Instant, slot: Slot, removal: Removal) {
         let Some(slot_entry) = self.slots.get_mut(slot.index as usize) else {
             return;
         };
@@ -662,44 +830,65 @@ impl Worker {
         self.free.push(slot.index);
         if removal == Removal::Close {
             let send = &mut self.send;
-            let _ = guarded(|| entry.viewer.close(now, send));
+            let _ = guarded(|| entry.peer.close(now, send));
         }
         self.demux.remove(slot, &entry.addresses);
         self.viewer_count.fetch_sub(1, Ordering::Relaxed);
-        let stream_id = entry.viewer.stream().id();
-        if let Some(followed) = self.following.get_mut(&stream_id) {
-            followed.1 -= 1;
-            if followed.1 == 0 {
-                followed.0.unfollow(self.index);
-                self.following.remove(&stream_id);
-            }
-        }
-        let _ = self.events.send(EngineEvent::ViewerClosed(ViewerId {
+        let id = PeerId {
             worker: self.index as u16,
             slot,
-        }));
+        };
+        let stream = entry.peer.stream();
+        let event = match entry.peer {
+            Peer::Viewer(_) => {
+                if let Some(followed) = self.following.get_mut(&stream.id()) {
+                    followed.1 -= 1;
+                    if followed.1 == 0 {
+                        followed.0.unfollow(self.index);
+                        self.following.remove(&stream.id());
+                    }
+                }
+                EngineEvent::ViewerClosed(id)
+            }
+            Peer::Publisher(_) => {
+                // Its viewers end with it (housekeeping sees the ended stream).
+                stream.end();
+                EngineEvent::PublisherClosed {
+                    id,
+                    channel: stream.channel().to_owned(),
+                    stream_id: stream.id(),
+                }
+            }
+        };
+        let _ = self.events.send(event);
     }
 
-    /// Drops viewers that never connected or whose stream ended, reports FTL
-    /// streams whose media stopped, and closes those silent far longer.
+    /// Drops peers that never connected, viewers whose stream ended and WHIP
+    /// publishers whose media stopped; reports FTL streams whose media
+    /// stopped, and closes those silent far longer.
     fn housekeeping(&mut self, now: Instant) {
         let connect_timeout = self.config.viewer_connect_timeout;
+        let media_timeout = self.config.ftl_media_timeout;
         let stale: Vec<Slot> = self
             .slots
             .iter()
             .enumerate()
             .filter_map(|(index, s)| {
-                let viewer = &s.entry.as_ref()?.viewer;
-                let never_connected = !viewer.is_connected()
-                    && now.duration_since(viewer.created()) > connect_timeout;
-                (never_connected || viewer.stream().is_ended()).then_some(Slot {
+                let peer = &s.entry.as_ref()?.peer;
+                let never_connected =
+                    !peer.is_connected() && now.duration_since(peer.created()) > connect_timeout;
+                // A WHIP publisher whose media stopped is gone.
+                let silent = matches!(peer, Peer::Publisher(p)
+                    if p.is_connected() && now.duration_since(p.last_media()) > media_timeout);
+                let orphaned = matches!(peer, Peer::Viewer(_)) && peer.stream().is_ended();
+                (never_connected || silent || orphaned).then_some(Slot {
                     index: index as u32,
                     generation: s.generation,
                 })
             })
             .collect();
         for slot in stale {
-            self.remove_viewer(now, slot, Removal::Close);
+            self.remove_peer(now, slot, Removal::Close);
         }
         let timeout = self.config.ftl_media_timeout;
         let mut abandoned = Vec::new();
@@ -724,7 +913,7 @@ impl Worker {
 }
 
 /// The live viewer in `slot`, if the slot still holds that generation.
-fn entry_in(slots: &mut [SlotEntry], slot: Slot) -> Option<&mut ViewerEntry> {
+fn entry_in(slots: &mut [SlotEntry], slot: Slot) -> Option<&mut PeerEntry> {
     slots
         .get_mut(slot.index as usize)
         .filter(|s| s.generation == slot.generation)?

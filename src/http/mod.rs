@@ -4,6 +4,7 @@
 
 mod player;
 mod whep;
+mod whip;
 
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ pub struct HttpError {
     status: StatusCode,
     reason: String,
     retry_after: Option<u32>,
+    /// Adds `WWW-Authenticate: Bearer` (a 401 must say how to authenticate).
+    pub www_authenticate: bool,
 }
 
 impl HttpError {
@@ -33,6 +36,7 @@ impl HttpError {
             status,
             reason: reason.into(),
             retry_after: None,
+            www_authenticate: false,
         }
     }
 
@@ -52,6 +56,12 @@ impl IntoResponse for HttpError {
             format!("{}\n", self.reason),
         )
             .into_response();
+        if self.www_authenticate {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
@@ -80,6 +90,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .expose_headers([header::LOCATION, header::ETAG, header::LINK]);
     let whep = Router::new()
         .route("/whep/endpoint/{channel}", post(whep::create))
+        .route("/whip/endpoint/{channel}", post(whip::create))
+        .route(
+            "/whip/resource/{id}",
+            axum::routing::patch(whip::patch).delete(whip::delete),
+        )
         .route(
             "/whep/resource/{id}",
             axum::routing::patch(whep::patch).delete(whep::delete),

@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use engine::{EngineError, peer::ViewerError};
 
 use super::HttpError;
-use crate::state::AppState;
+use crate::state::{AppState, ResourceKind};
 
 /// How long a request waits for the worker that owns the viewer.
-const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The media type of the request body, without parameters.
-fn media_type(headers: &HeaderMap) -> &str {
+pub(super) fn media_type(headers: &HeaderMap) -> &str {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -26,7 +26,7 @@ fn media_type(headers: &HeaderMap) -> &str {
     content_type.split(';').next().unwrap_or_default().trim()
 }
 
-fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpError> {
+pub(super) fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpError> {
     if body.is_empty() {
         return Ok(None);
     }
@@ -41,7 +41,7 @@ fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpErr
     Ok(Some(sdp.to_owned()))
 }
 
-fn engine_error(error: EngineError) -> HttpError {
+pub(super) fn engine_error(error: EngineError) -> HttpError {
     match error {
         EngineError::NoSuchStream => {
             HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel")
@@ -60,6 +60,12 @@ fn engine_error(error: EngineError) -> HttpError {
             format!("invalid SDP offer: {reason}"),
         ),
         EngineError::Viewer(error @ ViewerError::NoH264(_)) => {
+            HttpError::new(StatusCode::NOT_ACCEPTABLE, error.to_string())
+        }
+        EngineError::ChannelLive => {
+            HttpError::new(StatusCode::CONFLICT, "the channel is already live")
+        }
+        EngineError::Viewer(error @ ViewerError::NoH264ToPublish) => {
             HttpError::new(StatusCode::NOT_ACCEPTABLE, error.to_string())
         }
         EngineError::Viewer(error @ ViewerError::NotAwaitingAnswer) => {
@@ -87,7 +93,7 @@ pub async fn create(
     .await
     .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "viewer setup failed"))?;
     let (viewer, sdp) = opened.map_err(engine_error)?;
-    let Some(id) = state.add_resource(viewer) else {
+    let Some(id) = state.add_resource(ResourceKind::Whep, viewer) else {
         let _ = state.engine.close_viewer(viewer);
         return Err(HttpError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,7 +121,7 @@ pub async fn patch(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let viewer = state
-        .resource(&id)
+        .resource(ResourceKind::Whep, &id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;
     if media_type(&headers).eq_ignore_ascii_case("application/trickle-ice-sdpfrag") {
         return Err(HttpError::new(
@@ -141,7 +147,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
     let viewer = state
-        .remove_resource(&id)
+        .remove_resource(ResourceKind::Whep, &id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;
     state.engine.close_viewer(viewer).map_err(engine_error)?;
     Ok(StatusCode::OK.into_response())

@@ -15,6 +15,7 @@ pub mod ftl_publisher;
 pub mod http;
 pub mod media;
 pub mod viewer;
+pub mod whip_publisher;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

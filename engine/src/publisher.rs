@@ -1,0 +1,308 @@
+//! Publisher: one WHIP publisher's str0m `Rtc` (RTP mode, receive only). Its
+//! RTP packets go into the stream's rings unchanged, reusing str0m's
+//! `Arc<[u8]>` payload with no copy; keyframe requests from viewers go
+//! upstream as PLIs, at most one per stream per 500 ms.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::peer::{DrainOutcome, ViewerError, build_rtc, sending_or_receiving_mids};
+use crate::ring::{RingPacket, RingWriter};
+use crate::stream::{Stream, TrackKind};
+use crate::udp::SendBatch;
+
+/// Fewest time between two keyframe requests sent upstream.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// H.264 profiles a publisher may send, each with packetization-mode 1: the
+/// offer's own profile is taken whichever it is (levels are negotiable).
+const H264_PROFILES: [(u8, u32); 5] = [
+    (102, 0x42e01f), // constrained baseline
+    (104, 0x42001f), // baseline
+    (106, 0x4d001f), // main
+    (108, 0x64001f), // high
+    (110, 0x640c1f), // constrained high
+];
+
+const MAX_REFEEDS: usize = 8;
+
+struct Inbound {
+    kind: TrackKind,
+    mid: Mid,
+    writer: RingWriter,
+}
+
+/// One WHIP publisher.
+pub struct Publisher {
+    rtc: Rtc,
+    stream: Arc<Stream>,
+    tracks: Vec<Inbound>,
+    connected: bool,
+    closed: bool,
+    created: Instant,
+    next_timeout: Instant,
+    last_media: Instant,
+    last_keyframe_request: Option<Instant>,
+}
+
+/// The codec configuration a publisher is answered with.
+fn publisher_config(base: &RtcConfig) -> RtcConfig {
+    let mut config = base.clone().clear_codecs().enable_opus(true, false);
+    for (pt, profile) in H264_PROFILES {
+        config
+            .codec_config()
+            .add_h264(pt.into(), Some((pt + 1).into()), true, profile);
+    }
+    config
+}
+
+impl Publisher {
+    /// A publisher of `stream` answering `offer`; `video` and `audio` are the
+    /// writers of the stream's rings.
+    pub fn answer(
+        now: Instant,
+        base: &RtcConfig,
+        ufrag: String,
+        candidate: SocketAddr,
+        stream: Arc<Stream>,
+        (video, audio): (Option<RingWriter>, Option<RingWriter>),
+        offer: &str,
+    ) -> Result<(Self, String), ViewerError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let mut rtc = build_rtc(now, publisher_config(base), ufrag, candidate)?;
+        let answer = rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
+        let mut tracks = Vec::with_capacity(2);
+        let mut writers = [(TrackKind::Video, video), (TrackKind::Audio, audio)];
+        for (kind, mid) in sending_or_receiving_mids(&answer) {
+            let codec = match kind {
+                TrackKind::Video => Codec::H264,
+                TrackKind::Audio => Codec::Opus,
+            };
+            let negotiated = rtc.media(mid).is_some_and(|media| {
+                let remote = media.remote_pts();
+                media.direction().is_receiving()
+                    && rtc
+                        .codec_config()
+                        .iter()
+                        .any(|p| p.spec().codec == codec && remote.contains(&p.pt()))
+            });
+            let writer = writers
+                .iter_mut()
+                .find(|(k, _)| *k == kind)
+                .and_then(|(_, writer)| writer.take_if(|_| negotiated));
+            if let Some(writer) = writer {
+                tracks.push(Inbound { kind, mid, writer });
+            }
+        }
+        if !tracks.iter().any(|t| t.kind == TrackKind::Video) {
+            return Err(ViewerError::NoH264ToPublish);
+        }
+        let publisher = Self {
+            rtc,
+            stream,
+            tracks,
+            connected: false,
+            closed: false,
+            created: now,
+            next_timeout: now,
+            last_media: now,
+            last_keyframe_request: None,
+        };
+        Ok((publisher, answer))
+    }
+
+    /// The stream this publisher feeds.
+    pub fn stream(&self) -> &Arc<Stream> {
+        &self.stream
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn next_timeout(&self) -> Instant {
+        self.next_timeout
+    }
+
+    /// When the publisher was opened.
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// When the last media packet arrived.
+    pub fn last_media(&self) -> Instant {
+        self.last_media
+    }
+
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether this `Rtc` takes this datagram.
+    pub fn accepts(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        match str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) {
+            Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
+            Err(_) => false,
+        }
+    }
+
+    /// Feeds one datagram, then drains (publishing any media to the rings).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        let Ok(receive) =
+            str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram)
+        else {
+            return DrainOutcome::default();
+        };
+        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() && !self.rtc.is_alive() {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Feeds a due timeout, then drains.
+    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Sends a PLI upstream if a viewer asked for a keyframe and the last
+    /// request is at least [`KEYFRAME_REQUEST_INTERVAL`] old.
+    pub fn forward_keyframe_request(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.connected || !self.stream.take_keyframe_request() {
+            return DrainOutcome::default();
+        }
+        if self
+            .last_keyframe_request
+            .is_some_and(|last| now.saturating_duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            // Not yet: keep it wanted for a later turn.
+            self.stream.request_keyframe();
+            return DrainOutcome::default();
+        }
+        self.last_keyframe_request = Some(now);
+        let Some(video) = self
+            .tracks
+            .iter()
+            .find(|t| t.kind == TrackKind::Video)
+            .map(|t| t.mid)
+        else {
+            return DrainOutcome::default();
+        };
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(video, None) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            self.stream
+                .counters()
+                .keyframe_requests
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.handle_timeout(now, send)
+    }
+
+    /// Closes the `Rtc`, sending what a clean close sends.
+    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.closed {
+            self.closed = true;
+            if self.rtc.close().is_ok() {
+                self.drain(now, send);
+            }
+            self.rtc.disconnect();
+        }
+        DrainOutcome {
+            closed: true,
+            ..DrainOutcome::default()
+        }
+    }
+
+    fn publish(&mut self, now: Instant, packet: str0m::rtp::RtpPacket) {
+        let mid = self
+            .rtc
+            .direct_api()
+            .stream_rx(&packet.header.ssrc)
+            .map(|rx| rx.mid());
+        let Some(track) = self.tracks.iter_mut().find(|t| Some(t.mid) == mid) else {
+            return;
+        };
+        let video = track.kind == TrackKind::Video;
+        if video
+            && let Some(sps) = ftl::h264::sps_in_payload(&packet.payload)
+            && let Ok(sps) = ftl::h264::Sps::parse(sps)
+        {
+            self.stream.set_sps(sps);
+        }
+        let counters = self.stream.counters();
+        counters.packets_in.fetch_add(1, Ordering::Relaxed);
+        counters
+            .bytes_in
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        self.last_media = now;
+        track.writer.push(RingPacket {
+            sequence: packet.header.sequence_number,
+            timestamp: packet.header.timestamp,
+            marker: packet.header.marker,
+            keyframe: video && ftl::h264::is_keyframe(&packet.payload),
+            arrival: packet.timestamp,
+            payload: packet.payload,
+        });
+    }
+
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        let mut outcome = DrainOutcome::default();
+        let mut refeeds = 0;
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) => {
+                    send.push(transmit.destination, transmit.contents.into())
+                }
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => self.connected = true,
+                    Event::RtpPacket(packet) => {
+                        self.publish(now, packet);
+                        outcome.published += 1;
+                    }
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected)
+                    | Event::Closed => {
+                        return self.close(now, send);
+                    }
+                    _ => {}
+                },
+                Ok(Output::Timeout(at)) => {
+                    if at <= now && refeeds < MAX_REFEEDS && !self.closed {
+                        refeeds += 1;
+                        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+                            return self.close(now, send);
+                        }
+                        continue;
+                    }
+                    self.next_timeout = at.max(now);
+                    break;
+                }
+                Err(_) => return self.close(now, send),
+            }
+        }
+        if !self.rtc.is_alive() && !self.closed {
+            return self.close(now, send);
+        }
+        outcome
+    }
+}

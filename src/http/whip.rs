@@ -1,0 +1,138 @@
+//! WHIP (RFC 9725): `POST /whip/endpoint/{channel}` with the publisher's
+//! offer and `Authorization: Bearer <key>`, `201` with our answer and the
+//! resource; `DELETE` ends the stream; `PATCH` (trickle ICE, ICE restart)
+//! gets `405`, as an ICE-lite server with every candidate in its answer.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::HttpError;
+use super::whep::{WORKER_TIMEOUT, engine_error, sdp_body};
+use crate::state::{AppState, ResourceKind};
+
+/// Checks `Authorization: Bearer <key>` for `channel`: the key is
+/// `<channel>-<secret>` or the bare secret, compared in constant time.
+fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(), HttpError> {
+    let unauthorized = |reason: &str| {
+        let mut error = HttpError::new(StatusCode::UNAUTHORIZED, reason);
+        error.www_authenticate = true;
+        error
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("missing Authorization: Bearer <stream key>"))?;
+    let secret = token
+        .strip_prefix(channel)
+        .and_then(|rest| rest.strip_prefix(['-', ',', '_']))
+        .unwrap_or(token);
+    let expected = state
+        .service
+        .stream_secret(channel)
+        .ok_or_else(|| unauthorized("this channel may not stream"))?;
+    if !constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
+        return Err(unauthorized("invalid stream key"));
+    }
+    Ok(())
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST /whip/endpoint/{channel}`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    authorize(&state, &channel, &headers)?;
+    let offer = sdp_body(&headers, &body)?
+        .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "the body must be an SDP offer"))?;
+    let engine = state.engine.clone();
+    let takeover = state.whip_takeover;
+    let opening = channel.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        engine.open_publisher(&opening, offer, takeover, WORKER_TIMEOUT)
+    })
+    .await
+    .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "publisher setup failed"))?
+    .map_err(engine_error)?;
+    if let Some(replaced) = opened.replaced {
+        // An FTL connection that lost its channel hears 410.
+        state.end_stream(replaced, ftl::StatusCode::ServerTerminate);
+    }
+    let Some(id) = state.add_resource(ResourceKind::Whip, opened.id) else {
+        let _ = state.engine.close_publisher(opened.id);
+        return Err(HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no randomness for a resource id",
+        ));
+    };
+    tracing::info!(%channel, publisher = %opened.id, "WHIP publisher connected");
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, format!("/whip/resource/{id}")),
+        ],
+        opened.answer,
+    )
+        .into_response())
+}
+
+/// `PATCH /whip/resource/{id}`: no trickle ICE and no ICE restart here.
+pub async fn patch(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    state
+        .resource(ResourceKind::Whip, &id)
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHIP session"))?;
+    Err(HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "trickle ICE and ICE restarts are not supported: all candidates are in the SDP",
+    ))
+}
+
+/// `DELETE /whip/resource/{id}`: the stream ends, and its viewers with it.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    let publisher = state
+        .remove_resource(ResourceKind::Whip, &id)
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHIP session"))?;
+    state
+        .engine
+        .close_publisher(publisher)
+        .map_err(engine_error)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn constant_time_eq_compares_whole_keys() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
+}
