@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::chromium::{CHROMIUM, Chromium};
 use common::ftl_publisher::FtlPublisher;
 use common::media::{h264_clip, opus_packets};
+use common::viewer::TestViewer;
 
 /// Streams the clip and the Opus file in a loop, in real time, until stopped.
 fn publish_in_a_loop(publisher: FtlPublisher, stop: Arc<AtomicBool>) -> FtlPublisher {
@@ -104,5 +105,88 @@ fn chromium_plays_an_ftl_stream_from_the_player_page() {
     let publisher = streaming.join().unwrap();
     publisher.disconnect();
     drop(browser);
+    node.stop();
+}
+
+/// `getStats()` of the page's connection: the video inbound or outbound
+/// counter named `field`, or -1.
+fn video_stat(browser: &mut Chromium, direction: &str, field: &str) -> i64 {
+    let script = format!(
+        r#"(async () => {{
+            if (!window.waveguide) return -1;
+            const stats = await window.waveguide.pc.getStats();
+            let value = 0;
+            stats.forEach((r) => {{ if (r.type === "{direction}" && r.kind === "video") value = r.{field} || 0; }});
+            return value;
+        }})()"#
+    );
+    browser.evaluate(&script).as_i64().unwrap_or(-1)
+}
+
+#[test]
+fn chromium_publishes_over_whip_and_chromium_and_str0m_watch() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium package"
+    );
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let mut camera = Chromium::open(&format!(
+        "http://{}/publish/123#key={key}",
+        node.http_addr()
+    ));
+
+    // The fake camera's H.264 reaches the node and its SPS is read.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node
+        .engine()
+        .stream("123")
+        .and_then(|s| s.sps().copied())
+        .is_none()
+    {
+        let error = camera.evaluate("window.waveguideError || null");
+        assert!(error.is_null(), "the publish page failed: {error}");
+        assert!(Instant::now() < deadline, "no H.264 keyframe from Chromium");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cipher = camera.evaluate(
+        r#"(async () => { let c = ""; (await window.waveguide.pc.getStats()).forEach((r) => { if (r.type === "transport") c = r.srtpCipher; }); return c; })()"#,
+    );
+    eprintln!("Chromium's SRTP cipher as publisher: {cipher}");
+    assert!(cipher.as_str().is_some_and(|c| !c.is_empty()));
+
+    // A str0m viewer gets H.264 from a keyframe on.
+    let (mut viewer, offer) = TestViewer::new();
+    let response = common::http::whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body);
+    viewer.run(Duration::from_secs(15), |v| v.video().len() >= 60);
+    let video = viewer.video();
+    assert!(
+        video.len() >= 60,
+        "str0m viewer got {} video packets",
+        video.len()
+    );
+    assert!(
+        ftl::h264::is_keyframe(&video[0].payload),
+        "the first packet starts a keyframe"
+    );
+
+    // A second Chromium plays it from the player page.
+    let mut player = Chromium::open(&format!("http://{}/stream/123", node.http_addr()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut frames = video_stat(&mut player, "inbound-rtp", "framesDecoded");
+    while frames < 30 && Instant::now() < deadline {
+        viewer.run(Duration::from_millis(200), |_| false);
+        frames = video_stat(&mut player, "inbound-rtp", "framesDecoded");
+    }
+    assert!(frames >= 30, "the Chromium viewer decoded {frames} frames");
+    let size = player.evaluate(r#"(() => { const v = document.getElementById("video"); return v.videoWidth * v.videoHeight; })()"#);
+    assert!(
+        size.as_i64().is_some_and(|pixels| pixels > 0),
+        "the picture has a size: {size}"
+    );
+    drop(player);
+    drop(camera);
     node.stop();
 }

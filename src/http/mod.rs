@@ -103,6 +103,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(whep)
         .route("/stream/{channel}", get(player::page))
+        .route("/publish/{channel}", get(player::publish_page))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -1,14 +1,24 @@
-//! `GET /stream/{channel}`: a player page, served from the binary, that plays
-//! the channel over WHEP.
+//! Pages served from the binary: `GET /stream/{channel}` plays the channel
+//! over WHEP; `GET /publish/{channel}` publishes the camera to it over WHIP.
 
 use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-const PAGE: &str = include_str!("player.html");
+const PLAYER: &str = include_str!("player.html");
+const PUBLISHER: &str = include_str!("publish.html");
 
 /// The player page for `channel`.
 pub async fn page(Path(channel): Path<String>) -> impl IntoResponse {
+    render(PLAYER, &channel)
+}
+
+/// The publishing page for `channel`.
+pub async fn publish_page(Path(channel): Path<String>) -> impl IntoResponse {
+    render(PUBLISHER, &channel)
+}
+
+fn render(page: &str, channel: &str) -> impl IntoResponse + use<> {
     // The channel goes into a JS string and the title: keep it to safe characters.
     let channel: String = channel
         .chars()
@@ -17,6 +27,6 @@ pub async fn page(Path(channel): Path<String>) -> impl IntoResponse {
         .collect();
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        PAGE.replace("{{channel}}", &channel),
+        page.replace("{{channel}}", &channel),
     )
 }
