@@ -31,6 +31,9 @@ pub struct Cli {
     /// Last UDP port handed to FTL streams for media.
     #[arg(long, default_value_t = 9999)]
     pub ftl_media_port_max: u16,
+    /// Let a WHIP publisher replace a live stream (default: 409 Conflict).
+    #[arg(long)]
+    pub whip_takeover: bool,
 }
 
 impl Cli {
@@ -46,6 +49,7 @@ impl Cli {
         }
         config.engine.webrtc_port_base = self.webrtc_port;
         config.engine.public_ip = self.public_ip;
+        config.whip_takeover = self.whip_takeover;
         config.engine.ftl_media_ports =
             self.ftl_media_port_min..=self.ftl_media_port_max.max(self.ftl_media_port_min);
         config

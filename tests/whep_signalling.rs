@@ -258,3 +258,37 @@ fn player_page_and_health() {
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
     node.stop();
 }
+
+#[test]
+fn a_viewer_whose_offer_has_no_candidates_still_connects() {
+    let (node, publisher) = live_node();
+    let (mut viewer, offer) = TestViewer::new();
+    let bare: String = offer
+        .split("\r\n")
+        .filter(|line| !line.starts_with("a=candidate") && !line.starts_with("a=end-of-candidates"))
+        .map(|line| format!("{line}\r\n"))
+        .collect::<String>()
+        .trim_end_matches("\r\n\r\n")
+        .to_owned();
+    assert!(!bare.contains("a=candidate"));
+    let response = whep_offer(node.http_addr(), "123", &bare);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body);
+    // The server learns the viewer's address from its connectivity checks.
+    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+    assert!(viewer.connected_at.is_some());
+    let clip = h264_clip();
+    let first = clip.iter().take_while(|p| p.timestamp == 0).count();
+    for (sequence, packet) in clip.iter().enumerate().skip(first).take(10) {
+        publisher.send_video(
+            sequence as u16,
+            packet.timestamp,
+            packet.marker,
+            &packet.payload,
+        );
+    }
+    viewer.run(Duration::from_secs(10), |v| v.video().len() >= first + 10);
+    assert_eq!(viewer.video().len(), first + 10);
+    publisher.disconnect();
+    node.stop();
+}

@@ -277,3 +277,37 @@ fn refusals() {
     );
     node.stop();
 }
+
+#[test]
+fn a_viewer_joining_when_the_ring_holds_no_keyframe_asks_the_publisher_for_one() {
+    let node = common::start_node_with(1, |config| config.engine.video_ring_packets = 32);
+    let (mut publisher, _) = publish(&node);
+    let clip = h264_clip();
+    let first = clip.iter().take_while(|p| p.timestamp == 0).count();
+    send(&mut publisher, &clip[..first]);
+    wait_watchable(&node, &mut publisher);
+    // Enough P-frame packets to overwrite the keyframe in a 32-slot ring.
+    let p_frames: Vec<MediaPacket> = clip
+        .iter()
+        .filter(|p| p.timestamp > 0 && p.timestamp < 30 * 3000)
+        .cloned()
+        .collect();
+    assert!(p_frames.len() > 40);
+    send(&mut publisher, &p_frames);
+    let before = publisher.keyframe_requests;
+
+    let (mut viewer, offer) = TestViewer::new();
+    let response = whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while publisher.keyframe_requests == before && Instant::now() < deadline {
+        viewer.run(Duration::from_millis(5), |_| false);
+        publisher.run(Duration::from_millis(5), |_| false);
+    }
+    assert!(
+        publisher.keyframe_requests > before,
+        "joining with no keyframe held asked for one"
+    );
+    node.stop();
+}
