@@ -190,8 +190,25 @@ fn delete_ends_the_stream_and_its_viewers() {
         404
     );
 
-    // The channel is free: a new publisher gets a fresh stream.
-    let (_again, _) = publish(&node);
+    // The channel is free: a new publisher gets a fresh stream, and new
+    // viewers join it.
+    let (mut again, _) = publish(&node);
+    send(&mut again, &clip[..first]);
+    wait_watchable(&node, &mut again);
+    let (mut late, offer) = TestViewer::new();
+    let response = whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    late.accept_answer(&response.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while late.video().len() < first && Instant::now() < deadline {
+        late.run(Duration::from_millis(5), |_| false);
+        again.run(Duration::from_millis(1), |_| false);
+    }
+    assert_eq!(
+        late.video().len(),
+        first,
+        "the new stream's keyframe reached the new viewer"
+    );
     node.stop();
 }
 
@@ -217,6 +234,29 @@ fn a_publisher_whose_media_stops_is_ended() {
 fn refusals() {
     let node = common::start_node(1);
     let (_publisher, offer) = WhipPublisher::new(true);
+
+    let preflight = request(
+        node.http_addr(),
+        "OPTIONS",
+        "/whip/endpoint/123",
+        &[
+            ("Origin", "https://studio.example"),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(preflight.status, 200);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        preflight
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("authorization")
+    );
 
     let anonymous = post_offer(&node, None, &offer);
     assert_eq!(anonymous.status, 401);

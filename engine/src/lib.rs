@@ -532,9 +532,25 @@ impl EngineHandle {
         })
     }
 
-    /// Ends a WHIP publisher's session (its stream ends with it).
+    /// Ends a WHIP publisher's session. Its stream ends at once (new viewers
+    /// are refused from now on) and its viewers close.
     pub fn close_publisher(&self, publisher: PeerId) -> Result<(), EngineError> {
-        self.close_viewer(publisher)
+        let mut streams = self.shared.streams.lock();
+        let channel = streams
+            .iter()
+            .find(|(_, live)| matches!(live.source, Source::Whip(id) if id == publisher))
+            .map(|(channel, _)| channel.clone());
+        match channel.and_then(|channel| streams.remove(&channel)) {
+            Some(live) => {
+                drop(streams);
+                live.stop(&self.shared.workers);
+                Ok(())
+            }
+            None => {
+                drop(streams);
+                self.close_viewer(publisher)
+            }
+        }
     }
 
     /// The live stream on `channel` (an ended one waiting for removal is not live).

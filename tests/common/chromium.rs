@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -21,11 +22,15 @@ pub struct Chromium {
 impl Chromium {
     /// Starts a fresh headless Chromium showing `url`.
     pub fn open(url: &str) -> Self {
+        // A fresh profile per browser: two Chromiums sharing one would merge
+        // into a single process.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         let profile = std::env::temp_dir().join(format!(
             "waveguide-chromium-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos()
+            NEXT.fetch_add(1, Ordering::Relaxed)
         ));
+        let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
         let child = Command::new(CHROMIUM)
             .args([
