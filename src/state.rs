@@ -121,8 +121,13 @@ impl AppState {
                 self.forget_peer(viewer);
                 tracing::debug!(%viewer, "viewer closed");
             }
-            EngineEvent::PublisherClosed { id, channel, .. } => {
+            EngineEvent::PublisherClosed {
+                id,
+                channel,
+                stream_id,
+            } => {
                 self.forget_peer(id);
+                self.engine.remove_stream(&channel, stream_id);
                 tracing::info!(%channel, publisher = %id, "WHIP publisher gone; stream ended");
             }
             EngineEvent::ViewerConnected(viewer) => tracing::debug!(%viewer, "viewer connected"),

@@ -197,7 +197,10 @@ fn refusals_have_a_status_and_a_reason() {
         &[("Content-Type", "application/trickle-ice-sdpfrag")],
         b"a=ice-ufrag:x",
     );
-    assert_eq!(trickle.status, 405);
+    assert_eq!(
+        trickle.status, 422,
+        "PATCH is allowed; a trickle fragment is not"
+    );
     let not_sdp = request(
         http,
         "PATCH",

@@ -132,17 +132,27 @@ fn whip_stream_reaches_whep_viewers_byte_for_byte_and_keyframe_requests_go_upstr
         publisher.keyframe_requests > before,
         "the keyframe request reached the publisher"
     );
-    // ...and a burst of them is rate-limited to one per 500 ms.
+    // ...and a burst of them is held back to one per 500 ms: none during
+    // the burst, then exactly one once the interval has passed.
     let before = publisher.keyframe_requests;
     for _ in 0..10 {
         viewer.request_keyframe();
         viewer.run(Duration::from_millis(10), |_| false);
         publisher.run(Duration::from_millis(10), |_| false);
     }
-    assert!(
-        publisher.keyframe_requests - before <= 1,
-        "{} requests in 200 ms",
-        publisher.keyframe_requests - before
+    assert_eq!(
+        publisher.keyframe_requests, before,
+        "none within 500 ms of the last"
+    );
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        viewer.run(Duration::from_millis(10), |_| false);
+        publisher.run(Duration::from_millis(10), |_| false);
+    }
+    assert_eq!(
+        publisher.keyframe_requests,
+        before + 1,
+        "the held-back request went out once"
     );
     node.stop();
 }
@@ -227,6 +237,14 @@ fn a_publisher_whose_media_stops_is_ended() {
         publisher.run(Duration::from_millis(20), |_| false);
     }
     assert!(node.engine().stream("123").is_none());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !node.engine().streams().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        node.engine().streams().is_empty(),
+        "and removed from the registry"
+    );
     node.stop();
 }
 
@@ -256,6 +274,29 @@ fn refusals() {
             .header("access-control-allow-headers")
             .unwrap()
             .contains("authorization")
+    );
+
+    // A cross-origin POST sees Location.
+    let (_cors, cors_offer) = WhipPublisher::new(true);
+    let auth = bearer(&node, "124");
+    let cross_origin = request(
+        node.http_addr(),
+        "POST",
+        "/whip/endpoint/124",
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", &auth),
+            ("Origin", "https://studio.example"),
+        ],
+        cors_offer.as_bytes(),
+    );
+    assert_eq!(cross_origin.status, 201, "{}", cross_origin.body);
+    assert!(
+        cross_origin
+            .header("access-control-expose-headers")
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("location")
     );
 
     let anonymous = post_offer(&node, None, &offer);
@@ -301,6 +342,17 @@ fn refusals() {
         b"a=x",
     );
     assert_eq!(patch.status, 405);
+    assert_eq!(patch.header("allow"), Some("DELETE, OPTIONS"));
+    let lowercase_scheme = post_offer(
+        &node,
+        Some(&bearer(&node, "125").replace("Bearer", "bEaReR")),
+        &WhipPublisher::new(true).1,
+    )
+    .status;
+    assert_eq!(
+        lowercase_scheme, 401,
+        "scheme is case-insensitive but the key is channel 125's, not 123's"
+    );
     let unknown = request(
         node.http_addr(),
         "DELETE",

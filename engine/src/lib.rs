@@ -461,15 +461,7 @@ impl EngineHandle {
     /// Ends the FTL stream `stream_id` on `channel`: its socket closes and its
     /// viewers are ended. A stream already replaced is left alone.
     pub fn close_ftl_media(&self, channel: &str, stream_id: u64) {
-        let mut streams = self.shared.streams.lock();
-        if streams
-            .get(channel)
-            .is_some_and(|live| live.stream.id() == stream_id)
-            && let Some(live) = streams.remove(channel)
-        {
-            drop(streams);
-            live.stop(&self.shared.workers);
-        }
+        self.remove_stream(channel, stream_id);
     }
 
     /// Opens a WHIP publisher of `channel` answering `offer`, waiting up to
@@ -569,8 +561,24 @@ impl EngineHandle {
             .streams
             .lock()
             .values()
+            .filter(|live| !live.stream.is_ended())
             .map(|live| Arc::clone(&live.stream))
             .collect()
+    }
+
+    /// Removes `stream_id` from `channel` and stops what feeds it, unless the
+    /// channel has moved on to another stream since. The binary calls it when
+    /// a stream ends on its own (a WHIP publisher gone, an FTL connection closed).
+    pub fn remove_stream(&self, channel: &str, stream_id: u64) {
+        let mut streams = self.shared.streams.lock();
+        if streams
+            .get(channel)
+            .is_some_and(|live| live.stream.id() == stream_id)
+            && let Some(live) = streams.remove(channel)
+        {
+            drop(streams);
+            live.stop(&self.shared.workers);
+        }
     }
 
     /// Opens a viewer of `channel` on the least-loaded worker. With an

@@ -47,6 +47,9 @@ pub enum ViewerError {
     /// An answer came for a viewer that sent its own offer, or twice.
     #[error("this session is not waiting for an answer")]
     NotAwaitingAnswer,
+    /// A publisher offered simulcast; Waveguide takes one encoding.
+    #[error("simulcast is not supported: publish a single encoding")]
+    Simulcast,
     /// A publisher's offer has no H.264 (packetization-mode 1) to send.
     #[error("the offer has no H.264 with packetization-mode 1 to publish")]
     NoH264ToPublish,

@@ -75,6 +75,11 @@ impl Publisher {
         (video, audio): (Option<RingWriter>, Option<RingWriter>),
         offer: &str,
     ) -> Result<(Self, String), ViewerError> {
+        // Each simulcast layer has its own SSRC, sequence and resolution; one
+        // ring holds one encoding, so a simulcast offer is refused.
+        if offer.lines().any(|line| line.starts_with("a=simulcast:")) {
+            return Err(ViewerError::Simulcast);
+        }
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
         let mut rtc = build_rtc(now, publisher_config(base), ufrag, candidate)?;
@@ -189,18 +194,12 @@ impl Publisher {
     /// Sends a PLI upstream if a viewer asked for a keyframe and the last
     /// request is at least [`KEYFRAME_REQUEST_INTERVAL`] old.
     pub fn forward_keyframe_request(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.connected || !self.stream.take_keyframe_request() {
+        if !self.connected {
             return DrainOutcome::default();
         }
-        if self
+        let too_soon = self
             .last_keyframe_request
-            .is_some_and(|last| now.saturating_duration_since(last) < KEYFRAME_REQUEST_INTERVAL)
-        {
-            // Not yet: keep it wanted for a later turn.
-            self.stream.request_keyframe();
-            return DrainOutcome::default();
-        }
-        self.last_keyframe_request = Some(now);
+            .is_some_and(|last| now.saturating_duration_since(last) < KEYFRAME_REQUEST_INTERVAL);
         let Some(video) = self
             .tracks
             .iter()
@@ -209,13 +208,21 @@ impl Publisher {
         else {
             return DrainOutcome::default();
         };
-        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(video, None) {
-            rx.request_keyframe(KeyframeRequestKind::Pli);
-            self.stream
-                .counters()
-                .keyframe_requests
-                .fetch_add(1, Ordering::Relaxed);
+        // The flag is taken only when a PLI really goes out: a request made
+        // too soon, or before the video stream is known, waits for a later turn.
+        let mut api = self.rtc.direct_api();
+        let Some(rx) = api.stream_rx_by_mid(video, None) else {
+            return DrainOutcome::default();
+        };
+        if too_soon || !self.stream.take_keyframe_request() {
+            return DrainOutcome::default();
         }
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+        self.last_keyframe_request = Some(now);
+        self.stream
+            .counters()
+            .keyframe_requests
+            .fetch_add(1, Ordering::Relaxed);
         self.handle_timeout(now, send)
     }
 

@@ -792,6 +792,7 @@ impl Worker {
             return;
         }
         if let Some(entry) = entry_in(&mut self.slots, slot)
+            && matches!(entry.peer, Peer::Viewer(_))
             && entry.peer.is_connected()
             && !entry.reported_connected
         {

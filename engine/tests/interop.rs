@@ -240,3 +240,14 @@ fn a_viewer_that_cannot_take_the_stream_profile_is_refused() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_simulcast_publisher_is_refused() {
+    let offer = fixture("obs-whip-libdatachannel.sdp").replace(
+        "a=mid:1\r\na=sendonly\r\n",
+        "a=mid:1\r\na=sendonly\r\na=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l\r\n",
+    );
+    assert!(offer.contains("a=simulcast:send h;l"));
+    let result = publish(&offer);
+    assert!(matches!(result, Err(ViewerError::Simulcast)), "{result:?}");
+}

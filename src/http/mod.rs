@@ -27,6 +27,8 @@ pub struct HttpError {
     retry_after: Option<u32>,
     /// Adds `WWW-Authenticate: Bearer` (a 401 must say how to authenticate).
     pub www_authenticate: bool,
+    /// The `Allow` header of a `405` (RFC 9110 §15.5.6).
+    pub allow: Option<&'static str>,
 }
 
 impl HttpError {
@@ -37,6 +39,7 @@ impl HttpError {
             reason: reason.into(),
             retry_after: None,
             www_authenticate: false,
+            allow: None,
         }
     }
 
@@ -61,6 +64,11 @@ impl IntoResponse for HttpError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(allow) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static(allow));
         }
         if let Some(seconds) = self.retry_after {
             response

@@ -65,7 +65,7 @@ pub(super) fn engine_error(error: EngineError) -> HttpError {
         EngineError::ChannelLive => {
             HttpError::new(StatusCode::CONFLICT, "the channel is already live")
         }
-        EngineError::Viewer(error @ ViewerError::NoH264ToPublish) => {
+        EngineError::Viewer(error @ (ViewerError::NoH264ToPublish | ViewerError::Simulcast)) => {
             HttpError::new(StatusCode::NOT_ACCEPTABLE, error.to_string())
         }
         EngineError::Viewer(error @ ViewerError::NotAwaitingAnswer) => {
@@ -112,8 +112,8 @@ pub async fn create(
 }
 
 /// `PATCH /whep/resource/{id}`: the viewer's answer to a server offer.
-/// Trickle ICE fragments get `405`: this is an ICE-lite server and every
-/// candidate is in its SDP (RFC 9725 §4.3.1).
+/// Trickle ICE fragments get `422`: this is an ICE-lite server and every
+/// candidate is in its SDP.
 pub async fn patch(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -124,8 +124,9 @@ pub async fn patch(
         .resource(ResourceKind::Whep, &id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHEP session"))?;
     if media_type(&headers).eq_ignore_ascii_case("application/trickle-ice-sdpfrag") {
+        // PATCH itself is allowed here (for the answer); the fragment is not.
         return Err(HttpError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "trickle ICE is not supported: all candidates are in the SDP",
         ));
     }

@@ -25,11 +25,9 @@ fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(),
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .ok_or_else(|| unauthorized("missing Authorization: Bearer <stream key>"))?;
     let secret = token
         .strip_prefix(channel)
@@ -38,6 +36,7 @@ fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(),
     let expected = state
         .service
         .stream_secret(channel)
+        .filter(|expected| !expected.is_empty())
         .ok_or_else(|| unauthorized("this channel may not stream"))?;
     if !constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
         return Err(unauthorized("invalid stream key"));
@@ -103,10 +102,12 @@ pub async fn patch(
     state
         .resource(ResourceKind::Whip, &id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHIP session"))?;
-    Err(HttpError::new(
+    let mut error = HttpError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "trickle ICE and ICE restarts are not supported: all candidates are in the SDP",
-    ))
+    );
+    error.allow = Some("DELETE, OPTIONS");
+    Err(error)
 }
 
 /// `DELETE /whip/resource/{id}`: the stream ends, and its viewers with it.
