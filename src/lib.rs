@@ -3,6 +3,7 @@
 //! packet-level work lives in `engine` and `ftl`.
 
 pub mod cli;
+pub mod config;
 pub mod http;
 pub mod ingest_ftl;
 pub mod service;
@@ -32,6 +33,8 @@ pub struct NodeConfig {
     pub ftl_control: ftl::ServerConfig,
     /// Whether a WHIP publisher may replace a live stream; if not, `409`.
     pub whip_takeover: bool,
+    /// Largest HTTP request body, in bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for NodeConfig {
@@ -43,6 +46,7 @@ impl Default for NodeConfig {
             service: Service::Dummy,
             ftl_control: ftl::ServerConfig::default(),
             whip_takeover: false,
+            max_body_bytes: http::MAX_BODY_BYTES,
         }
     }
 }
@@ -78,7 +82,7 @@ impl Node {
         })?;
         let http_addr = http_listener.local_addr()?;
         let ftl_addr = ftl_listener.local_addr()?;
-        let router = http::router(Arc::clone(&state));
+        let router = http::router(Arc::clone(&state), config.max_body_bytes);
         runtime.spawn(async move {
             if let Err(error) = axum::serve(http_listener, router).await {
                 tracing::error!(%error, "HTTP server stopped");

@@ -1,23 +1,46 @@
-//! `waveguide-engine`: parse flags, start the node, serve until a signal.
+//! `waveguide-engine`: read the configuration, start the node, serve until a
+//! signal.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use waveguide::Node;
 use waveguide::cli::Cli;
+use waveguide::config::LogFormat;
 
-fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = cli.node_config();
-    let node = match Node::start(config) {
+    let config = match cli.config() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("waveguide-engine: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let node_config = match config.node_config() {
+        Ok(node_config) => node_config,
+        Err(error) => {
+            eprintln!("waveguide-engine: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.logging.format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    let node = match Node::start(node_config) {
         Ok(node) => node,
         Err(error) => {
             tracing::error!(%error, "could not start");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     tracing::info!(
@@ -27,14 +50,14 @@ fn main() -> std::process::ExitCode {
         "waveguide-engine {} running", env!("CARGO_PKG_VERSION"),
     );
     if let Some(key) = node.service().example_stream_key("123") {
-        tracing::info!("example FTL stream key for channel 123: {key}");
+        tracing::info!("example stream key for channel 123 (FTL, or WHIP Bearer): {key}");
         tracing::info!("watch it at http://{}/stream/123", node.http_addr());
     }
     match node.run_until_signal() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "signal handling failed");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }

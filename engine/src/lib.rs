@@ -204,6 +204,36 @@ pub struct WorkerStats {
 /// A new viewer and the SDP to send it (our answer, or our offer).
 pub type OpenedViewer = (PeerId, String);
 
+/// Where a stream comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingest {
+    /// An FTL encoder.
+    Ftl,
+    /// A WHIP publisher.
+    Whip,
+}
+
+impl Ingest {
+    /// `ftl` or `whip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ftl => "ftl",
+            Self::Whip => "whip",
+        }
+    }
+}
+
+/// A live stream as the API shows it.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// The stream.
+    pub stream: Arc<Stream>,
+    /// Where it comes from.
+    pub ingest: Ingest,
+    /// The worker its ingest (FTL socket or WHIP peer) lives on.
+    pub ingest_worker: usize,
+}
+
 /// A WHIP publisher, opened.
 #[derive(Debug, Clone)]
 pub struct OpenedPublisher {
@@ -563,6 +593,27 @@ impl EngineHandle {
             .values()
             .filter(|live| !live.stream.is_ended())
             .map(|live| Arc::clone(&live.stream))
+            .collect()
+    }
+
+    /// Every live stream with where it comes from.
+    pub fn stream_infos(&self) -> Vec<StreamInfo> {
+        self.shared
+            .streams
+            .lock()
+            .values()
+            .filter(|live| !live.stream.is_ended())
+            .map(|live| {
+                let (ingest, ingest_worker) = match live.source {
+                    Source::Ftl { worker } => (Ingest::Ftl, worker),
+                    Source::Whip(peer) => (Ingest::Whip, usize::from(peer.worker)),
+                };
+                StreamInfo {
+                    stream: Arc::clone(&live.stream),
+                    ingest,
+                    ingest_worker,
+                }
+            })
             .collect()
     }
 

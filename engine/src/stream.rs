@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use ftl::h264::Sps;
 
@@ -72,6 +72,7 @@ pub struct Stream {
     audio: Option<Arc<PacketRing>>,
     sps: OnceLock<Sps>,
     followers: AtomicU64,
+    viewers: AtomicUsize,
     ended: AtomicBool,
     keyframe_wanted: AtomicBool,
     counters: StreamCounters,
@@ -93,6 +94,7 @@ impl Stream {
             audio,
             sps: OnceLock::new(),
             followers: AtomicU64::new(0),
+            viewers: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             keyframe_wanted: AtomicBool::new(false),
             counters: StreamCounters::default(),
@@ -141,6 +143,20 @@ impl Stream {
     /// The workers that have viewers, as a bit set.
     pub fn followers(&self) -> u64 {
         self.followers.load(Ordering::Acquire)
+    }
+
+    /// Counts a viewer in (`joined`) or out.
+    pub fn count_viewer(&self, joined: bool) {
+        if joined {
+            self.viewers.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.viewers.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Viewers open on every worker.
+    pub fn viewers(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
     }
 
     /// Marks the stream ended; viewers close when they see it.

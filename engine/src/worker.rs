@@ -661,6 +661,7 @@ impl Worker {
             .or_insert_with(|| (Arc::clone(&stream), 0));
         followed.1 += 1;
         stream.follow(self.index);
+        stream.count_viewer(true);
         // Nothing to start from: ask a WHIP publisher for a keyframe now.
         if let Some(ring) = stream.ring(crate::stream::TrackKind::Video) {
             let held = ring.head().saturating_sub(ring.capacity() as u64);
@@ -842,6 +843,7 @@ impl Worker {
         let stream = entry.peer.stream();
         let event = match entry.peer {
             Peer::Viewer(_) => {
+                stream.count_viewer(false);
                 if let Some(followed) = self.following.get_mut(&stream.id()) {
                     followed.1 -= 1;
                     if followed.1 == 0 {

@@ -2,6 +2,7 @@
 //! every WHEP route, a body limit, and errors as a status with a one-line
 //! reason.
 
+mod api;
 mod player;
 mod whep;
 mod whip;
@@ -16,7 +17,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 
-/// Largest request body accepted (an SDP offer is a few KiB).
+/// Default largest request body (an SDP offer is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// An HTTP error: a status and a one-line reason, sent as plain text.
@@ -80,7 +81,7 @@ impl IntoResponse for HttpError {
 }
 
 /// The router with every route.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([
@@ -113,6 +114,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/stream/{channel}", get(player::page))
         .route("/publish/{channel}", get(player::publish_page))
         .route("/healthz", get(|| async { "ok\n" }))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route("/api/streams", get(api::streams))
+        .route("/api/streams/{channel}", get(api::stream))
+        .route("/metrics", get(api::metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

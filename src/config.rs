@@ -1,0 +1,412 @@
+//! The configuration file (TOML): every option, its default, and its check.
+//! Parsed into `Config`, validated with errors that name the key, and turned
+//! into the `NodeConfig` the node runs with.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::NodeConfig;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (unknown key, wrong type).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's message, which names the key and the line.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid value for {key}: {reason}")]
+    Invalid {
+        /// The key, as `section.name`.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    /// Where WHIP, WHEP, the pages, the API and metrics are served.
+    pub address: SocketAddr,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// `[ftl]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FtlSection {
+    /// FTL control address; encoders always connect to port 8084.
+    pub address: SocketAddr,
+    /// First UDP port handed to FTL streams.
+    pub media_port_min: u16,
+    /// Last UDP port handed to FTL streams.
+    pub media_port_max: u16,
+    /// Address FTL media sockets bind to.
+    pub media_bind: IpAddr,
+    /// From accept until the media port is sent, in milliseconds.
+    pub handshake_timeout_ms: u64,
+    /// Longest time without a PING once streaming, in milliseconds.
+    pub ping_timeout_ms: u64,
+    /// Longest control line, in bytes.
+    pub max_line_bytes: usize,
+}
+
+/// `[webrtc]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtcSection {
+    /// Address the WebRTC sockets bind to.
+    pub bind: IpAddr,
+    /// Worker k's UDP port is this plus k; 0 picks free ports.
+    pub port_base: u16,
+    /// The IP announced in ICE candidates (behind 1:1 NAT: the public one).
+    pub public_ip: IpAddr,
+}
+
+/// `[workers]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersSection {
+    /// Worker threads; 0 means one per core.
+    pub count: usize,
+}
+
+/// `[limits]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Most peers (viewers and publishers) on one worker.
+    pub max_peers_per_worker: usize,
+    /// A peer that has not connected by then is dropped, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// A stream with no media for this long ends, in milliseconds.
+    pub media_timeout_ms: u64,
+    /// Video packets held per stream (about 4 s at 6 Mbps by default).
+    pub video_ring_packets: usize,
+    /// Audio packets held per stream.
+    pub audio_ring_packets: usize,
+    /// SO_RCVBUF and SO_SNDBUF of every UDP socket, in bytes.
+    pub socket_buffer_bytes: usize,
+}
+
+/// `[whip]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WhipSection {
+    /// Whether a publisher may replace a live stream (else 409).
+    pub takeover: bool,
+}
+
+/// `[logging]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingSection {
+    /// A tracing filter such as `info` or `waveguide=debug`; `RUST_LOG` wins.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The whole file. Every section and key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[http]`
+    pub http: HttpSection,
+    /// `[ftl]`
+    pub ftl: FtlSection,
+    /// `[webrtc]`
+    pub webrtc: WebRtcSection,
+    /// `[workers]`
+    pub workers: WorkersSection,
+    /// `[limits]`
+    pub limits: LimitsSection,
+    /// `[whip]`
+    pub whip: WhipSection,
+    /// `[logging]`
+    pub logging: LoggingSection,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8091)),
+            max_body_bytes: crate::http::MAX_BODY_BYTES,
+        }
+    }
+}
+
+impl Default for FtlSection {
+    fn default() -> Self {
+        let control = ftl::ServerConfig::default();
+        Self {
+            address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8084)),
+            media_port_min: 9000,
+            media_port_max: 9999,
+            media_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            handshake_timeout_ms: control.handshake_timeout.as_millis() as u64,
+            ping_timeout_ms: control.ping_timeout.as_millis() as u64,
+            max_line_bytes: control.max_line_len,
+        }
+    }
+}
+
+impl Default for WebRtcSection {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port_base: 8200,
+            public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let engine = engine::EngineConfig::default();
+        Self {
+            max_peers_per_worker: engine.max_viewers_per_worker,
+            connect_timeout_ms: engine.viewer_connect_timeout.as_millis() as u64,
+            media_timeout_ms: engine.ftl_media_timeout.as_millis() as u64,
+            video_ring_packets: engine.video_ring_packets,
+            audio_ring_packets: engine.audio_ring_packets,
+            socket_buffer_bytes: engine.socket_buffer_bytes,
+        }
+    }
+}
+
+impl Default for LoggingSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+impl Config {
+    /// Reads and parses a TOML file (not yet validated).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|error| match error {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.display().to_string(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text (not yet validated).
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: "config".into(),
+            message: error.to_string().trim().to_owned(),
+        })
+    }
+
+    /// The effective configuration as TOML, for `--print-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks every value and builds the node's configuration.
+    pub fn node_config(&self) -> Result<NodeConfig, ConfigError> {
+        let ms = Duration::from_millis;
+        if self.ftl.media_port_min > self.ftl.media_port_max {
+            return Err(invalid(
+                "ftl.media_port_min",
+                "must not be above ftl.media_port_max",
+            ));
+        }
+        if self.ftl.handshake_timeout_ms == 0 {
+            return Err(invalid("ftl.handshake_timeout_ms", "must be above 0"));
+        }
+        if self.ftl.ping_timeout_ms == 0 {
+            return Err(invalid("ftl.ping_timeout_ms", "must be above 0"));
+        }
+        if !(16..=65_536).contains(&self.ftl.max_line_bytes) {
+            return Err(invalid(
+                "ftl.max_line_bytes",
+                "must be between 16 and 65536",
+            ));
+        }
+        if self.workers.count > 64 {
+            return Err(invalid("workers.count", "at most 64 workers"));
+        }
+        if self.webrtc.public_ip.is_unspecified() {
+            return Err(invalid(
+                "webrtc.public_ip",
+                "must be an address viewers can reach, not 0.0.0.0",
+            ));
+        }
+        if self.limits.video_ring_packets < 64 || self.limits.audio_ring_packets < 16 {
+            return Err(invalid(
+                "limits.video_ring_packets",
+                "rings need at least 64 video and 16 audio packets",
+            ));
+        }
+        if self.limits.max_peers_per_worker == 0 {
+            return Err(invalid("limits.max_peers_per_worker", "must be above 0"));
+        }
+        if self.http.max_body_bytes < 1024 {
+            return Err(invalid("http.max_body_bytes", "must be at least 1024"));
+        }
+        let mut node = NodeConfig {
+            http: self.http.address,
+            ftl: self.ftl.address,
+            whip_takeover: self.whip.takeover,
+            max_body_bytes: self.http.max_body_bytes,
+            ..NodeConfig::default()
+        };
+        node.ftl_control.handshake_timeout = ms(self.ftl.handshake_timeout_ms);
+        node.ftl_control.ping_timeout = ms(self.ftl.ping_timeout_ms);
+        node.ftl_control.max_line_len = self.ftl.max_line_bytes;
+        let engine = &mut node.engine;
+        if self.workers.count > 0 {
+            engine.workers = self.workers.count;
+        }
+        engine.webrtc_bind = self.webrtc.bind;
+        engine.webrtc_port_base = self.webrtc.port_base;
+        engine.public_ip = self.webrtc.public_ip;
+        engine.ftl_media_ports = self.ftl.media_port_min..=self.ftl.media_port_max;
+        engine.ftl_media_bind = self.ftl.media_bind;
+        engine.max_viewers_per_worker = self.limits.max_peers_per_worker;
+        engine.viewer_connect_timeout = ms(self.limits.connect_timeout_ms);
+        engine.ftl_media_timeout = ms(self.limits.media_timeout_ms);
+        engine.video_ring_packets = self.limits.video_ring_packets;
+        engine.audio_ring_packets = self.limits.audio_ring_packets;
+        engine.socket_buffer_bytes = self.limits.socket_buffer_bytes;
+        Ok(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let config = Config::parse("").unwrap();
+        let node = config.node_config().unwrap();
+        assert_eq!(node.http.port(), 8091);
+        assert_eq!(node.ftl.port(), 8084);
+        assert_eq!(node.engine.webrtc_port_base, 8200);
+        assert_eq!(node.engine.ftl_media_ports, 9000..=9999);
+        assert!(!node.whip_takeover);
+    }
+
+    #[test]
+    fn values_reach_the_node_config() {
+        let config = Config::parse(
+            "[http]\naddress = \"127.0.0.1:9091\"\n[ftl]\nhandshake_timeout_ms = 7000\nmedia_port_min = 20000\nmedia_port_max = 20010\n\
+             [webrtc]\npublic_ip = \"203.0.113.7\"\nport_base = 30000\n[workers]\ncount = 3\n[whip]\ntakeover = true\n\
+             [logging]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let node = config.node_config().unwrap();
+        assert_eq!(node.http, "127.0.0.1:9091".parse().unwrap());
+        assert_eq!(node.ftl_control.handshake_timeout, Duration::from_secs(7));
+        assert_eq!(node.engine.ftl_media_ports, 20000..=20010);
+        assert_eq!(
+            node.engine.public_ip,
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(node.engine.webrtc_port_base, 30000);
+        assert_eq!(node.engine.workers, 3);
+        assert!(node.whip_takeover);
+        assert_eq!(config.logging.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        let unknown = Config::parse("[ftl]\nhandshake_timeout = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("handshake_timeout"), "{unknown}");
+        let wrong = Config::parse("[webrtc]\nport_base = \"eighty\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(wrong.contains("port_base"), "{wrong}");
+        let section = Config::parse("[nonsense]\nx = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(section.contains("nonsense"), "{section}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        for (text, key) in [
+            (
+                "[ftl]\nmedia_port_min = 10\nmedia_port_max = 5\n",
+                "ftl.media_port_min",
+            ),
+            ("[workers]\ncount = 65\n", "workers.count"),
+            ("[webrtc]\npublic_ip = \"0.0.0.0\"\n", "webrtc.public_ip"),
+            (
+                "[ftl]\nhandshake_timeout_ms = 0\n",
+                "ftl.handshake_timeout_ms",
+            ),
+            (
+                "[limits]\nmax_peers_per_worker = 0\n",
+                "limits.max_peers_per_worker",
+            ),
+        ] {
+            let error = Config::parse(text)
+                .unwrap()
+                .node_config()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("invalid value for {key}")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn printed_config_parses_back_to_the_same() {
+        let config = Config::parse("[webrtc]\nport_base = 1234\n").unwrap();
+        let again = Config::parse(&config.to_toml()).unwrap();
+        assert_eq!(again.webrtc.port_base, 1234);
+        assert_eq!(again.to_toml(), config.to_toml());
+    }
+}

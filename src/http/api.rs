@@ -1,0 +1,243 @@
+//! The JSON status API (`/api/streams`, `/api/streams/{channel}`) and the
+//! Prometheus metrics (`/metrics`), built from engine snapshots (values, not
+//! shared counters).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use engine::{StreamInfo, TrackKind, WorkerStats};
+use serde_json::{Value, json};
+
+use super::HttpError;
+use crate::state::AppState;
+
+/// How long a request waits for each worker's counters.
+const STATS_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn stream_json(info: &StreamInfo) -> Value {
+    let stream = &info.stream;
+    let stats = stream.stats();
+    let workers: Vec<usize> = (0..64)
+        .filter(|w| stream.followers() & (1 << w) != 0)
+        .collect();
+    let video = stream.ring(TrackKind::Video).map(|_| match stream.sps() {
+        Some(sps) => json!({
+            "codec": "H264",
+            "width": sps.width,
+            "height": sps.height,
+            "profile_level_id": format!("{:02x}{:02x}{:02x}", sps.profile_idc, sps.constraint_flags, sps.level_idc),
+        }),
+        None => json!({ "codec": "H264", "waiting_for_keyframe": true }),
+    });
+    let audio = stream
+        .ring(TrackKind::Audio)
+        .map(|_| json!({ "codec": "opus" }));
+    json!({
+        "channel": stream.channel(),
+        "id": stream.id(),
+        "ingest": info.ingest.as_str(),
+        "ingest_worker": info.ingest_worker,
+        "video": video,
+        "audio": audio,
+        "viewers": stream.viewers(),
+        "viewer_workers": workers,
+        "packets_in": stats.packets_in,
+        "bytes_in": stats.bytes_in,
+        "dropped": stats.dropped,
+        "nacked": stats.nacked,
+        "recovered": stats.recovered,
+        "keyframe_requests": stats.keyframe_requests,
+    })
+}
+
+/// `GET /api/streams`
+pub async fn streams(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let streams: Vec<Value> = state
+        .engine
+        .stream_infos()
+        .iter()
+        .map(stream_json)
+        .collect();
+    Json(json!({ "streams": streams }))
+}
+
+/// `GET /api/streams/{channel}`
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    Path(channel): Path<String>,
+) -> Result<impl IntoResponse, HttpError> {
+    state
+        .engine
+        .stream_infos()
+        .iter()
+        .find(|info| info.stream.channel() == channel)
+        .map(|info| Json(stream_json(info)))
+        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel"))
+}
+
+/// A label value escaped as the exposition format wants (`\\`, `\"`, `\n`).
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `GET /metrics`: Prometheus text exposition format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let engine = state.engine.clone();
+    let workers: Vec<WorkerStats> =
+        tokio::task::spawn_blocking(move || engine.stats(STATS_TIMEOUT))
+            .await
+            .unwrap_or_default();
+    let streams = state.engine.stream_infos();
+    let mut out = String::new();
+    let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let per_worker = |value: fn(&WorkerStats) -> u64| -> Vec<(String, u64)> {
+        workers
+            .iter()
+            .map(|w| (format!("{{worker=\"{}\"}}", w.index), value(w)))
+            .collect()
+    };
+    let per_stream = |value: fn(&StreamInfo) -> u64| -> Vec<(String, u64)> {
+        streams
+            .iter()
+            .map(|s| {
+                let channel = label_value(s.stream.channel());
+                (
+                    format!("{{channel=\"{channel}\",ingest=\"{}\"}}", s.ingest.as_str()),
+                    value(s),
+                )
+            })
+            .collect()
+    };
+    family(
+        "waveguide_streams",
+        "gauge",
+        "Live streams.",
+        &[(String::new(), streams.len() as u64)],
+    );
+    family(
+        "waveguide_viewers",
+        "gauge",
+        "Viewers open, per worker.",
+        &per_worker(|w| w.viewers as u64),
+    );
+    family(
+        "waveguide_viewers_connected",
+        "gauge",
+        "Viewers with ICE and DTLS up, per worker.",
+        &per_worker(|w| w.connected_viewers as u64),
+    );
+    family(
+        "waveguide_packets_forwarded_total",
+        "counter",
+        "RTP packets handed to viewers.",
+        &per_worker(|w| w.forwarded),
+    );
+    family(
+        "waveguide_datagrams_sent_total",
+        "counter",
+        "UDP datagrams sent.",
+        &per_worker(|w| w.send.sent),
+    );
+    family(
+        "waveguide_send_syscalls_total",
+        "counter",
+        "sendmmsg calls.",
+        &per_worker(|w| w.send.syscalls),
+    );
+    family(
+        "waveguide_datagrams_gso_total",
+        "counter",
+        "Datagrams sent inside UDP GSO messages.",
+        &per_worker(|w| w.send.segmented),
+    );
+    family(
+        "waveguide_datagrams_send_dropped_total",
+        "counter",
+        "Datagrams the kernel refused.",
+        &per_worker(|w| w.send.dropped),
+    );
+    family(
+        "waveguide_unroutable_datagrams_total",
+        "counter",
+        "WebRTC datagrams that matched no peer.",
+        &per_worker(|w| w.unroutable),
+    );
+    family(
+        "waveguide_viewer_keyframe_requests_total",
+        "counter",
+        "PLI/FIR from viewers.",
+        &per_worker(|w| w.keyframe_requests),
+    );
+    family(
+        "waveguide_loop_turns_total",
+        "counter",
+        "Worker loop turns.",
+        &per_worker(|w| w.turns),
+    );
+    family(
+        "waveguide_stream_viewers",
+        "gauge",
+        "Viewers per stream.",
+        &per_stream(|s| s.stream.viewers() as u64),
+    );
+    family(
+        "waveguide_stream_packets_in_total",
+        "counter",
+        "Media packets in, per stream.",
+        &per_stream(|s| s.stream.stats().packets_in),
+    );
+    family(
+        "waveguide_stream_bytes_in_total",
+        "counter",
+        "Payload bytes in, per stream.",
+        &per_stream(|s| s.stream.stats().bytes_in),
+    );
+    family(
+        "waveguide_stream_dropped_total",
+        "counter",
+        "Datagrams dropped at ingest, per stream.",
+        &per_stream(|s| s.stream.stats().dropped),
+    );
+    family(
+        "waveguide_stream_nacked_total",
+        "counter",
+        "Sequence numbers NACKed to the publisher.",
+        &per_stream(|s| s.stream.stats().nacked),
+    );
+    family(
+        "waveguide_stream_keyframe_requests_total",
+        "counter",
+        "Keyframe requests sent to the publisher.",
+        &per_stream(|s| s.stream.stats().keyframe_requests),
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_value;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("123"), "123");
+        assert_eq!(label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
