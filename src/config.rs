@@ -95,6 +95,12 @@ pub struct WorkersSection {
 pub struct LimitsSection {
     /// Most peers (viewers and publishers) on one worker.
     pub max_peers_per_worker: usize,
+    /// Most live streams.
+    pub max_streams: usize,
+    /// Most viewers of one stream.
+    pub max_viewers_per_stream: usize,
+    /// Most viewers in total.
+    pub max_viewers_total: usize,
     /// A peer that has not connected by then is dropped, in milliseconds.
     pub connect_timeout_ms: u64,
     /// A stream with no media for this long ends, in milliseconds.
@@ -194,6 +200,9 @@ impl Default for LimitsSection {
         let engine = engine::EngineConfig::default();
         Self {
             max_peers_per_worker: engine.max_viewers_per_worker,
+            max_streams: engine.max_streams,
+            max_viewers_per_stream: engine.max_viewers_per_stream,
+            max_viewers_total: engine.max_viewers_total,
             connect_timeout_ms: engine.viewer_connect_timeout.as_millis() as u64,
             media_timeout_ms: engine.ftl_media_timeout.as_millis() as u64,
             video_ring_packets: engine.video_ring_packets,
@@ -310,6 +319,9 @@ impl Config {
         engine.ftl_media_ports = self.ftl.media_port_min..=self.ftl.media_port_max;
         engine.ftl_media_bind = self.ftl.media_bind;
         engine.max_viewers_per_worker = self.limits.max_peers_per_worker;
+        engine.max_streams = self.limits.max_streams;
+        engine.max_viewers_per_stream = self.limits.max_viewers_per_stream;
+        engine.max_viewers_total = self.limits.max_viewers_total;
         engine.viewer_connect_timeout = ms(self.limits.connect_timeout_ms);
         engine.ftl_media_timeout = ms(self.limits.media_timeout_ms);
         engine.video_ring_packets = self.limits.video_ring_packets;

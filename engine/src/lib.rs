@@ -69,6 +69,12 @@ pub struct EngineConfig {
     pub audio_ring_packets: usize,
     /// Most viewers on one worker.
     pub max_viewers_per_worker: usize,
+    /// Most live streams.
+    pub max_streams: usize,
+    /// Most viewers of one stream.
+    pub max_viewers_per_stream: usize,
+    /// Most viewers of all streams together.
+    pub max_viewers_total: usize,
     /// A viewer that has not connected (ICE + DTLS) by then is dropped.
     pub viewer_connect_timeout: Duration,
     /// An FTL stream with no datagram for this long is reported as timed out.
@@ -91,6 +97,9 @@ impl Default for EngineConfig {
             video_ring_packets: 4096,
             audio_ring_packets: 512,
             max_viewers_per_worker: 10_000,
+            max_streams: 1_000,
+            max_viewers_per_stream: 100_000,
+            max_viewers_total: 100_000,
             viewer_connect_timeout: Duration::from_secs(15),
             ftl_media_timeout: Duration::from_secs(10),
             socket_buffer_bytes: 4 << 20,
@@ -159,9 +168,12 @@ pub enum EngineError {
     /// No viewer with that id.
     #[error("no such viewer")]
     NoSuchViewer,
-    /// Every worker is at its viewer limit.
+    /// A viewer limit (per worker, per stream or in total) is reached.
     #[error("viewer limit reached")]
     TooManyViewers,
+    /// The limit of live streams is reached.
+    #[error("stream limit reached")]
+    TooManyStreams,
     /// No free FTL media port in the configured range.
     #[error("no free media port")]
     NoFreePort,
@@ -442,6 +454,7 @@ impl EngineHandle {
         if !replace && self.stream(channel).is_some() {
             return Err(EngineError::ChannelLive);
         }
+        self.check_stream_room(channel)?;
         // Bound before the registry lock: a bind may take many tries.
         let socket = self.bind_media_port()?;
         let port = socket.local_addr()?.port();
@@ -508,6 +521,7 @@ impl EngineHandle {
         if !replace && self.stream(channel).is_some() {
             return Err(EngineError::ChannelLive);
         }
+        self.check_stream_room(channel)?;
         let origin = Instant::now();
         let (video_writer, video) = ring::PacketRing::new(shared.config.video_ring_packets, origin);
         let (audio_writer, audio) = ring::PacketRing::new(shared.config.audio_ring_packets, origin);
@@ -641,6 +655,11 @@ impl EngineHandle {
         offer: Option<String>,
     ) -> Result<PendingReply<Result<OpenedViewer, EngineError>>, EngineError> {
         let stream = self.stream(channel).ok_or(EngineError::NoSuchStream)?;
+        let config = &self.shared.config;
+        let total: usize = self.streams().iter().map(|s| s.viewers()).sum();
+        if stream.viewers() >= config.max_viewers_per_stream || total >= config.max_viewers_total {
+            return Err(EngineError::TooManyViewers);
+        }
         // Viewers are offered the stream's own H.264 profile, read from its SPS.
         if stream.ring(TrackKind::Video).is_some() && stream.sps().is_none() {
             return Err(EngineError::StreamNotReady);
@@ -691,6 +710,16 @@ impl EngineHandle {
             .into_iter()
             .filter_map(|p| p.wait(timeout).ok())
             .collect()
+    }
+
+    /// Whether one more stream fits (a stream replacing `channel`'s own does).
+    fn check_stream_room(&self, channel: &str) -> Result<(), EngineError> {
+        let live = self.streams();
+        let others = live.iter().filter(|s| s.channel() != channel).count();
+        if others >= self.shared.config.max_streams {
+            return Err(EngineError::TooManyStreams);
+        }
+        Ok(())
     }
 
     /// The worker with the fewest peers, if it has room.
