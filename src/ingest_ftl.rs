@@ -132,6 +132,8 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
         stream_end: None,
     };
     let mut buf = vec![0u8; 4096];
+    let mut shutdown = connection.state.shutdown_signal();
+    connection.state.count_ftl_connection(true);
     'connection: loop {
         let deadline = loop {
             match session.poll_output() {
@@ -175,7 +177,12 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                 tracing::info!(%peer, %status, "FTL: stream ended by the server");
                 session.terminate(status);
             }
+            // The node is stopping: the client hears 410 rather than a silent
+            // close, which would kill ftl_app with SIGPIPE (FTL-SPEC §3.5).
+            _ = shutdown.wait_for(|stopping| *stopping) => session.terminate(StatusCode::ServerTerminate),
         }
     }
     let _ = tcp.shutdown().await;
+    drop(connection.opened.take());
+    connection.state.count_ftl_connection(false);
 }

@@ -18,6 +18,9 @@ use engine::{Engine, EngineConfig, EngineHandle};
 use crate::service::Service;
 use crate::state::AppState;
 
+/// Longest wait for FTL connections to say goodbye when the node stops.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where a node listens and how its engine runs.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -143,8 +146,18 @@ impl Node {
         Ok(())
     }
 
-    /// Stops the HTTP and FTL servers and the engine.
+    /// Stops within a bounded time: FTL encoders are told `410` and their
+    /// connections closed, the HTTP and FTL listeners stop, and every worker
+    /// closes its peers cleanly (DTLS close_notify) before it exits.
     pub fn stop(self) {
+        self.state.begin_shutdown();
+        let state = Arc::clone(&self.state);
+        self.runtime.block_on(async move {
+            let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+            while state.ftl_connections() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
         self.runtime.shutdown_background();
         self.engine.shutdown();
     }

@@ -3,6 +3,7 @@
 //! hear that its stream ended.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use engine::{EngineEvent, EngineHandle, PeerId};
 use ftl::StatusCode;
@@ -24,6 +25,10 @@ pub struct AppState {
     resources: Mutex<Resources>,
     /// FTL connections waiting to be told their stream ended, by stream id.
     ftl_endings: Mutex<HashMap<u64, oneshot::Sender<StatusCode>>>,
+    /// Set once when the node stops; every FTL connection then sends 410.
+    shutdown: tokio::sync::watch::Sender<bool>,
+    /// FTL control connections open now.
+    ftl_connections: AtomicUsize,
 }
 
 /// Which route family a resource id belongs to: a WHEP id is no WHIP id.
@@ -56,6 +61,8 @@ impl AppState {
             whip_takeover,
             resources: Mutex::new(Resources::default()),
             ftl_endings: Mutex::new(HashMap::new()),
+            shutdown: tokio::sync::watch::Sender::new(false),
+            ftl_connections: AtomicUsize::new(0),
         }
     }
 
@@ -105,6 +112,30 @@ impl AppState {
     /// Stops watching a stream's end.
     pub fn forget_stream_end(&self, stream_id: u64) {
         self.ftl_endings.lock().remove(&stream_id);
+    }
+
+    /// A receiver that changes when the node begins to stop.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every connection the node is stopping.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Counts an FTL connection in (`opened`) or out; returns how many are open.
+    pub fn count_ftl_connection(&self, opened: bool) -> usize {
+        if opened {
+            self.ftl_connections.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            self.ftl_connections.fetch_sub(1, Ordering::AcqRel) - 1
+        }
+    }
+
+    /// FTL control connections open now.
+    pub fn ftl_connections(&self) -> usize {
+        self.ftl_connections.load(Ordering::Acquire)
     }
 
     /// Tells the connection of `stream_id` that its stream ended, with `status`.

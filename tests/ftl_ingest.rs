@@ -337,3 +337,22 @@ fn a_viewer_nack_is_answered_from_the_send_buffer() {
     publisher.disconnect();
     node.stop();
 }
+
+#[test]
+fn stopping_the_node_tells_ftl_encoders_410_within_the_grace() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let started = Instant::now();
+    node.stop();
+    assert!(started.elapsed() < waveguide::SHUTDOWN_GRACE + Duration::from_secs(1));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !publisher.control_ended() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        publisher.disconnect(),
+        Some(ClientError::Refused(StatusCode::ServerTerminate)),
+        "a code before the close, never a silent one"
+    );
+}

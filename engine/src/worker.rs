@@ -566,7 +566,24 @@ impl Worker {
                 stats.connected_viewers = connected;
                 let _ = reply.send(stats);
             }
-            Command::Shutdown => return false,
+            Command::Shutdown => {
+                // Peers hear a clean close (close_notify) before the worker goes.
+                let live: Vec<Slot> = self
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.entry.is_some())
+                    .map(|(index, s)| Slot {
+                        index: index as u32,
+                        generation: s.generation,
+                    })
+                    .collect();
+                for slot in live {
+                    self.remove_peer(now, slot, Removal::Close);
+                }
+                self.send.flush(&self.socket);
+                return false;
+            }
         }
         true
     }
