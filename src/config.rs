@@ -157,6 +157,9 @@ pub struct Config {
     pub limits: LimitsSection,
     /// `[whip]`
     pub whip: WhipSection,
+    /// `[service]`: `kind = "dummy"` (default) or `kind = "static"` with a
+    /// `[service.keys]` table of channel = "secret".
+    pub service: crate::service::Service,
     /// `[logging]`
     pub logging: LoggingSection,
 }
@@ -296,6 +299,14 @@ impl Config {
         if self.limits.max_peers_per_worker == 0 {
             return Err(invalid("limits.max_peers_per_worker", "must be above 0"));
         }
+        if let crate::service::Service::Static { keys } = &self.service
+            && let Some((channel, _)) = keys.iter().find(|(_, secret)| secret.is_empty())
+        {
+            return Err(invalid(
+                "service.keys",
+                format!("the key of channel {channel} is empty"),
+            ));
+        }
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
         }
@@ -303,6 +314,7 @@ impl Config {
             http: self.http.address,
             ftl: self.ftl.address,
             whip_takeover: self.whip.takeover,
+            service: self.service.clone(),
             max_body_bytes: self.http.max_body_bytes,
             ..NodeConfig::default()
         };
@@ -412,6 +424,29 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn static_service_keys() {
+        let config =
+            Config::parse("[service]\nkind = \"static\"\n[service.keys]\n42 = \"s3cret\"\n")
+                .unwrap();
+        let node = config.node_config().unwrap();
+        assert_eq!(node.service.stream_secret("42").as_deref(), Some("s3cret"));
+        assert_eq!(node.service.stream_secret("43"), None);
+        let empty =
+            Config::parse("[service]\nkind = \"static\"\n[service.keys]\n42 = \"\"\n").unwrap();
+        assert!(
+            empty
+                .node_config()
+                .unwrap_err()
+                .to_string()
+                .contains("service.keys")
+        );
+        let unknown = Config::parse("[service]\nkind = \"ldap\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("ldap"), "{unknown}");
     }
 
     #[test]

@@ -49,9 +49,11 @@ fn main() -> ExitCode {
         webrtc = ?node.engine().worker_addresses(),
         "waveguide-engine {} running", env!("CARGO_PKG_VERSION"),
     );
-    if let Some(key) = node.service().example_stream_key("123") {
-        tracing::info!("example stream key for channel 123 (FTL, or WHIP Bearer): {key}");
-        tracing::info!("watch it at http://{}/stream/123", node.http_addr());
+    if let Some(channel) = node.service().example_channel()
+        && let Some(key) = node.service().example_stream_key(&channel)
+    {
+        tracing::info!("example stream key for channel {channel} (FTL, or WHIP Bearer): {key}");
+        tracing::info!("watch it at http://{}/stream/{channel}", node.http_addr());
     }
     match node.run_until_signal() {
         Ok(()) => ExitCode::SUCCESS,

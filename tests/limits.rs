@@ -89,3 +89,42 @@ fn live_streams() {
     takeover.disconnect();
     node.stop();
 }
+
+#[test]
+fn a_static_service_admits_only_its_keys() {
+    let node = common::start_node_with(1, |config| {
+        config.service = waveguide::service::Service::Static {
+            keys: [("42".to_string(), "s3cret".to_string())].into(),
+        };
+    });
+    let refused = FtlPublisher::connect(node.ftl_addr(), "42-wrong").err();
+    assert_eq!(
+        refused,
+        Some(ClientError::Refused(StatusCode::InvalidStreamKey))
+    );
+    let unlisted = FtlPublisher::connect(node.ftl_addr(), "43-s3cret").err();
+    assert_eq!(
+        unlisted,
+        Some(ClientError::Refused(StatusCode::InvalidStreamKey))
+    );
+    let publisher = FtlPublisher::connect(node.ftl_addr(), "42-s3cret").expect("the listed key");
+    publisher.disconnect();
+    let (_whip, offer) = WhipPublisher::new(true);
+    let post = |key: &str| {
+        let bearer = format!("Bearer {key}");
+        request(
+            node.http_addr(),
+            "POST",
+            "/whip/endpoint/42",
+            &[
+                ("Content-Type", "application/sdp"),
+                ("Authorization", &bearer),
+            ],
+            offer.as_bytes(),
+        )
+        .status
+    };
+    assert_eq!(post("42-wrong"), 401);
+    assert_eq!(post("s3cret"), 201);
+    node.stop();
+}
