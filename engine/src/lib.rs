@@ -209,6 +209,9 @@ pub struct WorkerStats {
     pub keyframe_requests: u64,
     /// Loop turns.
     pub turns: u64,
+    /// Nanoseconds spent working (not waiting in `poll`); divided by wall
+    /// time, the loop's utilisation.
+    pub busy_nanos: u64,
     /// The send batch's counters.
     pub send: SendStats,
 }

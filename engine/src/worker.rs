@@ -313,6 +313,11 @@ impl Worker {
                 self.next_housekeeping = now + HOUSEKEEPING;
             }
             self.send.flush(&self.socket);
+            let busy = now.elapsed().as_nanos();
+            self.stats.busy_nanos = self
+                .stats
+                .busy_nanos
+                .saturating_add(u64::try_from(busy).unwrap_or(u64::MAX));
         }
     }
 
