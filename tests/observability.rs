@@ -138,6 +138,12 @@ fn api_and_metrics_describe_a_live_stream() {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(forwarded, first as u64);
+    let busy: u64 = body
+        .lines()
+        .filter(|l| l.starts_with("waveguide_worker_busy_nanoseconds_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(busy > 0, "loop utilisation is reported");
     publisher.disconnect();
     node.stop();
 }

@@ -187,6 +187,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         &per_worker(|w| w.turns),
     );
     family(
+        "waveguide_worker_busy_nanoseconds_total",
+        "counter",
+        "Time a worker spent working rather than waiting; its rate is the loop utilisation.",
+        &per_worker(|w| w.busy_nanos),
+    );
+    family(
         "waveguide_stream_viewers",
         "gauge",
         "Viewers per stream.",
