@@ -11,11 +11,10 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{
-    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
-};
+use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig, RtcError};
 
 use crate::ring::{RingCursor, RingPacket};
+use crate::rtc_io::RtcIo;
 use crate::stream::{Stream, TrackKind};
 use crate::udp::SendBatch;
 
@@ -26,9 +25,6 @@ const H264_RTX_PT: u8 = 103;
 /// The profile-level-id offered while a stream has sent no SPS yet:
 /// constrained baseline, level 3.1, which every browser decodes.
 const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
-
-/// Most due timeouts re-fed in one drain before giving up for this turn.
-const MAX_REFEEDS: usize = 8;
 
 /// Why a viewer could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -127,14 +123,11 @@ impl Outbound {
 
 /// One WHEP viewer.
 pub struct Viewer {
-    rtc: Rtc,
+    io: RtcIo,
     stream: Arc<Stream>,
     tracks: Vec<Outbound>,
     pending_offer: Option<SdpPendingOffer>,
-    connected: bool,
     created: Instant,
-    next_timeout: Instant,
-    closed: bool,
     /// Packets forwarded, for stats.
     pub forwarded: u64,
 }
@@ -235,7 +228,7 @@ impl Viewer {
             .pending_offer
             .take()
             .ok_or(ViewerError::NotAwaitingAnswer)?;
-        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        self.io.rtc.sdp_api().accept_answer(pending, answer)?;
         self.resolve_payload_types();
         if !self
             .tracks
@@ -249,14 +242,11 @@ impl Viewer {
 
     fn new(now: Instant, rtc: Rtc, stream: Arc<Stream>) -> Self {
         Self {
-            rtc,
+            io: RtcIo::new(rtc, now),
             stream,
             tracks: Vec::with_capacity(2),
             pending_offer: None,
-            connected: false,
             created: now,
-            next_timeout: now,
-            closed: false,
             forwarded: 0,
         }
     }
@@ -267,12 +257,13 @@ impl Viewer {
                 TrackKind::Video => Codec::H264,
                 TrackKind::Audio => Codec::Opus,
             };
-            track.pt = self.rtc.media(track.mid).and_then(|media| {
+            track.pt = self.io.rtc.media(track.mid).and_then(|media| {
                 if !media.direction().is_sending() {
                     return None;
                 }
                 let remote = media.remote_pts();
-                self.rtc
+                self.io
+                    .rtc
                     .codec_config()
                     .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
                     .map(|p| p.pt())
@@ -287,7 +278,7 @@ impl Viewer {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due.
     pub fn next_timeout(&self) -> Instant {
-        self.next_timeout
+        self.io.next_timeout
     }
 
     /// When the viewer was opened.
@@ -297,12 +288,12 @@ impl Viewer {
 
     /// Whether ICE and DTLS are up.
     pub fn is_connected(&self) -> bool {
-        self.connected
+        self.io.connected
     }
 
     /// Whether the viewer is gone.
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.io.closed
     }
 
     /// Whether this viewer's `Rtc` takes this datagram (checks the STUN
@@ -314,14 +305,10 @@ impl Viewer {
         destination: SocketAddr,
         datagram: &[u8],
     ) -> bool {
-        match str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) {
-            Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
-            Err(_) => false,
-        }
+        self.io.accepts(now, source, destination, datagram)
     }
 
-    /// Feeds one datagram, then drains. A record str0m refuses (spoofed, or
-    /// mangled on the way) is dropped; only a dead `Rtc` ends the viewer.
+    /// Feeds one datagram, then drains.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -330,12 +317,7 @@ impl Viewer {
         datagram: &[u8],
         send: &mut SendBatch,
     ) -> DrainOutcome {
-        let Ok(receive) =
-            str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram)
-        else {
-            return DrainOutcome::default();
-        };
-        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() && !self.rtc.is_alive() {
+        if !self.io.receive(now, source, destination, datagram) {
             return self.close(now, send);
         }
         self.drain(now, send)
@@ -343,7 +325,7 @@ impl Viewer {
 
     /// Feeds a due timeout, then drains.
     pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+        if !self.io.timeout(now) {
             return self.close(now, send);
         }
         self.drain(now, send)
@@ -351,12 +333,12 @@ impl Viewer {
 
     /// Writes every new packet of the stream's rings, then drains.
     pub fn forward(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.connected || self.closed {
+        if !self.io.connected || self.io.closed {
             return DrainOutcome::default();
         }
         let mut wrote = false;
         {
-            let mut api = self.rtc.direct_api();
+            let mut api = self.io.rtc.direct_api();
             for track in &mut self.tracks {
                 let (Some(pt), Some(ring)) = (track.pt, self.stream.ring(track.kind)) else {
                     continue;
@@ -415,13 +397,7 @@ impl Viewer {
 
     /// Closes the viewer's `Rtc`, sending what a clean close sends.
     pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.closed {
-            self.closed = true;
-            if self.rtc.close().is_ok() {
-                self.drain(now, send);
-            }
-            self.rtc.disconnect();
-        }
+        self.io.close(now, send);
         DrainOutcome {
             closed: true,
             ..DrainOutcome::default()
@@ -429,40 +405,17 @@ impl Viewer {
     }
 
     fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        let mut outcome = DrainOutcome::default();
-        let mut refeeds = 0;
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Transmit(transmit)) => {
-                    send.push(transmit.destination, transmit.contents.into())
-                }
-                Ok(Output::Event(event)) => match event {
-                    Event::Connected => self.connected = true,
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected)
-                    | Event::Closed => {
-                        return self.close(now, send);
-                    }
-                    Event::KeyframeRequest(_) => outcome.keyframe_requests += 1,
-                    _ => {}
-                },
-                Ok(Output::Timeout(at)) => {
-                    if at <= now && refeeds < MAX_REFEEDS && !self.closed {
-                        refeeds += 1;
-                        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-                            return self.close(now, send);
-                        }
-                        continue;
-                    }
-                    self.next_timeout = at.max(now);
-                    break;
-                }
-                Err(_) => return self.close(now, send),
+        let mut keyframe_requests = 0;
+        let closed = self.io.drain(now, send, |_, event| {
+            if let Event::KeyframeRequest(_) = event {
+                keyframe_requests += 1;
             }
+        });
+        DrainOutcome {
+            keyframe_requests,
+            closed,
+            published: 0,
         }
-        if !self.rtc.is_alive() && !self.closed {
-            return self.close(now, send);
-        }
-        outcome
     }
 }
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid};
-use str0m::{Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+use str0m::{Event, Rtc, RtcConfig};
+
+use crate::rtc_io::RtcIo;
 
 use crate::peer::{DrainOutcome, ViewerError, build_rtc, sending_or_receiving_mids};
 use crate::ring::{RingPacket, RingWriter};
@@ -31,8 +33,6 @@ const H264_PROFILES: [(u8, u32); 5] = [
     (110, 0x640c1f), // constrained high
 ];
 
-const MAX_REFEEDS: usize = 8;
-
 struct Inbound {
     kind: TrackKind,
     mid: Mid,
@@ -41,13 +41,10 @@ struct Inbound {
 
 /// One WHIP publisher.
 pub struct Publisher {
-    rtc: Rtc,
+    io: RtcIo,
     stream: Arc<Stream>,
     tracks: Vec<Inbound>,
-    connected: bool,
-    closed: bool,
     created: Instant,
-    next_timeout: Instant,
     last_media: Instant,
     last_keyframe_request: Option<Instant>,
 }
@@ -111,13 +108,10 @@ impl Publisher {
             return Err(ViewerError::NoH264ToPublish);
         }
         let publisher = Self {
-            rtc,
+            io: RtcIo::new(rtc, now),
             stream,
             tracks,
-            connected: false,
-            closed: false,
             created: now,
-            next_timeout: now,
             last_media: now,
             last_keyframe_request: None,
         };
@@ -131,7 +125,7 @@ impl Publisher {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due.
     pub fn next_timeout(&self) -> Instant {
-        self.next_timeout
+        self.io.next_timeout
     }
 
     /// When the publisher was opened.
@@ -146,7 +140,7 @@ impl Publisher {
 
     /// Whether ICE and DTLS are up.
     pub fn is_connected(&self) -> bool {
-        self.connected
+        self.io.connected
     }
 
     /// Whether this `Rtc` takes this datagram.
@@ -157,10 +151,7 @@ impl Publisher {
         destination: SocketAddr,
         datagram: &[u8],
     ) -> bool {
-        match str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram) {
-            Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
-            Err(_) => false,
-        }
+        self.io.accepts(now, source, destination, datagram)
     }
 
     /// Feeds one datagram, then drains (publishing any media to the rings).
@@ -172,12 +163,7 @@ impl Publisher {
         datagram: &[u8],
         send: &mut SendBatch,
     ) -> DrainOutcome {
-        let Ok(receive) =
-            str0m::net::Receive::new(str0m::net::Protocol::Udp, source, destination, datagram)
-        else {
-            return DrainOutcome::default();
-        };
-        if self.rtc.handle_input(Input::Receive(now, receive)).is_err() && !self.rtc.is_alive() {
+        if !self.io.receive(now, source, destination, datagram) {
             return self.close(now, send);
         }
         self.drain(now, send)
@@ -185,7 +171,7 @@ impl Publisher {
 
     /// Feeds a due timeout, then drains.
     pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
+        if !self.io.timeout(now) {
             return self.close(now, send);
         }
         self.drain(now, send)
@@ -194,7 +180,7 @@ impl Publisher {
     /// Sends a PLI upstream if a viewer asked for a keyframe and the last
     /// request is at least [`KEYFRAME_REQUEST_INTERVAL`] old.
     pub fn forward_keyframe_request(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.connected {
+        if !self.io.connected {
             return DrainOutcome::default();
         }
         let too_soon = self
@@ -210,7 +196,7 @@ impl Publisher {
         };
         // The flag is taken only when a PLI really goes out: a request made
         // too soon, or before the video stream is known, waits for a later turn.
-        let mut api = self.rtc.direct_api();
+        let mut api = self.io.rtc.direct_api();
         let Some(rx) = api.stream_rx_by_mid(video, None) else {
             return DrainOutcome::default();
         };
@@ -228,88 +214,72 @@ impl Publisher {
 
     /// Closes the `Rtc`, sending what a clean close sends.
     pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.closed {
-            self.closed = true;
-            if self.rtc.close().is_ok() {
-                self.drain(now, send);
-            }
-            self.rtc.disconnect();
-        }
+        self.io.close(now, send);
         DrainOutcome {
             closed: true,
             ..DrainOutcome::default()
         }
     }
 
-    fn publish(&mut self, now: Instant, packet: str0m::rtp::RtpPacket) {
-        let mid = self
-            .rtc
-            .direct_api()
-            .stream_rx(&packet.header.ssrc)
-            .map(|rx| rx.mid());
-        let Some(track) = self.tracks.iter_mut().find(|t| Some(t.mid) == mid) else {
-            return;
-        };
-        let video = track.kind == TrackKind::Video;
-        if video
-            && let Some(sps) = ftl::h264::sps_in_payload(&packet.payload)
-            && let Ok(sps) = ftl::h264::Sps::parse(sps)
-        {
-            self.stream.set_sps(sps);
-        }
-        let counters = self.stream.counters();
-        counters.packets_in.fetch_add(1, Ordering::Relaxed);
-        counters
-            .bytes_in
-            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-        self.last_media = now;
-        track.writer.push(RingPacket {
-            sequence: packet.header.sequence_number,
-            timestamp: packet.header.timestamp,
-            marker: packet.header.marker,
-            keyframe: video && ftl::h264::is_keyframe(&packet.payload),
-            arrival: packet.timestamp,
-            payload: packet.payload,
-        });
-    }
-
     fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        let mut outcome = DrainOutcome::default();
-        let mut refeeds = 0;
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Transmit(transmit)) => {
-                    send.push(transmit.destination, transmit.contents.into())
-                }
-                Ok(Output::Event(event)) => match event {
-                    Event::Connected => self.connected = true,
-                    Event::RtpPacket(packet) => {
-                        self.publish(now, packet);
-                        outcome.published += 1;
-                    }
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected)
-                    | Event::Closed => {
-                        return self.close(now, send);
-                    }
-                    _ => {}
-                },
-                Ok(Output::Timeout(at)) => {
-                    if at <= now && refeeds < MAX_REFEEDS && !self.closed {
-                        refeeds += 1;
-                        if self.rtc.handle_input(Input::Timeout(now)).is_err() {
-                            return self.close(now, send);
-                        }
-                        continue;
-                    }
-                    self.next_timeout = at.max(now);
-                    break;
-                }
-                Err(_) => return self.close(now, send),
+        let Self {
+            io,
+            stream,
+            tracks,
+            last_media,
+            ..
+        } = self;
+        let mut published = 0;
+        let closed = io.drain(now, send, |rtc, event| {
+            if let Event::RtpPacket(packet) = event
+                && publish(rtc, tracks, stream, packet)
+            {
+                *last_media = now;
+                published += 1;
             }
+        });
+        DrainOutcome {
+            closed,
+            published,
+            ..DrainOutcome::default()
         }
-        if !self.rtc.is_alive() && !self.closed {
-            return self.close(now, send);
-        }
-        outcome
     }
+}
+
+/// Puts one received packet into its track's ring, unchanged: str0m's
+/// `Arc<[u8]>` payload is shared, not copied. Returns whether it had a track.
+fn publish(
+    rtc: &mut Rtc,
+    tracks: &mut [Inbound],
+    stream: &Stream,
+    packet: str0m::rtp::RtpPacket,
+) -> bool {
+    let mid = rtc
+        .direct_api()
+        .stream_rx(&packet.header.ssrc)
+        .map(|rx| rx.mid());
+    let Some(track) = tracks.iter_mut().find(|t| Some(t.mid) == mid) else {
+        return false;
+    };
+    let video = track.kind == TrackKind::Video;
+    if video
+        && let Some(sps) = ftl::h264::sps_in_payload(&packet.payload)
+        && let Ok(sps) = ftl::h264::Sps::parse(sps)
+    {
+        stream.set_sps(sps);
+    }
+    let counters = stream.counters();
+    counters.packets_in.fetch_add(1, Ordering::Relaxed);
+    counters
+        .bytes_in
+        .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+    track.writer.push(RingPacket {
+        sequence: packet.header.sequence_number,
+        timestamp: packet.header.timestamp,
+        marker: packet.header.marker,
+        keyframe: video && ftl::h264::is_keyframe(&packet.payload),
+        arrival: packet.timestamp,
+        payload: packet.payload,
+    });
+    true
 }
