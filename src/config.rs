@@ -307,6 +307,17 @@ impl Config {
                 format!("the key of channel {channel} is empty"),
             ));
         }
+        if let crate::service::Service::Webhook(webhook) = &self.service {
+            if !webhook.url.starts_with("http://") {
+                return Err(invalid("service.url", "must be an http:// URL"));
+            }
+            if webhook.timeout_ms == 0 || webhook.heartbeat_ms < 100 {
+                return Err(invalid(
+                    "service.heartbeat_ms",
+                    "timeout_ms above 0 and heartbeat_ms at least 100",
+                ));
+            }
+        }
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
         }
@@ -447,6 +458,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(unknown.contains("ldap"), "{unknown}");
+    }
+
+    #[test]
+    fn webhook_service() {
+        let config = Config::parse("[service]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nheartbeat_ms = 1000\n").unwrap();
+        let node = config.node_config().unwrap();
+        let crate::service::Service::Webhook(webhook) = &node.service else {
+            panic!("not a webhook: {:?}", node.service);
+        };
+        assert_eq!(webhook.url, "http://127.0.0.1:9/hook");
+        assert_eq!(
+            (webhook.heartbeat_ms, webhook.timeout_ms, webhook.retries),
+            (1000, 2000, 2)
+        );
+        let typo = Config::parse("[service]\nkind = \"webhook\"\nurl = \"x\"\nheartbeat = 1\n")
+            .unwrap_err();
+        assert!(typo.to_string().contains("heartbeat"), "{typo}");
+        let relative = Config::parse("[service]\nkind = \"webhook\"\nurl = \"hook\"\n").unwrap();
+        assert!(
+            relative
+                .node_config()
+                .unwrap_err()
+                .to_string()
+                .contains("service.url")
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ impl Drop for OpenedMedia {
         self.state
             .engine
             .close_ftl_media(&self.channel, self.stream_id);
+        self.state.stream_stopped(self.stream_id);
     }
 }
 
@@ -53,14 +54,15 @@ struct Connection {
 }
 
 impl Connection {
-    fn on_event(&mut self, session: &mut ServerSession, event: Event) {
-        let (peer, now) = (self.peer, Instant::now());
+    async fn on_event(&mut self, session: &mut ServerSession, event: Event) {
+        let peer = self.peer;
         match event {
             Event::KeyRequired { channel } => {
-                match self.state.service.stream_secret(&channel.to_string()) {
-                    Some(secret) => session.verify_key(now, secret.as_bytes()),
+                match self.state.service.authorize(&channel.to_string()).await {
+                    // The lookup may take a while: the clock is read after it.
+                    Some(secret) => session.verify_key(Instant::now(), secret.as_bytes()),
                     None => {
-                        tracing::info!(%peer, channel, "FTL: unknown channel");
+                        tracing::info!(%peer, channel, "FTL: channel may not stream");
                         session.terminate(StatusCode::InvalidStreamKey);
                     }
                 }
@@ -108,6 +110,12 @@ impl Connection {
         }
         tracing::info!(%peer, %channel, port = media.port, vendor = ?metadata.vendor_name, "FTL: streaming");
         self.stream_end = Some(self.state.watch_stream_end(media.stream_id));
+        let vendor = (
+            metadata.vendor_name.clone(),
+            metadata.vendor_version.clone(),
+        );
+        self.state
+            .stream_started(media.stream_id, &channel, "ftl", vendor);
         self.opened = Some(OpenedMedia {
             channel,
             stream_id: media.stream_id,
@@ -142,7 +150,7 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
                         break 'connection;
                     }
                 }
-                Output::Event(event) => connection.on_event(&mut session, event),
+                Output::Event(event) => connection.on_event(&mut session, event).await,
                 Output::Close(reason) => {
                     match reason {
                         CloseReason::ClientDisconnected => {

@@ -67,17 +67,18 @@ impl Node {
     /// Binds every socket and starts serving.
     pub fn start(config: NodeConfig) -> io::Result<Self> {
         let engine = Engine::start(config.engine.clone())?;
-        let state = Arc::new(AppState::new(
-            engine.handle(),
-            config.service.clone(),
-            config.ftl_control.clone(),
-            config.whip_takeover,
-        ));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("waveguide-control")
             .enable_all()
             .build()?;
+        let state = Arc::new(AppState::new(
+            engine.handle(),
+            config.service.clone(),
+            config.ftl_control.clone(),
+            config.whip_takeover,
+            runtime.handle().clone(),
+        ));
         let (http_listener, ftl_listener) = runtime.block_on(async {
             let http = tokio::net::TcpListener::bind(config.http).await?;
             let ftl = tokio::net::TcpListener::bind(config.ftl).await?;
@@ -92,6 +93,22 @@ impl Node {
             }
         });
         runtime.spawn(ingest_ftl::serve(ftl_listener, Arc::clone(&state)));
+        if let Some(webhook) = state.service.webhook() {
+            let interval = std::time::Duration::from_millis(webhook.heartbeat_ms.max(100));
+            let max_failures = webhook.max_failed_heartbeats.max(1);
+            let heartbeat_state = Arc::clone(&state);
+            let ingest_server = http_addr.to_string();
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    heartbeat_state
+                        .heartbeat(&ingest_server, interval, max_failures)
+                        .await;
+                }
+            });
+        }
         let events = engine.events();
         let event_state = Arc::clone(&state);
         std::thread::Builder::new()
@@ -127,7 +144,7 @@ impl Node {
 
     /// The service in use.
     pub fn service(&self) -> &Service {
-        &self.state.service
+        self.state.service.service()
     }
 
     /// Serves until SIGINT or SIGTERM, then stops.
@@ -147,8 +164,9 @@ impl Node {
     }
 
     /// Stops within a bounded time: FTL encoders are told `410` and their
-    /// connections closed, the HTTP and FTL listeners stop, and every worker
-    /// closes its peers cleanly (DTLS close_notify) before it exits.
+    /// connections closed, the service hears every stream stopped, the HTTP
+    /// and FTL listeners stop, and every worker closes its peers cleanly
+    /// (DTLS close_notify) before it exits.
     pub fn stop(self) {
         self.state.begin_shutdown();
         let state = Arc::clone(&self.state);
@@ -157,6 +175,8 @@ impl Node {
             while state.ftl_connections() > 0 && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
+            // The service hears that every stream ended.
+            let _ = tokio::time::timeout_at(deadline, state.all_streams_stopped()).await;
         });
         self.runtime.shutdown_background();
         self.engine.shutdown();

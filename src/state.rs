@@ -10,14 +10,20 @@ use ftl::StatusCode;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::service::Service;
+use serde_json::json;
+
+use crate::service::{Service, ServiceClient};
 
 /// Shared by the HTTP handlers and the FTL connections.
 pub struct AppState {
     /// The data plane.
     pub engine: EngineHandle,
-    /// Who may stream.
-    pub service: Service,
+    /// Who may stream, and who hears about streams.
+    pub service: ServiceClient,
+    /// Runs the service calls made from outside the runtime.
+    runtime: tokio::runtime::Handle,
+    /// What the service is told about each live stream, by stream id.
+    started: Mutex<HashMap<u64, StartedStream>>,
     /// Limits of every FTL control session.
     pub ftl_control: ftl::ServerConfig,
     /// Whether a WHIP publisher may replace a live stream (else `409`).
@@ -40,6 +46,18 @@ pub enum ResourceKind {
     Whip,
 }
 
+/// A stream the service was told about.
+#[derive(Debug, Clone)]
+struct StartedStream {
+    channel: String,
+    ingest: &'static str,
+    vendor_name: Option<String>,
+    vendor_version: Option<String>,
+    since: std::time::Instant,
+    last_bytes: u64,
+    failed_heartbeats: u32,
+}
+
 #[derive(Default)]
 struct Resources {
     by_id: HashMap<(ResourceKind, String), PeerId>,
@@ -53,10 +71,13 @@ impl AppState {
         service: Service,
         ftl_control: ftl::ServerConfig,
         whip_takeover: bool,
+        runtime: tokio::runtime::Handle,
     ) -> Self {
         Self {
             engine,
-            service,
+            service: ServiceClient::new(service),
+            runtime,
+            started: Mutex::new(HashMap::new()),
             ftl_control,
             whip_takeover,
             resources: Mutex::new(Resources::default()),
@@ -145,6 +166,118 @@ impl AppState {
         }
     }
 
+    /// Tells the service a stream started.
+    pub fn stream_started(
+        &self,
+        stream_id: u64,
+        channel: &str,
+        ingest: &'static str,
+        vendor: (Option<String>, Option<String>),
+    ) {
+        let started = StartedStream {
+            channel: channel.to_owned(),
+            ingest,
+            vendor_name: vendor.0,
+            vendor_version: vendor.1,
+            since: std::time::Instant::now(),
+            last_bytes: 0,
+            failed_heartbeats: 0,
+        };
+        let event = json!({
+            "event": "stream_started",
+            "channel": channel,
+            "stream_id": stream_id,
+            "ingest": ingest,
+            "vendor_name": started.vendor_name,
+            "vendor_version": started.vendor_version,
+        });
+        self.started.lock().insert(stream_id, started);
+        self.notify(event);
+    }
+
+    /// Tells the service a stream stopped (once, however it stopped).
+    pub fn stream_stopped(&self, stream_id: u64) {
+        let stopped = self.started.lock().remove(&stream_id);
+        if let Some(stopped) = stopped {
+            self.notify(stopped_event(stream_id, &stopped));
+        }
+    }
+
+    /// Tells the service every live stream stopped, waiting for the calls.
+    pub async fn all_streams_stopped(&self) {
+        let stopped: Vec<(u64, StartedStream)> = self.started.lock().drain().collect();
+        for (stream_id, stopped) in stopped {
+            self.service
+                .notify(&stopped_event(stream_id, &stopped))
+                .await;
+        }
+    }
+
+    fn notify(&self, event: serde_json::Value) {
+        if self.service.webhook().is_some() {
+            let service = self.service.clone();
+            self.runtime.spawn(async move {
+                service.notify(&event).await;
+            });
+        }
+    }
+
+    /// One round of metadata heartbeats: each live stream's figures go to the
+    /// service; a stream whose heartbeats keep failing is stopped.
+    pub async fn heartbeat(
+        &self,
+        ingest_server: &str,
+        interval: std::time::Duration,
+        max_failures: u32,
+    ) {
+        for info in self.engine.stream_infos() {
+            let stream = &info.stream;
+            let stats = stream.stats();
+            let started = self.started.lock().get(&stream.id()).cloned();
+            let Some(started) = started else {
+                continue;
+            };
+            let bits = stats.bytes_in.saturating_sub(started.last_bytes) * 8;
+            let bitrate = bits * 1000 / (interval.as_millis() as u64).max(1);
+            let sps = stream.sps();
+            let event = json!({
+                "event": "metadata",
+                "channel": stream.channel(),
+                "stream_id": stream.id(),
+                "ingest": info.ingest.as_str(),
+                "ingest_server": ingest_server,
+                "video_codec": stream.ring(engine::TrackKind::Video).map(|_| "H264"),
+                "audio_codec": stream.ring(engine::TrackKind::Audio).map(|_| "OPUS"),
+                "video_width": sps.map(|s| s.width),
+                "video_height": sps.map(|s| s.height),
+                "viewers": stream.viewers(),
+                "packets_received": stats.packets_in,
+                "packets_lost": stats.lost,
+                "packets_nacked": stats.nacked,
+                "source_bitrate": bitrate,
+                "uptime_seconds": started.since.elapsed().as_secs(),
+                "vendor_name": started.vendor_name,
+                "vendor_version": started.vendor_version,
+            });
+            let delivered = self.service.notify(&event).await;
+            let failures = if delivered {
+                0
+            } else {
+                started.failed_heartbeats + 1
+            };
+            if let Some(entry) = self.started.lock().get_mut(&stream.id()) {
+                entry.last_bytes = stats.bytes_in;
+                entry.failed_heartbeats = failures;
+            }
+            if failures >= max_failures {
+                tracing::warn!(channel = %stream.channel(), "service heartbeats keep failing; stopping the stream");
+                self.engine.remove_stream(stream.channel(), stream.id());
+                self.end_stream(stream.id(), StatusCode::ServerTerminate);
+                self.stream_stopped(stream.id());
+            }
+        }
+    }
+
     /// Acts on an engine event.
     pub fn on_engine_event(&self, event: EngineEvent) {
         match event {
@@ -159,6 +292,7 @@ impl AppState {
             } => {
                 self.forget_peer(id);
                 self.engine.remove_stream(&channel, stream_id);
+                self.stream_stopped(stream_id);
                 tracing::info!(%channel, publisher = %id, "WHIP publisher gone; stream ended");
             }
             EngineEvent::ViewerConnected(viewer) => tracing::debug!(%viewer, "viewer connected"),
@@ -168,4 +302,14 @@ impl AppState {
             }
         }
     }
+}
+
+fn stopped_event(stream_id: u64, stopped: &StartedStream) -> serde_json::Value {
+    json!({
+        "event": "stream_stopped",
+        "channel": stopped.channel,
+        "stream_id": stream_id,
+        "ingest": stopped.ingest,
+        "uptime_seconds": stopped.since.elapsed().as_secs(),
+    })
 }

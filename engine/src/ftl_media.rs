@@ -214,6 +214,10 @@ impl FtlIngest {
         let (Some(destination), Some(video)) = (self.latched, self.params.video) else {
             return;
         };
+        self.stream
+            .counters()
+            .lost
+            .store(self.nack.stats().lost, Ordering::Relaxed);
         self.nack_buf.clear();
         let requested = self
             .nack

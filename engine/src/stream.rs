@@ -44,6 +44,8 @@ pub struct StreamCounters {
     pub recovered: AtomicU64,
     /// Keyframe requests sent to the publisher.
     pub keyframe_requests: AtomicU64,
+    /// Missing packets given up on (never recovered).
+    pub lost: AtomicU64,
 }
 
 /// A snapshot of [`StreamCounters`], as plain values.
@@ -61,6 +63,8 @@ pub struct StreamStats {
     pub recovered: u64,
     /// Keyframe requests sent to the publisher.
     pub keyframe_requests: u64,
+    /// Missing packets given up on (never recovered).
+    pub lost: u64,
 }
 
 /// One channel's live media.
@@ -196,6 +200,7 @@ impl Stream {
             nacked: c.nacked.load(Ordering::Relaxed),
             recovered: c.recovered.load(Ordering::Relaxed),
             keyframe_requests: c.keyframe_requests.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::state::{AppState, ResourceKind};
 
 /// Checks `Authorization: Bearer <key>` for `channel`: the key is
 /// `<channel>-<secret>` or the bare secret, compared in constant time.
-fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(), HttpError> {
+async fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(), HttpError> {
     let unauthorized = |reason: &str| {
         let mut error = HttpError::new(StatusCode::UNAUTHORIZED, reason);
         error.www_authenticate = true;
@@ -35,7 +35,8 @@ fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(),
         .unwrap_or(token);
     let expected = state
         .service
-        .stream_secret(channel)
+        .authorize(channel)
+        .await
         .filter(|expected| !expected.is_empty())
         .ok_or_else(|| unauthorized("this channel may not stream"))?;
     if !constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
@@ -59,7 +60,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    authorize(&state, &channel, &headers)?;
+    authorize(&state, &channel, &headers).await?;
     let offer = sdp_body(&headers, &body)?
         .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "the body must be an SDP offer"))?;
     let engine = state.engine.clone();
@@ -83,6 +84,7 @@ pub async fn create(
         ));
     };
     tracing::info!(%channel, publisher = %opened.id, "WHIP publisher connected");
+    state.stream_started(opened.stream_id, &channel, "whip", (None, None));
     Ok((
         StatusCode::CREATED,
         [
