@@ -45,6 +45,9 @@ pub struct Webhook {
     /// Consecutive failed heartbeats after which a stream is stopped.
     #[serde(default = "Webhook::default_max_failed_heartbeats")]
     pub max_failed_heartbeats: u32,
+    /// Whether viewers must be authorized too (`authorize_viewer` events).
+    #[serde(default)]
+    pub viewer_auth: bool,
 }
 
 impl Webhook {
@@ -139,6 +142,19 @@ impl ServiceClient {
             .and_then(Value::as_str)
             .filter(|secret| !secret.is_empty())
             .map(str::to_owned)
+    }
+
+    /// Whether a viewer holding `token` (its Bearer token, if it sent one)
+    /// may watch `channel`: always without viewer auth; otherwise the
+    /// webhook must answer 2xx to `authorize_viewer` (fail closed).
+    pub async fn authorize_viewer(&self, channel: &str, token: Option<&str>) -> bool {
+        match self.webhook() {
+            Some(webhook) if webhook.viewer_auth => self
+                .call(&json!({ "event": "authorize_viewer", "channel": channel, "token": token }))
+                .await
+                .is_some(),
+            _ => true,
+        }
     }
 
     /// Tells the webhook about `event` (`stream_started`, `stream_stopped`,

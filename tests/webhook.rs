@@ -53,6 +53,8 @@ async fn hook(
             (HttpStatus::OK, Json(json!({ "secret": "hooksecret" })))
         }
         Some("authorize") => (HttpStatus::FORBIDDEN, Json(json!({}))),
+        Some("authorize_viewer") if event["token"] == "ticket" => (HttpStatus::OK, Json(json!({}))),
+        Some("authorize_viewer") => (HttpStatus::FORBIDDEN, Json(json!({}))),
         Some("metadata") if platform.fail_metadata.load(Ordering::Acquire) => {
             (HttpStatus::INTERNAL_SERVER_ERROR, Json(json!({})))
         }
@@ -85,6 +87,7 @@ fn webhook(url: &str) -> Service {
         retries: 1,
         heartbeat_ms: 200,
         max_failed_heartbeats: 3,
+        viewer_auth: false,
     })
 }
 
@@ -203,5 +206,45 @@ fn a_stream_whose_heartbeats_keep_failing_is_stopped() {
     );
     assert!(platform.events_named("metadata").len() >= 3);
     assert!(node.engine().stream("77").is_none());
+    node.stop();
+}
+
+#[test]
+fn viewer_auth_asks_the_webhook() {
+    let platform = Platform::default();
+    let (url, _server) = platform_server(platform.clone());
+    let node = common::start_node_with(1, |config| {
+        let Service::Webhook(mut hook) = webhook(&url) else {
+            unreachable!()
+        };
+        hook.viewer_auth = true;
+        config.service = Service::Webhook(hook);
+    });
+    let publisher = FtlPublisher::connect(node.ftl_addr(), "77-hooksecret").unwrap();
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    let offer = common::viewer::TestViewer::new().1;
+    let post = |authorization: Option<&str>| {
+        let mut headers = vec![("Content-Type", "application/sdp")];
+        if let Some(authorization) = authorization {
+            headers.push(("Authorization", authorization));
+        }
+        common::http::request(
+            node.http_addr(),
+            "POST",
+            "/whep/endpoint/77",
+            &headers,
+            offer.as_bytes(),
+        )
+    };
+    let anonymous = post(None);
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(post(Some("Bearer wrong")).status, 401);
+    assert_eq!(post(Some("Bearer ticket")).status, 201);
+    let asked = platform.events_named("authorize_viewer");
+    assert_eq!(asked.len(), 3);
+    assert_eq!(asked[2]["channel"], "77");
+    publisher.disconnect();
     node.stop();
 }

@@ -85,6 +85,20 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    if !state.service.authorize_viewer(&channel, token).await {
+        let mut error = HttpError::new(
+            StatusCode::UNAUTHORIZED,
+            "not allowed to watch this channel",
+        );
+        error.www_authenticate = true;
+        return Err(error);
+    }
     let offer = sdp_body(&headers, &body)?;
     let engine = state.engine.clone();
     let opened = tokio::task::spawn_blocking(move || {
