@@ -47,6 +47,12 @@ pub struct HttpSection {
     pub address: SocketAddr,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// A PEM certificate chain: with `tls_key`, HTTPS instead of HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's PEM private key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// `[ftl]`
@@ -169,6 +175,8 @@ impl Default for HttpSection {
         Self {
             address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8091)),
             max_body_bytes: crate::http::MAX_BODY_BYTES,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -327,6 +335,14 @@ impl Config {
             whip_takeover: self.whip.takeover,
             service: self.service.clone(),
             max_body_bytes: self.http.max_body_bytes,
+            tls: match (&self.http.tls_cert, &self.http.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                (None, None) => None,
+                _ => return Err(invalid("http.tls_cert", "tls_cert and tls_key go together")),
+            },
             ..NodeConfig::default()
         };
         node.ftl_control.handshake_timeout = ms(self.ftl.handshake_timeout_ms);

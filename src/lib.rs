@@ -38,6 +38,18 @@ pub struct NodeConfig {
     pub whip_takeover: bool,
     /// Largest HTTP request body, in bytes.
     pub max_body_bytes: usize,
+    /// Serve HTTPS with this PEM certificate chain and key (WHIP's Bearer
+    /// keys must not cross the network in clear).
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain.
+    pub cert: std::path::PathBuf,
+    /// The private key.
+    pub key: std::path::PathBuf,
 }
 
 impl Default for NodeConfig {
@@ -50,6 +62,7 @@ impl Default for NodeConfig {
             ftl_control: ftl::ServerConfig::default(),
             whip_takeover: false,
             max_body_bytes: http::MAX_BODY_BYTES,
+            tls: None,
         }
     }
 }
@@ -66,12 +79,28 @@ pub struct Node {
 impl Node {
     /// Binds every socket and starts serving.
     pub fn start(config: NodeConfig) -> io::Result<Self> {
-        let engine = Engine::start(config.engine.clone())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("waveguide-control")
             .enable_all()
             .build()?;
+        // Checked before anything starts: a bad certificate is a start-up error.
+        let rustls_config = match &config.tls {
+            Some(tls) => {
+                // One process-wide provider; a second install is harmless.
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                let loaded = runtime
+                    .block_on(axum_server::tls_rustls::RustlsConfig::from_pem_file(
+                        &tls.cert, &tls.key,
+                    ))
+                    .map_err(|error| {
+                        io::Error::new(error.kind(), format!("TLS certificate or key: {error}"))
+                    })?;
+                Some(loaded)
+            }
+            None => None,
+        };
+        let engine = Engine::start(config.engine.clone())?;
         let state = Arc::new(AppState::new(
             engine.handle(),
             config.service.clone(),
@@ -87,11 +116,24 @@ impl Node {
         let http_addr = http_listener.local_addr()?;
         let ftl_addr = ftl_listener.local_addr()?;
         let router = http::router(Arc::clone(&state), config.max_body_bytes);
-        runtime.spawn(async move {
-            if let Err(error) = axum::serve(http_listener, router).await {
-                tracing::error!(%error, "HTTP server stopped");
+        match rustls_config {
+            None => {
+                runtime.spawn(async move {
+                    if let Err(error) = axum::serve(http_listener, router).await {
+                        tracing::error!(%error, "HTTP server stopped");
+                    }
+                });
             }
-        });
+            Some(rustls_config) => {
+                let listener = http_listener.into_std()?;
+                runtime.spawn(async move {
+                    let server = axum_server::from_tcp_rustls(listener, rustls_config);
+                    if let Err(error) = server.serve(router.into_make_service()).await {
+                        tracing::error!(%error, "HTTPS server stopped");
+                    }
+                });
+            }
+        }
         runtime.spawn(ingest_ftl::serve(ftl_listener, Arc::clone(&state)));
         if let Some(webhook) = state.service.webhook() {
             let interval = std::time::Duration::from_millis(webhook.heartbeat_ms.max(100));
