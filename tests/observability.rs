@@ -144,6 +144,17 @@ fn api_and_metrics_describe_a_live_stream() {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum();
     assert!(busy > 0, "loop utilisation is reported");
+    for family in [
+        "waveguide_bytes_sent_total",
+        "waveguide_viewer_laps_total",
+        "waveguide_stream_bytes_in_total",
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {family} counter")),
+            "{family} missing"
+        );
+    }
+    assert!(one["bitrate_bps"].as_u64().is_some());
     publisher.disconnect();
     node.stop();
 }

@@ -204,6 +204,8 @@ pub struct WorkerStats {
     pub ftl_streams: usize,
     /// RTP packets handed to viewers' `Rtc`s.
     pub forwarded: u64,
+    /// Times a viewer fell a whole ring behind and skipped to a keyframe.
+    pub laps: u64,
     /// Datagrams on the WebRTC socket that matched no viewer.
     pub unroutable: u64,
     /// Keyframe requests from viewers.

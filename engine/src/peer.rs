@@ -130,6 +130,8 @@ pub struct Viewer {
     created: Instant,
     /// Packets forwarded, for stats.
     pub forwarded: u64,
+    /// Times this viewer fell a whole ring behind and skipped ahead.
+    pub laps: u64,
 }
 
 /// The codec configuration a viewer of `stream` is offered.
@@ -248,6 +250,7 @@ impl Viewer {
             pending_offer: None,
             created: now,
             forwarded: 0,
+            laps: 0,
         }
     }
 
@@ -357,6 +360,7 @@ impl Viewer {
                     .cursor
                     .take()
                     .unwrap_or_else(|| RingCursor::at_keyframe(ring));
+                let skipped_before = cursor.skipped();
                 while let Some(packet) = cursor.next(ring) {
                     // A lap may restart mid-GOP (no keyframe held): wait for one.
                     if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
@@ -385,6 +389,9 @@ impl Viewer {
                     );
                     self.forwarded += 1;
                     wrote = true;
+                }
+                if cursor.skipped() > skipped_before {
+                    self.laps += 1;
                 }
                 track.cursor = Some(cursor);
             }

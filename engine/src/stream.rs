@@ -77,6 +77,7 @@ pub struct Stream {
     sps: OnceLock<Sps>,
     followers: AtomicU64,
     viewers: AtomicUsize,
+    started: std::time::Instant,
     ended: AtomicBool,
     keyframe_wanted: AtomicBool,
     counters: StreamCounters,
@@ -99,6 +100,7 @@ impl Stream {
             sps: OnceLock::new(),
             followers: AtomicU64::new(0),
             viewers: AtomicUsize::new(0),
+            started: std::time::Instant::now(),
             ended: AtomicBool::new(false),
             keyframe_wanted: AtomicBool::new(false),
             counters: StreamCounters::default(),
@@ -156,6 +158,11 @@ impl Stream {
         } else {
             self.viewers.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// When the stream started.
+    pub fn started(&self) -> std::time::Instant {
+        self.started
     }
 
     /// Viewers open on every worker.

@@ -183,6 +183,8 @@ pub struct SendStats {
     pub dropped: u64,
     /// Datagrams that went out inside a GSO message.
     pub segmented: u64,
+    /// Bytes handed to the kernel.
+    pub bytes: u64,
 }
 
 /// Datagrams waiting to be sent, each owned until the flush.
@@ -276,6 +278,7 @@ impl SendBatch {
         // Room for one cmsg holding a u16, aligned for cmsghdr.
         let mut controls = [[0u64; 4]; BATCH];
         let mut segments_per_message = [0usize; BATCH];
+        let mut bytes_per_message = [0usize; BATCH];
         let mut messages = 0;
         let mut at = start;
         while messages < BATCH && at < self.queue.len() {
@@ -319,6 +322,10 @@ impl SendBatch {
                 set_segment_size(header, &mut controls[messages], size as u16);
             }
             segments_per_message[messages] = segments;
+            bytes_per_message[messages] = self.queue[at..at.saturating_add(segments)]
+                .iter()
+                .map(|(_, contents)| contents.len())
+                .sum();
             messages = messages.saturating_add(1);
             at = at.saturating_add(segments);
         }
@@ -343,6 +350,8 @@ impl SendBatch {
             .filter(|&&n| n > 1)
             .sum();
         self.stats.sent = self.stats.sent.saturating_add(datagrams as u64);
+        let bytes: usize = bytes_per_message[..sent].iter().sum();
+        self.stats.bytes = self.stats.bytes.saturating_add(bytes as u64);
         self.stats.segmented = self.stats.segmented.saturating_add(segmented as u64);
         if sent == 0 {
             // Nothing went out and no error: drop one message so we progress.
@@ -425,6 +434,10 @@ mod tests {
     fn sendmmsg_delivers_every_datagram_in_order_per_peer() {
         let (stats, _) = round_trip(false);
         assert_eq!((stats.sent, stats.dropped, stats.segmented), (100, 0, 0));
+        let expected_bytes: u64 = (0..100u64)
+            .map(|i| if i % 7 == 6 { 50 + i } else { 1200 })
+            .sum();
+        assert_eq!(stats.bytes, expected_bytes);
         assert!(
             stats.syscalls <= 4,
             "batched: {} syscalls for 100 datagrams",

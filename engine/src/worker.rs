@@ -733,9 +733,10 @@ impl Worker {
             let send = &mut self.send;
             let outcome = match &mut entry.peer {
                 Peer::Viewer(viewer) => {
-                    let before = viewer.forwarded;
+                    let (forwarded, laps) = (viewer.forwarded, viewer.laps);
                     let outcome = guarded(|| viewer.forward(now, send));
-                    self.stats.forwarded += viewer.forwarded - before;
+                    self.stats.forwarded += viewer.forwarded - forwarded;
+                    self.stats.laps += viewer.laps - laps;
                     outcome
                 }
                 Peer::Publisher(publisher) => {

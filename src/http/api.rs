@@ -45,6 +45,7 @@ fn stream_json(info: &StreamInfo) -> Value {
         "video": video,
         "audio": audio,
         "viewers": stream.viewers(),
+        "bitrate_bps": stats.bytes_in * 8 / stream.started().elapsed().as_secs().max(1),
         "viewer_workers": workers,
         "packets_in": stats.packets_in,
         "bytes_in": stats.bytes_in,
@@ -149,6 +150,18 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "counter",
         "UDP datagrams sent.",
         &per_worker(|w| w.send.sent),
+    );
+    family(
+        "waveguide_bytes_sent_total",
+        "counter",
+        "UDP payload bytes sent (SRTP included).",
+        &per_worker(|w| w.send.bytes),
+    );
+    family(
+        "waveguide_viewer_laps_total",
+        "counter",
+        "Times a viewer fell a whole ring behind and skipped to a keyframe.",
+        &per_worker(|w| w.laps),
     );
     family(
         "waveguide_send_syscalls_total",
