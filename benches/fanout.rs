@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use engine::peer::Viewer;
 use engine::ring::{PacketRing, RingPacket, RingWriter};
+use engine::rtc_io::RtcPeer;
 use engine::stream::Stream;
 use engine::udp::SendBatch;
 use str0m::media::{Direction, MediaKind};

@@ -24,7 +24,7 @@ mod inbox;
 pub mod peer;
 pub mod publisher;
 pub mod ring;
-mod rtc_io;
+pub mod rtc_io;
 pub mod stream;
 pub mod udp;
 mod worker;

@@ -14,7 +14,7 @@ use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig, RtcError};
 
 use crate::ring::{RingCursor, RingPacket};
-use crate::rtc_io::RtcIo;
+use crate::rtc_io::{RtcIo, RtcPeer};
 use crate::stream::{Stream, TrackKind};
 use crate::udp::SendBatch;
 
@@ -279,59 +279,9 @@ impl Viewer {
         &self.stream
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is due.
-    pub fn next_timeout(&self) -> Instant {
-        self.io.next_timeout
-    }
-
     /// When the viewer was opened.
     pub fn created(&self) -> Instant {
         self.created
-    }
-
-    /// Whether ICE and DTLS are up.
-    pub fn is_connected(&self) -> bool {
-        self.io.connected
-    }
-
-    /// Whether the viewer is gone.
-    pub fn is_closed(&self) -> bool {
-        self.io.closed
-    }
-
-    /// Whether this viewer's `Rtc` takes this datagram (checks the STUN
-    /// integrity or the known remote address).
-    pub fn accepts(
-        &self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-    ) -> bool {
-        self.io.accepts(now, source, destination, datagram)
-    }
-
-    /// Feeds one datagram, then drains.
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-        send: &mut SendBatch,
-    ) -> DrainOutcome {
-        if !self.io.receive(now, source, destination, datagram) {
-            return self.close(now, send);
-        }
-        self.drain(now, send)
-    }
-
-    /// Feeds a due timeout, then drains.
-    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.io.timeout(now) {
-            return self.close(now, send);
-        }
-        self.drain(now, send)
     }
 
     /// Writes every new packet of the stream's rings, then drains.
@@ -402,16 +352,7 @@ impl Viewer {
         self.handle_timeout(now, send)
     }
 
-    /// Closes the viewer's `Rtc`, sending what a clean close sends.
-    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        self.io.close(now, send);
-        DrainOutcome {
-            closed: true,
-            ..DrainOutcome::default()
-        }
-    }
-
-    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+    fn drain_events(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         let mut keyframe_requests = 0;
         let closed = self.io.drain(now, send, |_, event| {
             if let Event::KeyframeRequest(_) = event {
@@ -458,6 +399,20 @@ pub(crate) fn build_rtc(
         Candidate::host(candidate, "udp").map_err(|e| ViewerError::Negotiation(e.into()))?;
     rtc.add_local_candidate(candidate);
     Ok(rtc)
+}
+
+impl RtcPeer for Viewer {
+    fn io(&self) -> &RtcIo {
+        &self.io
+    }
+
+    fn io_mut(&mut self) -> &mut RtcIo {
+        &mut self.io
+    }
+
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.drain_events(now, send)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use str0m::format::Codec;
 use str0m::media::{KeyframeRequestKind, Mid};
 use str0m::{Event, Rtc, RtcConfig};
 
-use crate::rtc_io::RtcIo;
+use crate::rtc_io::{RtcIo, RtcPeer};
 
 use crate::peer::{DrainOutcome, ViewerError, build_rtc, sending_or_receiving_mids};
 use crate::ring::{RingPacket, RingWriter};
@@ -123,11 +123,6 @@ impl Publisher {
         &self.stream
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is due.
-    pub fn next_timeout(&self) -> Instant {
-        self.io.next_timeout
-    }
-
     /// When the publisher was opened.
     pub fn created(&self) -> Instant {
         self.created
@@ -136,45 +131,6 @@ impl Publisher {
     /// When the last media packet arrived.
     pub fn last_media(&self) -> Instant {
         self.last_media
-    }
-
-    /// Whether ICE and DTLS are up.
-    pub fn is_connected(&self) -> bool {
-        self.io.connected
-    }
-
-    /// Whether this `Rtc` takes this datagram.
-    pub fn accepts(
-        &self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-    ) -> bool {
-        self.io.accepts(now, source, destination, datagram)
-    }
-
-    /// Feeds one datagram, then drains (publishing any media to the rings).
-    pub fn handle_datagram(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-        send: &mut SendBatch,
-    ) -> DrainOutcome {
-        if !self.io.receive(now, source, destination, datagram) {
-            return self.close(now, send);
-        }
-        self.drain(now, send)
-    }
-
-    /// Feeds a due timeout, then drains.
-    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.io.timeout(now) {
-            return self.close(now, send);
-        }
-        self.drain(now, send)
     }
 
     /// Sends a PLI upstream if a viewer asked for a keyframe and the last
@@ -212,16 +168,7 @@ impl Publisher {
         self.handle_timeout(now, send)
     }
 
-    /// Closes the `Rtc`, sending what a clean close sends.
-    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        self.io.close(now, send);
-        DrainOutcome {
-            closed: true,
-            ..DrainOutcome::default()
-        }
-    }
-
-    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+    fn drain_events(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         let Self {
             io,
             stream,
@@ -282,4 +229,18 @@ fn publish(
         payload: packet.payload,
     });
     true
+}
+
+impl RtcPeer for Publisher {
+    fn io(&self) -> &RtcIo {
+        &self.io
+    }
+
+    fn io_mut(&mut self) -> &mut RtcIo {
+        &mut self.io
+    }
+
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.drain_events(now, send)
+    }
 }

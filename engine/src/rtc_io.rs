@@ -9,13 +9,14 @@ use std::time::Instant;
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
+use crate::peer::DrainOutcome;
 use crate::udp::SendBatch;
 
 /// Most due timeouts re-fed in one drain before giving up for this turn.
 const MAX_REFEEDS: usize = 8;
 
 /// One peer's `Rtc` and the state every peer keeps about it.
-pub(crate) struct RtcIo {
+pub struct RtcIo {
     pub(crate) rtc: Rtc,
     pub(crate) next_timeout: Instant,
     pub(crate) connected: bool,
@@ -124,5 +125,76 @@ impl RtcIo {
             self.drain(now, send, |_, _| {});
         }
         self.rtc.disconnect();
+    }
+}
+
+/// A peer on a worker, viewer or publisher: its `RtcIo` and what it does
+/// with events. Everything else (feeding input, timeouts, closing) is shared.
+pub trait RtcPeer {
+    /// The peer's `Rtc` driver.
+    fn io(&self) -> &RtcIo;
+
+    /// The peer's `Rtc` driver, to feed.
+    fn io_mut(&mut self) -> &mut RtcIo;
+
+    /// Drains the `Rtc`, acting on this peer's events.
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome;
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    fn next_timeout(&self) -> Instant {
+        self.io().next_timeout
+    }
+
+    /// Whether ICE and DTLS are up.
+    fn is_connected(&self) -> bool {
+        self.io().connected
+    }
+
+    /// Whether the peer is gone.
+    fn is_closed(&self) -> bool {
+        self.io().closed
+    }
+
+    /// Whether the `Rtc` takes this datagram (STUN integrity, known remote).
+    fn accepts(
+        &self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) -> bool {
+        self.io().accepts(now, source, destination, datagram)
+    }
+
+    /// Feeds one datagram, then drains.
+    fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        if !self.io_mut().receive(now, source, destination, datagram) {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Feeds a due timeout, then drains.
+    fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.io_mut().timeout(now) {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Closes the `Rtc`, sending what a clean close sends.
+    fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.io_mut().close(now, send);
+        DrainOutcome {
+            closed: true,
+            ..DrainOutcome::default()
+        }
     }
 }

@@ -21,6 +21,7 @@ use crate::ftl_media::FtlIngest;
 use crate::inbox::Command;
 use crate::peer::{DrainOutcome, Viewer, ViewerError};
 use crate::publisher::Publisher;
+use crate::rtc_io::RtcPeer;
 use crate::stream::Stream;
 use crate::udp::{BATCH, RecvBatch, SendBatch};
 use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, PeerId, WorkerStats};
@@ -106,6 +107,21 @@ enum Peer {
 }
 
 impl Peer {
+    /// The peer as the `Rtc` driver every peer shares.
+    fn rtc(&self) -> &dyn RtcPeer {
+        match self {
+            Self::Viewer(viewer) => viewer,
+            Self::Publisher(publisher) => publisher,
+        }
+    }
+
+    fn rtc_mut(&mut self) -> &mut dyn RtcPeer {
+        match self {
+            Self::Viewer(viewer) => viewer,
+            Self::Publisher(publisher) => publisher,
+        }
+    }
+
     fn accepts(
         &self,
         now: Instant,
@@ -113,10 +129,7 @@ impl Peer {
         destination: SocketAddr,
         datagram: &[u8],
     ) -> bool {
-        match self {
-            Self::Viewer(viewer) => viewer.accepts(now, source, destination, datagram),
-            Self::Publisher(publisher) => publisher.accepts(now, source, destination, datagram),
-        }
+        self.rtc().accepts(now, source, destination, datagram)
     }
 
     fn handle_datagram(
@@ -127,42 +140,24 @@ impl Peer {
         datagram: &[u8],
         send: &mut SendBatch,
     ) -> DrainOutcome {
-        match self {
-            Self::Viewer(viewer) => {
-                viewer.handle_datagram(now, source, destination, datagram, send)
-            }
-            Self::Publisher(publisher) => {
-                publisher.handle_datagram(now, source, destination, datagram, send)
-            }
-        }
+        self.rtc_mut()
+            .handle_datagram(now, source, destination, datagram, send)
     }
 
     fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        match self {
-            Self::Viewer(viewer) => viewer.handle_timeout(now, send),
-            Self::Publisher(publisher) => publisher.handle_timeout(now, send),
-        }
+        self.rtc_mut().handle_timeout(now, send)
     }
 
     fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        match self {
-            Self::Viewer(viewer) => viewer.close(now, send),
-            Self::Publisher(publisher) => publisher.close(now, send),
-        }
+        self.rtc_mut().close(now, send)
     }
 
     fn next_timeout(&self) -> Instant {
-        match self {
-            Self::Viewer(viewer) => viewer.next_timeout(),
-            Self::Publisher(publisher) => publisher.next_timeout(),
-        }
+        self.rtc().next_timeout()
     }
 
     fn is_connected(&self) -> bool {
-        match self {
-            Self::Viewer(viewer) => viewer.is_connected(),
-            Self::Publisher(publisher) => publisher.is_connected(),
-        }
+        self.rtc().is_connected()
     }
 
     fn created(&self) -> Instant {
