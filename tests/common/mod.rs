@@ -14,6 +14,7 @@ pub mod chromium;
 pub mod ftl_publisher;
 pub mod http;
 pub mod media;
+pub mod rtc_client;
 pub mod viewer;
 pub mod whip_publisher;
 

@@ -2,13 +2,13 @@
 //! it offers recvonly H.264 + Opus, takes the server's answer and records
 //! every RTP packet it receives.
 
-use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Event, Rtc};
+
+use super::rtc_client::RtcClient;
 
 /// One received RTP packet.
 #[derive(Debug, Clone)]
@@ -23,9 +23,7 @@ pub struct Received {
 }
 
 pub struct TestViewer {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    client: RtcClient,
     video: Mid,
     audio: Mid,
     pending: Option<SdpPendingOffer>,
@@ -33,12 +31,10 @@ pub struct TestViewer {
     /// The SDP answer, for a viewer made with [`TestViewer::answering`].
     pub answer: Option<String>,
     pub connected_at: Option<Instant>,
-    pub created_at: Instant,
     /// Drop the n-th incoming media datagram (counting from 0), as the
     /// network would, so str0m NACKs it.
     pub drop_media_datagram: Option<usize>,
     media_datagrams: usize,
-    next_timeout: Instant,
 }
 
 impl TestViewer {
@@ -52,11 +48,7 @@ impl TestViewer {
         Self::offering(false)
     }
 
-    fn build(h264: bool) -> (Rtc, UdpSocket, SocketAddr, Instant) {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let local = socket.local_addr().unwrap();
-        let now = Instant::now();
+    fn build(h264: bool) -> RtcClient {
         let mut config = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
@@ -68,40 +60,51 @@ impl TestViewer {
         } else {
             config = config.enable_vp8(true);
         }
-        let mut rtc = config.build(now);
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        (rtc, socket, local, now)
+        RtcClient::new(config)
+    }
+
+    fn with(
+        client: RtcClient,
+        video: Mid,
+        audio: Mid,
+        pending: Option<SdpPendingOffer>,
+        answer: Option<String>,
+    ) -> Self {
+        Self {
+            client,
+            video,
+            audio,
+            pending,
+            received: Vec::new(),
+            answer,
+            connected_at: None,
+            drop_media_datagram: None,
+            media_datagrams: 0,
+        }
     }
 
     fn offering(h264: bool) -> (Self, String) {
-        let (mut rtc, socket, local, now) = Self::build(h264);
-        let mut api = rtc.sdp_api();
+        let mut client = Self::build(h264);
+        let mut api = client.rtc.sdp_api();
         let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let audio = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
-        let viewer = Self {
-            rtc,
-            socket,
-            local,
-            video,
-            audio,
-            pending: Some(pending),
-            received: Vec::new(),
-            answer: None,
-            connected_at: None,
-            created_at: now,
-            drop_media_datagram: None,
-            media_datagrams: 0,
-            next_timeout: now,
-        };
-        (viewer, offer.to_sdp_string())
+        (
+            Self::with(client, video, audio, Some(pending), None),
+            offer.to_sdp_string(),
+        )
     }
 
     /// A viewer answering a server's offer (the original Waveguide flow).
     pub fn answering(offer: &str) -> Self {
-        let (mut rtc, socket, local, now) = Self::build(true);
+        let mut client = Self::build(true);
         let offer = str0m::change::SdpOffer::from_sdp_string(offer).unwrap();
-        let answer = rtc.sdp_api().accept_offer(offer).unwrap().to_sdp_string();
+        let answer = client
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .unwrap()
+            .to_sdp_string();
         let mut mids = Vec::new();
         let mut kind = None;
         for line in answer.lines() {
@@ -121,26 +124,13 @@ impl TestViewer {
             .find(|(video, _)| !*video)
             .map(|(_, mid)| *mid)
             .unwrap();
-        Self {
-            rtc,
-            socket,
-            local,
-            video,
-            audio,
-            pending: None,
-            received: Vec::new(),
-            answer: Some(answer),
-            connected_at: None,
-            created_at: now,
-            drop_media_datagram: None,
-            media_datagrams: 0,
-            next_timeout: now,
-        }
+        Self::with(client, video, audio, None, Some(answer))
     }
 
     pub fn accept_answer(&mut self, answer: &str) {
         let answer = SdpAnswer::from_sdp_string(answer).unwrap();
-        self.rtc
+        self.client
+            .rtc
             .sdp_api()
             .accept_answer(self.pending.take().unwrap(), answer)
             .unwrap();
@@ -148,7 +138,12 @@ impl TestViewer {
 
     /// Asks the server for a keyframe.
     pub fn request_keyframe(&mut self) {
-        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(self.video, None) {
+        if let Some(rx) = self
+            .client
+            .rtc
+            .direct_api()
+            .stream_rx_by_mid(self.video, None)
+        {
             rx.request_keyframe(KeyframeRequestKind::Pli);
         }
     }
@@ -178,71 +173,51 @@ impl TestViewer {
         }
     }
 
-    /// One round: read what waits, fire timers, send.
+    /// One round: read what waits (dropping the chosen media datagram),
+    /// fire timers, send; record RTP packets.
     pub fn step(&mut self, buf: &mut [u8]) {
-        let now = Instant::now();
-        let mut fed = false;
-        while let Ok((n, source)) = self.socket.recv_from(buf) {
+        let Self {
+            client,
+            video,
+            received,
+            drop_media_datagram,
+            media_datagrams,
+            ..
+        } = self;
+        let keep = |datagram: &[u8]| {
             // SRTP (not SRTCP): version 2 and a payload type outside 64..=95.
-            let media = n > 12 && buf[0] >> 6 == 2 && !(64..=95).contains(&(buf[1] & 0x7f));
-            if media {
-                let index = self.media_datagrams;
-                self.media_datagrams += 1;
-                if self.drop_media_datagram == Some(index) {
-                    continue;
-                }
+            let media = datagram.len() > 12
+                && datagram[0] >> 6 == 2
+                && !(64..=95).contains(&(datagram[1] & 0x7f));
+            if !media {
+                return true;
             }
-            if let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
-                let _ = self.rtc.handle_input(Input::Receive(now, receive));
-                self.drain();
-                fed = true;
+            let index = *media_datagrams;
+            *media_datagrams += 1;
+            *drop_media_datagram != Some(index)
+        };
+        client.step(buf, keep, |rtc, event| {
+            if let Event::RtpPacket(packet) = event {
+                let mid = rtc
+                    .direct_api()
+                    .stream_rx(&packet.header.ssrc)
+                    .map(|s| s.mid());
+                let kind = if mid == Some(*video) {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Audio
+                };
+                received.push(Received {
+                    kind,
+                    sequence: *packet.seq_no,
+                    timestamp: packet.header.timestamp,
+                    marker: packet.header.marker,
+                    payload: packet.payload.to_vec(),
+                    at: Instant::now(),
+                });
             }
-        }
-        if now >= self.next_timeout {
-            let _ = self.rtc.handle_input(Input::Timeout(now));
-            self.drain();
-            fed = true;
-        }
-        if !fed {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(Event::Connected)) => self.connected_at = Some(Instant::now()),
-                Ok(Output::Event(Event::RtpPacket(packet))) => {
-                    let mid = self
-                        .rtc
-                        .direct_api()
-                        .stream_rx(&packet.header.ssrc)
-                        .map(|s| s.mid());
-                    let kind = if mid == Some(self.video) {
-                        MediaKind::Video
-                    } else {
-                        MediaKind::Audio
-                    };
-                    self.received.push(Received {
-                        kind,
-                        sequence: *packet.seq_no,
-                        timestamp: packet.header.timestamp,
-                        marker: packet.header.marker,
-                        payload: packet.payload.to_vec(),
-                        at: Instant::now(),
-                    });
-                }
-                Ok(Output::Event(_)) => {}
-                Ok(Output::Timeout(t)) => {
-                    self.next_timeout = t;
-                    return;
-                }
-                Err(_) => return,
-            }
-        }
+        });
+        self.connected_at = self.client.connected_at;
     }
 
     /// The audio mid, for checks.

@@ -2,25 +2,22 @@
 //! socket: it offers sendonly H.264 + Opus (or VP8 only, to be refused),
 //! writes RTP packets, and counts the keyframe requests it receives.
 
-use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Event, Rtc};
+
+use super::rtc_client::RtcClient;
 
 pub struct WhipPublisher {
-    rtc: Rtc,
-    socket: UdpSocket,
-    local: SocketAddr,
+    client: RtcClient,
     video: Mid,
     audio: Mid,
     pending: Option<SdpPendingOffer>,
-    next_timeout: Instant,
     next_sequence: u64,
     next_audio_sequence: u64,
     pub connected: bool,
@@ -30,10 +27,6 @@ pub struct WhipPublisher {
 impl WhipPublisher {
     /// A publisher and its offer; `h264` false offers VP8 video only.
     pub fn new(h264: bool) -> (Self, String) {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let local = socket.local_addr().unwrap();
-        let now = Instant::now();
         let mut config = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
@@ -45,20 +38,16 @@ impl WhipPublisher {
         } else {
             config = config.enable_vp8(true);
         }
-        let mut rtc = config.build(now);
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        let mut api = rtc.sdp_api();
+        let mut client = RtcClient::new(config);
+        let mut api = client.rtc.sdp_api();
         let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let (offer, pending) = api.apply().unwrap();
         let publisher = Self {
-            rtc,
-            socket,
-            local,
+            client,
             video,
             audio,
             pending: Some(pending),
-            next_timeout: now,
             next_sequence: 1,
             next_audio_sequence: 1,
             connected: false,
@@ -69,15 +58,17 @@ impl WhipPublisher {
 
     pub fn accept_answer(&mut self, answer: &str) {
         let answer = SdpAnswer::from_sdp_string(answer).unwrap();
-        self.rtc
+        self.client
+            .rtc
             .sdp_api()
             .accept_answer(self.pending.take().unwrap(), answer)
             .unwrap();
     }
 
     fn payload_type(&self, mid: Mid, codec: Codec) -> Pt {
-        let remote = self.rtc.media(mid).unwrap().remote_pts().to_vec();
-        self.rtc
+        let remote = self.client.rtc.media(mid).unwrap().remote_pts().to_vec();
+        self.client
+            .rtc
             .codec_config()
             .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
             .map(|p| p.pt())
@@ -89,7 +80,7 @@ impl WhipPublisher {
         let pt = self.payload_type(self.video, Codec::H264);
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        let mut api = self.rtc.direct_api();
+        let mut api = self.client.rtc.direct_api();
         let tx = api.stream_tx_by_mid(self.video, None).unwrap();
         let payload: Arc<[u8]> = Arc::from(payload);
         tx.write_rtp(
@@ -110,7 +101,7 @@ impl WhipPublisher {
         let pt = self.payload_type(self.audio, Codec::Opus);
         let sequence = self.next_audio_sequence;
         self.next_audio_sequence += 1;
-        let mut api = self.rtc.direct_api();
+        let mut api = self.client.rtc.direct_api();
         let tx = api.stream_tx_by_mid(self.audio, None).unwrap();
         let payload: Arc<[u8]> = Arc::from(payload);
         tx.write_rtp(RtpWrite::new(
@@ -124,8 +115,10 @@ impl WhipPublisher {
     }
 
     fn flush(&mut self) {
-        let _ = self.rtc.handle_input(Input::Timeout(Instant::now()));
-        self.drain();
+        let keyframe_requests = &mut self.keyframe_requests;
+        self.client
+            .flush(&mut |_: &mut Rtc, event| count_keyframe_requests(keyframe_requests, event));
+        self.connected = self.client.connected_at.is_some();
     }
 
     /// Drives the publisher for up to `budget`, returning early once `done` holds.
@@ -133,41 +126,19 @@ impl WhipPublisher {
         let deadline = Instant::now() + budget;
         let mut buf = vec![0u8; 2048];
         while Instant::now() < deadline && !done(self) {
-            let now = Instant::now();
-            let mut fed = false;
-            while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
-                if let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
-                    let _ = self.rtc.handle_input(Input::Receive(now, receive));
-                    self.drain();
-                    fed = true;
-                }
-            }
-            if now >= self.next_timeout {
-                let _ = self.rtc.handle_input(Input::Timeout(now));
-                self.drain();
-                fed = true;
-            }
-            if !fed {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            let keyframe_requests = &mut self.keyframe_requests;
+            self.client.step(
+                &mut buf,
+                |_| true,
+                |_, event| count_keyframe_requests(keyframe_requests, event),
+            );
+            self.connected = self.client.connected_at.is_some();
         }
     }
+}
 
-    fn drain(&mut self) {
-        loop {
-            match self.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(Event::Connected)) => self.connected = true,
-                Ok(Output::Event(Event::KeyframeRequest(_))) => self.keyframe_requests += 1,
-                Ok(Output::Event(_)) => {}
-                Ok(Output::Timeout(t)) => {
-                    self.next_timeout = t;
-                    return;
-                }
-                Err(_) => return,
-            }
-        }
+fn count_keyframe_requests(count: &mut usize, event: Event) {
+    if let Event::KeyframeRequest(_) = event {
+        *count += 1;
     }
 }
