@@ -797,7 +797,9 @@ impl Worker {
             return;
         };
         self.stats.keyframe_requests += u64::from(outcome.keyframe_requests);
-        if let Some(entry) = entry_in(&mut self.slots, slot) {
+        if (outcome.keyframe_requests > 0 || outcome.published > 0)
+            && let Some(entry) = entry_in(&mut self.slots, slot)
+        {
             let stream = Arc::clone(entry.peer.stream());
             if outcome.keyframe_requests > 0 {
                 stream.request_keyframe();
