@@ -131,7 +131,14 @@ impl Drop for FtlPublisher {
 }
 
 /// An RTP packet's bytes.
-fn rtp(payload_type: u8, marker: bool, sequence: u16, timestamp: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+fn rtp(
+    payload_type: u8,
+    marker: bool,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut packet = Vec::with_capacity(12 + payload.len());
     packet.push(0x80);
     packet.push((u8::from(marker) << 7) | payload_type);
@@ -164,7 +171,14 @@ fn nacked(packet: &[u8]) -> impl Iterator<Item = u16> + '_ {
 impl MediaSink for FtlPublisher {
     fn send_video(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
         self.sequence = self.sequence.wrapping_add(1);
-        let packet = rtp(VIDEO_PT, marker, self.sequence, timestamp, self.key.video_ssrc(), payload);
+        let packet = rtp(
+            VIDEO_PT,
+            marker,
+            self.sequence,
+            timestamp,
+            self.key.video_ssrc(),
+            payload,
+        );
         if self.media.send(&packet).is_ok() {
             self.stats.packets += 1;
             self.stats.bytes += payload.len() as u64;
@@ -174,7 +188,14 @@ impl MediaSink for FtlPublisher {
 
     fn send_audio(&mut self, timestamp: u32, payload: &[u8]) {
         self.audio_sequence = self.audio_sequence.wrapping_add(1);
-        let packet = rtp(AUDIO_PT, false, self.audio_sequence, timestamp, self.key.audio_ssrc(), payload);
+        let packet = rtp(
+            AUDIO_PT,
+            false,
+            self.audio_sequence,
+            timestamp,
+            self.key.audio_ssrc(),
+            payload,
+        );
         if self.media.send(&packet).is_ok() {
             self.stats.packets += 1;
             self.stats.bytes += payload.len() as u64;

@@ -132,16 +132,20 @@ fn spawn_publisher(
         Ingest::None => Ok(None),
         Ingest::Ftl => {
             let mut sink = FtlPublisher::connect(options.ftl, &options.stream_key)?;
-            Ok(Some(std::thread::Builder::new().name("publisher".into()).spawn(
-                move || publish(&mut sink, &clip, fps, &log, &stop),
-            )?))
+            Ok(Some(
+                std::thread::Builder::new()
+                    .name("publisher".into())
+                    .spawn(move || publish(&mut sink, &clip, fps, &log, &stop))?,
+            ))
         }
         Ingest::Whip => {
             let mut sink =
                 WhipPublisher::connect(signalling, channel, &options.stream_key, options.bind)?;
-            Ok(Some(std::thread::Builder::new().name("publisher".into()).spawn(
-                move || publish(&mut sink, &clip, fps, &log, &stop),
-            )?))
+            Ok(Some(
+                std::thread::Builder::new()
+                    .name("publisher".into())
+                    .spawn(move || publish(&mut sink, &clip, fps, &log, &stop))?,
+            ))
         }
     }
 }

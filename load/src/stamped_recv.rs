@@ -143,7 +143,8 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     match i32::from(storage.ss_family) {
         libc::AF_INET => {
             // SAFETY: the family says this storage holds a sockaddr_in.
-            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
             Some(SocketAddr::V4(SocketAddrV4::new(
                 Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
                 u16::from_be(sin.sin_port),
@@ -151,8 +152,9 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
         }
         libc::AF_INET6 => {
             // SAFETY: the family says this storage holds a sockaddr_in6.
-            let sin6 =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let sin6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             Some(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(sin6.sin6_addr.s6_addr),
                 u16::from_be(sin6.sin6_port),
@@ -175,8 +177,12 @@ mod tests {
         enable_timestamps(&receiver).unwrap();
         let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
         let before = crate::send_log::realtime_ns();
-        sender.send_to(b"one", receiver.local_addr().unwrap()).unwrap();
-        sender.send_to(b"two!", receiver.local_addr().unwrap()).unwrap();
+        sender
+            .send_to(b"one", receiver.local_addr().unwrap())
+            .unwrap();
+        sender
+            .send_to(b"two!", receiver.local_addr().unwrap())
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
         let mut batch = StampedBatch::new();
         assert_eq!(batch.recv(&receiver).unwrap(), 2);

@@ -116,7 +116,9 @@ fn join(signalling: &Signalling, plan: &JoinPlan) -> Result<Viewer, String> {
     let started = Instant::now();
     let std_socket =
         std::net::UdpSocket::bind(SocketAddr::new(plan.bind, 0)).map_err(|e| e.to_string())?;
-    std_socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+    std_socket
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
     enable_timestamps(&std_socket).map_err(|e| e.to_string())?;
     let local = std_socket.local_addr().map_err(|e| e.to_string())?;
     let mut rtc = build_rtc();
@@ -303,7 +305,14 @@ impl ViewerLoop {
             for viewer in &mut self.viewers {
                 if viewer.failure.is_none() && viewer.next_timeout <= now {
                     let _ = viewer.rtc.handle_input(Input::Timeout(now));
-                    drain(viewer, None, &self.log, &mut self.latency, &mut self.first_frames, &mut self.packets);
+                    drain(
+                        viewer,
+                        None,
+                        &self.log,
+                        &mut self.latency,
+                        &mut self.first_frames,
+                        &mut self.packets,
+                    );
                 }
                 if viewer.failure.is_none()
                     && !viewer.connected()
@@ -351,7 +360,9 @@ fn read(
             let Ok(receive) = Receive::new(Protocol::Udp, source, viewer.local, bytes) else {
                 continue;
             };
-            let _ = viewer.rtc.handle_input(Input::Receive(Instant::now(), receive));
+            let _ = viewer
+                .rtc
+                .handle_input(Input::Receive(Instant::now(), receive));
             drain(viewer, Some(stamp), log, latency, first_frames, packets);
         }
         if count < crate::stamped_recv::BATCH {

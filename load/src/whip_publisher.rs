@@ -188,14 +188,18 @@ impl MediaSink for WhipPublisher {
             if now >= until {
                 return;
             }
-            let wait = wake.saturating_duration_since(now).max(Duration::from_micros(100));
+            let wait = wake
+                .saturating_duration_since(now)
+                .max(Duration::from_micros(100));
             if self.socket.set_read_timeout(Some(wait)).is_err() {
                 return;
             }
             if let Ok((n, source)) = self.socket.recv_from(&mut buf)
                 && let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n])
             {
-                let _ = self.rtc.handle_input(Input::Receive(Instant::now(), receive));
+                let _ = self
+                    .rtc
+                    .handle_input(Input::Receive(Instant::now(), receive));
             }
         }
     }
