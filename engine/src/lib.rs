@@ -18,6 +18,7 @@
 //! worker; rings connect them without locks. See `DESIGN.md`, "The shape"
 //! and "Hot-path rules".
 
+mod catch_up;
 pub mod demux;
 pub mod ftl_media;
 mod inbox;

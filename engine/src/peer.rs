@@ -5,14 +5,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
-use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::rtp::{Extension, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig, RtcError};
 
+use crate::catch_up::CatchUp;
 use crate::ring::{RingCursor, RingPacket};
 use crate::rtc_io::{RtcIo, RtcPeer};
 use crate::stream::{Stream, TrackKind};
@@ -25,6 +26,16 @@ const H264_RTX_PT: u8 = 103;
 /// The profile-level-id offered while a stream has sent no SPS yet:
 /// constrained baseline, level 3.1, which every browser decodes.
 const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
+
+/// How long sent video stays available for retransmission: NACKs that come
+/// later than this are for frames a low-latency player has given up on.
+const RTX_HISTORY: Duration = Duration::from_secs(1);
+/// Most packets kept for retransmission (1 s of a 10 Mbit/s stream).
+const RTX_HISTORY_PACKETS: usize = 1024;
+/// str0m's default: stop resending when repairs exceed this share of the rate.
+const RTX_RATIO_CAP: f32 = 0.15;
+/// The header extension id of `sdes:mid` in our own offers.
+const MID_EXTENSION_ID: u8 = 4;
 
 /// Why a viewer could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +143,10 @@ pub struct Viewer {
     pub forwarded: u64,
     /// Times this viewer fell a whole ring behind and skipped ahead.
     pub laps: u64,
+    /// Paces the backlog of a join or a lap.
+    catch_up: CatchUp,
+    /// When paced backlog may continue, while some waits.
+    resume_at: Option<Instant>,
 }
 
 /// The codec configuration a viewer of `stream` is offered.
@@ -143,7 +158,14 @@ fn viewer_config(stream: &Stream, base: &RtcConfig) -> (RtcConfig, u32) {
             (u32::from(profile) << 16) | (u32::from(constraints) << 8) | u32::from(level)
         })
         .unwrap_or(DEFAULT_PROFILE_LEVEL_ID);
-    let mut config = base.clone().clear_codecs().enable_opus(true, false);
+    // Only the mid extension: forwarding needs no bandwidth estimation
+    // (transport-cc would make str0m track every packet sent) nor levels.
+    let mut config = base
+        .clone()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .clear_extension_map()
+        .set_extension(MID_EXTENSION_ID, Extension::RtpMid);
     config
         .codec_config()
         .add_h264(H264_PT.into(), Some(H264_RTX_PT.into()), true, profile);
@@ -251,6 +273,8 @@ impl Viewer {
             created: now,
             forwarded: 0,
             laps: 0,
+            catch_up: CatchUp::new(now),
+            resume_at: None,
         }
     }
 
@@ -290,6 +314,7 @@ impl Viewer {
             return DrainOutcome::default();
         }
         let mut wrote = false;
+        self.resume_at = None;
         {
             let mut api = self.io.rtc.direct_api();
             for track in &mut self.tracks {
@@ -306,12 +331,22 @@ impl Viewer {
                 let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
                     continue;
                 };
-                let mut cursor = track
-                    .cursor
-                    .take()
-                    .unwrap_or_else(|| RingCursor::at_keyframe(ring));
+                let mut cursor = match track.cursor.take() {
+                    Some(cursor) => cursor,
+                    None => {
+                        if track.kind == TrackKind::Video {
+                            tx.set_rtx_cache(RTX_HISTORY_PACKETS, RTX_HISTORY, Some(RTX_RATIO_CAP));
+                        }
+                        RingCursor::at_keyframe(ring)
+                    }
+                };
                 let skipped_before = cursor.skipped();
-                while let Some(packet) = cursor.next(ring) {
+                while let Some(packet) = cursor.peek(ring) {
+                    if !self.catch_up.admit(now, packet.arrival) {
+                        self.resume_at = Some(self.catch_up.next_token());
+                        break;
+                    }
+                    cursor.advance();
                     // A lap may restart mid-GOP (no keyframe held): wait for one.
                     if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
                         track.awaiting_keyframe = true;
@@ -404,6 +439,13 @@ pub(crate) fn build_rtc(
 impl RtcPeer for Viewer {
     fn io(&self) -> &RtcIo {
         &self.io
+    }
+
+    fn next_timeout(&self) -> Instant {
+        match self.resume_at {
+            Some(resume) => resume.min(self.io.next_timeout),
+            None => self.io.next_timeout,
+        }
     }
 
     fn io_mut(&mut self) -> &mut RtcIo {

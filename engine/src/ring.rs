@@ -317,12 +317,22 @@ impl RingCursor {
 
     /// The next packet, or `None` when caught up.
     pub fn next(&mut self, ring: &PacketRing) -> Option<RingPacket> {
+        let packet = self.peek(ring)?;
+        self.advance();
+        Some(packet)
+    }
+
+    /// Moves past the packet [`peek`](Self::peek) returned.
+    pub fn advance(&mut self) {
+        self.next += 1;
+    }
+
+    /// The next packet without moving past it, or `None` when caught up.
+    /// A lapped cursor still jumps to its restart point first.
+    pub fn peek(&mut self, ring: &PacketRing) -> Option<RingPacket> {
         loop {
             match ring.read(self.next) {
-                Read::Packet(packet) => {
-                    self.next += 1;
-                    return Some(packet);
-                }
+                Read::Packet(packet) => return Some(packet),
                 Read::Pending => return None,
                 Read::Lapped => {
                     let restart = Self::restart_point(ring).max(self.next + 1);
@@ -424,6 +434,20 @@ mod tests {
             20,
             "keyframe overwritten: wait at head"
         );
+    }
+
+    #[test]
+    fn peek_holds_the_cursor_until_advance() {
+        let origin = Instant::now();
+        let (mut writer, ring) = PacketRing::new(8, origin);
+        let mut cursor = RingCursor::at_head(&ring);
+        writer.push(packet(origin, 5, true, 0));
+        writer.push(packet(origin, 6, false, 0));
+        assert_eq!(cursor.peek(&ring).map(|p| p.sequence), Some(5));
+        assert_eq!(cursor.peek(&ring).map(|p| p.sequence), Some(5));
+        cursor.advance();
+        assert_eq!(cursor.next(&ring).map(|p| p.sequence), Some(6));
+        assert_eq!(cursor.peek(&ring), None);
     }
 
     #[test]

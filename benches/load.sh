@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Load matrix for BENCHMARKS.md: for each worker count and viewer count,
+# start a release waveguide-engine on spare ports, run waveguide-load
+# against it, and print the load tool's JSON summary, one line per run.
+#
+#   bash benches/load.sh                       # 1 and 2 workers, 50..400 viewers, FTL
+#   WORKERS="2" VIEWERS="400" INGEST=whip DURATION=20 bash benches/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WORKERS=${WORKERS:-"1 2"}
+VIEWERS=${VIEWERS:-"50 100 200 400"}
+INGEST=${INGEST:-ftl}
+DURATION=${DURATION:-20}
+RAMP=${RAMP:-50}
+MEDIA=${MEDIA:-target/bench-media}
+PORT=${PORT:-18000}
+
+# A 1.5 Mbps 720p30 constrained-baseline clip, 2 s GOP, made once.
+if [[ ! -f "$MEDIA/clip.h264" ]]; then
+  mkdir -p "$MEDIA"
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 -t 10 \
+    -c:v libx264 -profile:v baseline -preset veryfast -b:v 1500k -maxrate 1500k -bufsize 1500k \
+    -g 60 -keyint_min 60 -sc_threshold 0 -bsf:v h264_mp4toannexb -f h264 "$MEDIA/clip.h264"
+fi
+cargo build --release -q -p waveguide -p waveguide-load --bins
+
+config=$(mktemp)
+trap 'rm -f "$config"; [[ -n "${server:-}" ]] && kill "$server" 2>/dev/null || true' EXIT
+for workers in $WORKERS; do
+  for viewers in $VIEWERS; do
+    cat >"$config" <<TOML
+[http]
+address = "127.0.0.1:$((PORT + 91))"
+[ftl]
+address = "127.0.0.1:$((PORT + 84))"
+media_port_min = $((PORT + 500))
+media_port_max = $((PORT + 599))
+[webrtc]
+port_base = $((PORT + 200))
+[workers]
+count = $workers
+[logging]
+level = "warn"
+TOML
+    target/release/waveguide-engine --config "$config" &
+    server=$!
+    sleep 1
+    echo -n "{\"workers\":$workers,\"run\":"
+    target/release/waveguide-load --http "http://127.0.0.1:$((PORT + 91))" \
+      --ftl "127.0.0.1:$((PORT + 84))" --ingest "$INGEST" --viewers "$viewers" \
+      --ramp "$RAMP" --duration "$DURATION" --video "$MEDIA/clip.h264" \
+      --audio tests/data/sine-440hz-48k-20ms.opus --server-pid "$server"
+    echo "}"
+    kill "$server"
+    wait "$server" 2>/dev/null || true
+    server=
+  done
+done
