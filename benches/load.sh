@@ -15,6 +15,7 @@ DURATION=${DURATION:-20}
 RAMP=${RAMP:-50}
 MEDIA=${MEDIA:-target/bench-media}
 PORT=${PORT:-18000}
+BIN=${CARGO_TARGET_DIR:-target}/release
 
 # A 1.5 Mbps 720p30 constrained-baseline clip, 2 s GOP, made once.
 if [[ ! -f "$MEDIA/clip.h264" ]]; then
@@ -43,11 +44,11 @@ count = $workers
 [logging]
 level = "warn"
 TOML
-    target/release/waveguide-engine --config "$config" &
+    "$BIN/waveguide-engine" --config "$config" &
     server=$!
     sleep 1
     echo -n "{\"workers\":$workers,\"run\":"
-    target/release/waveguide-load --http "http://127.0.0.1:$((PORT + 91))" \
+    "$BIN/waveguide-load" --http "http://127.0.0.1:$((PORT + 91))" \
       --ftl "127.0.0.1:$((PORT + 84))" --ingest "$INGEST" --viewers "$viewers" \
       --ramp "$RAMP" --duration "$DURATION" --video "$MEDIA/clip.h264" \
       --audio tests/data/sine-440hz-48k-20ms.opus --server-pid "$server"

@@ -30,10 +30,15 @@ const DEFAULT_PROFILE_LEVEL_ID: u32 = 0x42e01f;
 /// How long sent video stays available for retransmission: NACKs that come
 /// later than this are for frames a low-latency player has given up on.
 const RTX_HISTORY: Duration = Duration::from_secs(1);
-/// Most packets kept for retransmission (1 s of a 10 Mbit/s stream).
-const RTX_HISTORY_PACKETS: usize = 1024;
+/// Most packets kept for retransmission: 1 s up to about 3 Mbit/s. str0m
+/// keeps each as a ~430-byte entry (the payload itself is the ring's,
+/// shared) in a buffer that never shrinks, so this caps a viewer's largest
+/// allocation at about 110 KB even after a join's backlog.
+const RTX_HISTORY_PACKETS: usize = 256;
 /// str0m's default: stop resending when repairs exceed this share of the rate.
 const RTX_RATIO_CAP: f32 = 0.15;
+/// Packets written to str0m between drains.
+const WRITE_BATCH: usize = 16;
 /// The header extension id of `sdes:mid` in our own offers.
 const MID_EXTENSION_ID: u8 = 4;
 
@@ -310,81 +315,115 @@ impl Viewer {
 
     /// Writes every new packet of the stream's rings, then drains.
     pub fn forward(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        let mut outcome = DrainOutcome::default();
         if !self.io.connected || self.io.closed {
-            return DrainOutcome::default();
+            return outcome;
         }
-        let mut wrote = false;
         self.resume_at = None;
-        {
-            let mut api = self.io.rtc.direct_api();
-            for track in &mut self.tracks {
-                let (Some(pt), Some(ring)) = (track.pt, self.stream.ring(track.kind)) else {
-                    continue;
-                };
-                if track
-                    .cursor
-                    .as_ref()
-                    .is_some_and(|c| c.position() == ring.head())
-                {
-                    continue; // Caught up: no ring read at all.
+        for track in 0..self.tracks.len() {
+            loop {
+                let written = self.write_batch(track, now);
+                if written == 0 {
+                    break;
                 }
-                let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
-                    continue;
-                };
-                let mut cursor = match track.cursor.take() {
-                    Some(cursor) => cursor,
-                    None => {
-                        if track.kind == TrackKind::Video {
-                            tx.set_rtx_cache(RTX_HISTORY_PACKETS, RTX_HISTORY, Some(RTX_RATIO_CAP));
-                        }
-                        RingCursor::at_keyframe(ring)
-                    }
-                };
-                let skipped_before = cursor.skipped();
-                while let Some(packet) = cursor.peek(ring) {
-                    if !self.catch_up.admit(now, packet.arrival) {
-                        self.resume_at = Some(self.catch_up.next_token());
-                        break;
-                    }
-                    cursor.advance();
-                    // A lap may restart mid-GOP (no keyframe held): wait for one.
-                    if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
-                        track.awaiting_keyframe = true;
-                    }
-                    if track.awaiting_keyframe {
-                        if !packet.keyframe {
-                            continue;
-                        }
-                        track.awaiting_keyframe = false;
-                    }
-                    let Some(sequence) = track.map_sequence(&packet, cursor.skipped()) else {
-                        continue;
-                    };
-                    let video = track.kind == TrackKind::Video;
-                    tx.write_rtp(
-                        RtpWrite::new(
-                            pt,
-                            SeqNo::from(sequence),
-                            packet.timestamp,
-                            packet.arrival,
-                            packet.payload,
-                        )
-                        .marker(packet.marker)
-                        .nackable(video),
-                    );
-                    self.forwarded += 1;
-                    wrote = true;
+                // Drained after every batch, so str0m's send queue (whose
+                // entries are ~400 bytes and whose capacity never shrinks)
+                // stays small even for a keyframe or a join backlog.
+                let drained = self.handle_timeout(now, send);
+                outcome.keyframe_requests += drained.keyframe_requests;
+                if drained.closed {
+                    outcome.closed = true;
+                    return outcome;
                 }
-                if cursor.skipped() > skipped_before {
-                    self.laps += 1;
+                if written < WRITE_BATCH {
+                    break;
                 }
-                track.cursor = Some(cursor);
             }
         }
-        if !wrote {
-            return DrainOutcome::default();
+        outcome
+    }
+
+    /// Writes up to [`WRITE_BATCH`] new packets of one track; returns how many.
+    fn write_batch(&mut self, track: usize, now: Instant) -> usize {
+        let Self {
+            io,
+            stream,
+            tracks,
+            catch_up,
+            resume_at,
+            forwarded,
+            laps,
+            ..
+        } = self;
+        let Some(track) = tracks.get_mut(track) else {
+            return 0;
+        };
+        let (Some(pt), Some(ring)) = (track.pt, stream.ring(track.kind)) else {
+            return 0;
+        };
+        if track
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.position() == ring.head())
+        {
+            return 0; // Caught up: no ring read at all.
         }
-        self.handle_timeout(now, send)
+        let mut api = io.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
+            return 0;
+        };
+        let mut cursor = match track.cursor.take() {
+            Some(cursor) => cursor,
+            None => {
+                if track.kind == TrackKind::Video {
+                    tx.set_rtx_cache(RTX_HISTORY_PACKETS, RTX_HISTORY, Some(RTX_RATIO_CAP));
+                }
+                RingCursor::at_keyframe(ring)
+            }
+        };
+        let skipped_before = cursor.skipped();
+        let mut written = 0;
+        while written < WRITE_BATCH
+            && let Some(packet) = cursor.peek(ring)
+        {
+            if !catch_up.admit(now, packet.arrival) {
+                *resume_at = Some(catch_up.next_token());
+                break;
+            }
+            cursor.advance();
+            // A lap may restart mid-GOP (no keyframe held): wait for one.
+            if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
+                track.awaiting_keyframe = true;
+            }
+            if track.awaiting_keyframe {
+                if !packet.keyframe {
+                    continue;
+                }
+                track.awaiting_keyframe = false;
+            }
+            let Some(sequence) = track.map_sequence(&packet, cursor.skipped()) else {
+                continue;
+            };
+            let video = track.kind == TrackKind::Video;
+            tx.write_rtp(
+                RtpWrite::new(
+                    pt,
+                    SeqNo::from(sequence),
+                    packet.timestamp,
+                    packet.arrival,
+                    packet.payload,
+                )
+                .marker(packet.marker)
+                .nackable(video),
+            );
+            *forwarded += 1;
+            written += 1;
+        }
+        if cursor.skipped() > skipped_before {
+            *laps += 1;
+        }
+        track.cursor = Some(cursor);
+        written
     }
 
     fn drain_events(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {

@@ -23,6 +23,10 @@ use crate::signalling::Signalling;
 use crate::stamped_recv::{StampedBatch, enable_timestamps};
 
 const WAKER: Token = Token(usize::MAX);
+/// Receive buffer of each viewer socket. One thread serves every viewer,
+/// so a socket may wait while a keyframe goes out to hundreds of others; a
+/// real player reads its own socket at once and would not lose those packets.
+const RECEIVE_BUFFER: usize = 1 << 20;
 /// A viewer that has not connected this long after its answer has failed.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -120,6 +124,9 @@ fn join(signalling: &Signalling, plan: &JoinPlan) -> Result<Viewer, String> {
         .set_nonblocking(true)
         .map_err(|e| e.to_string())?;
     enable_timestamps(&std_socket).map_err(|e| e.to_string())?;
+    socket2::SockRef::from(&std_socket)
+        .set_recv_buffer_size(RECEIVE_BUFFER)
+        .map_err(|e| e.to_string())?;
     let local = std_socket.local_addr().map_err(|e| e.to_string())?;
     let mut rtc = build_rtc();
     rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
