@@ -47,12 +47,11 @@ TOML
     "$BIN/waveguide-engine" --config "$config" &
     server=$!
     sleep 1
-    echo -n "{\"workers\":$workers,\"run\":"
-    "$BIN/waveguide-load" --http "http://127.0.0.1:$((PORT + 91))" \
+    summary=$("$BIN/waveguide-load" --http "http://127.0.0.1:$((PORT + 91))" \
       --ftl "127.0.0.1:$((PORT + 84))" --ingest "$INGEST" --viewers "$viewers" \
       --ramp "$RAMP" --duration "$DURATION" --video "$MEDIA/clip.h264" \
-      --audio tests/data/sine-440hz-48k-20ms.opus --server-pid "$server"
-    echo "}"
+      --audio tests/data/sine-440hz-48k-20ms.opus --server-pid "$server")
+    echo "{\"workers\":$workers,\"run\":$summary}"
     kill "$server"
     wait "$server" 2>/dev/null || true
     server=
