@@ -33,6 +33,12 @@ impl RtcIo {
         }
     }
 
+    /// The peer's `Rtc` itself, for benches and diagnostics (for example to
+    /// install fixed SRTP keys); the engine never needs it from outside.
+    pub fn rtc_mut(&mut self) -> &mut Rtc {
+        &mut self.rtc
+    }
+
     /// Whether the `Rtc` takes this datagram (STUN integrity, known remote).
     pub(crate) fn accepts(
         &self,
