@@ -1,7 +1,8 @@
 //! Fan-out cost: one packet from a ring to N connected WHEP viewers through
-//! the engine's real `Viewer` (str0m RTP mode, real DTLS and SRTP, batched
-//! sendmmsg on loopback), in time per packet per viewer and heap
-//! allocations per packet per viewer, counted by a counting global allocator.
+//! the engine's real `Viewer` (str0m RTP mode, real DTLS, then fixed keys for
+//! each SRTP suite, batched sendmmsg on loopback), in time and heap
+//! allocations per packet per viewer; and two workers on two threads
+//! forwarding one stream at once, reading one shared ring or a copy each.
 
 #![allow(missing_docs, reason = "criterion_group! generates undocumented items")]
 #![allow(
@@ -10,10 +11,11 @@
     reason = "a bench set-up failure is a failed bench"
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod counting;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -22,83 +24,111 @@ use engine::ring::{PacketRing, RingPacket, RingWriter};
 use engine::rtc_io::RtcPeer;
 use engine::stream::Stream;
 use engine::udp::SendBatch;
+use str0m::crypto::dtls::{KeyingMaterial, SrtpProfile};
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Input, Output, Rtc};
+use str0m::{Candidate, Event, Input, Output, Rtc};
 
-/// Counts every allocation the process makes.
-struct Counting;
+/// An RTP payload of a typical video packet.
+const PAYLOAD: [u8; 1200] = [0x5c; 1200];
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+/// The SRTP suites a viewer may negotiate, by bench name.
+const SUITES: [(&str, SrtpProfile); 3] = [
+    ("aes_cm_sha1_80", SrtpProfile::AES128_CM_SHA1_80),
+    ("aead_aes_128_gcm", SrtpProfile::AEAD_AES_128_GCM),
+    ("aead_aes_256_gcm", SrtpProfile::AEAD_AES_256_GCM),
+];
 
-// SAFETY: forwards to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+/// Viewers on each of the two workers of the cross-core bench.
+const VIEWERS_PER_WORKER: usize = 25;
+/// Packets published before each cross-core round; far fewer than the ring
+/// holds, and few enough that a viewer's socket buffer takes them all.
+const ROUND: u64 = 64;
 
 /// A str0m viewer on its own loopback socket.
 struct Client {
     rtc: Rtc,
     socket: UdpSocket,
     local: SocketAddr,
+    /// RTP packets that arrived and decrypted.
+    received: u64,
 }
 
 impl Client {
+    /// Feeds every datagram waiting, draining after each (str0m keeps only
+    /// the newest received packet until polled), then the time.
     fn pump(&mut self, now: Instant) {
         let mut buf = [0u8; 2048];
         while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
             if let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) {
                 let _ = self.rtc.handle_input(Input::Receive(now, receive));
+                self.drain();
             }
         }
         let _ = self.rtc.handle_input(Input::Timeout(now));
+        self.drain();
+    }
+
+    fn drain(&mut self) {
         while let Ok(output) = self.rtc.poll_output() {
             match output {
                 Output::Transmit(t) => {
                     let _ = self.socket.send_to(&t.contents, t.destination);
                 }
                 Output::Timeout(_) => break,
+                Output::Event(Event::RtpPacket(_)) => self.received += 1,
                 Output::Event(_) => {}
             }
         }
     }
 }
 
-struct Bench {
+/// The single producer of a stream's video ring.
+struct Publisher {
+    writer: RingWriter,
+    sequence: u16,
+}
+
+impl Publisher {
+    fn new() -> (Self, Arc<Stream>) {
+        let (writer, ring) = PacketRing::new(4096, Instant::now());
+        let stream = Arc::new(Stream::new(1, "bench".into(), Some(ring), None));
+        let publisher = Self {
+            writer,
+            sequence: 0,
+        };
+        (publisher, stream)
+    }
+
+    fn publish(&mut self, payload: Arc<[u8]>, keyframe: bool) {
+        self.sequence = self.sequence.wrapping_add(1);
+        self.writer.push(RingPacket {
+            sequence: self.sequence,
+            timestamp: u32::from(self.sequence) * 3000,
+            marker: true,
+            keyframe,
+            arrival: Instant::now(),
+            payload,
+        });
+    }
+}
+
+/// What one engine worker holds for egress: a server socket, its send batch
+/// and its connected viewers, each with the str0m client at the other end.
+struct Worker {
     server: UdpSocket,
     server_addr: SocketAddr,
     viewers: Vec<Viewer>,
     clients: Vec<Client>,
-    writer: RingWriter,
     send: SendBatch,
-    payload: Arc<[u8]>,
-    sequence: u16,
 }
 
-impl Bench {
-    fn new(count: usize) -> Self {
+impl Worker {
+    /// `count` viewers of `stream`, with ICE and DTLS up.
+    fn connect(count: usize, stream: &Arc<Stream>) -> Self {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         server.set_nonblocking(true).unwrap();
         let server_addr = server.local_addr().unwrap();
-        let origin = Instant::now();
-        let (writer, ring) = PacketRing::new(4096, origin);
-        let stream = Arc::new(Stream::new(1, "bench".into(), Some(ring), None));
         let base = Rtc::builder().set_ice_lite(true).set_rtp_mode(true);
         let mut viewers = Vec::new();
         let mut clients = Vec::new();
@@ -120,7 +150,7 @@ impl Bench {
                 &base,
                 format!("wg{index:x}g0"),
                 server_addr,
-                Arc::clone(&stream),
+                Arc::clone(stream),
                 &offer.to_sdp_string(),
             )
             .unwrap();
@@ -131,27 +161,44 @@ impl Bench {
                 )
                 .unwrap();
             viewers.push(viewer);
-            clients.push(Client { rtc, socket, local });
+            clients.push(Client {
+                rtc,
+                socket,
+                local,
+                received: 0,
+            });
         }
-        let mut bench = Self {
+        let mut worker = Self {
             server,
             server_addr,
             viewers,
             clients,
-            writer,
             send: SendBatch::new(true),
-            payload: Arc::from(vec![0x5c; 1200]),
-            sequence: 0,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while bench.viewers.iter().any(|v| !v.is_connected()) {
+        while worker.viewers.iter().any(|v| !v.is_connected()) {
             assert!(Instant::now() < deadline, "viewers did not connect");
-            bench.pump_all();
+            worker.pump_all();
         }
-        // A keyframe so the viewers start forwarding.
-        bench.publish(true);
-        bench.forward_all();
-        bench
+        worker
+    }
+
+    /// Replaces the SRTP keys DTLS negotiated (always AES-256-GCM between
+    /// two str0m peers) with fixed keys for `profile`, on both ends.
+    fn use_srtp(&mut self, profile: SrtpProfile) {
+        self.pump_all();
+        // Distinct bytes, so each direction gets its own key and salt and
+        // the two ends must take opposite roles to understand each other.
+        let material: Vec<u8> = (0..profile.keying_material_len())
+            .map(|i| i as u8)
+            .collect();
+        for (viewer, client) in self.viewers.iter_mut().zip(&mut self.clients) {
+            let server = viewer.io_mut().rtc_mut();
+            server._set_srtp_keys(KeyingMaterial::new(&material), profile, false);
+            client
+                .rtc
+                ._set_srtp_keys(KeyingMaterial::new(&material), profile, true);
+        }
     }
 
     fn pump_all(&mut self) {
@@ -178,18 +225,6 @@ impl Bench {
         self.send.flush(&self.server);
     }
 
-    fn publish(&mut self, keyframe: bool) {
-        self.sequence = self.sequence.wrapping_add(1);
-        self.writer.push(RingPacket {
-            sequence: self.sequence,
-            timestamp: u32::from(self.sequence) * 3000,
-            marker: true,
-            keyframe,
-            arrival: Instant::now(),
-            payload: Arc::clone(&self.payload),
-        });
-    }
-
     /// Forwards what the ring holds to every viewer and sends it.
     fn forward_all(&mut self) {
         let now = Instant::now();
@@ -198,44 +233,152 @@ impl Bench {
         }
         self.send.flush(&self.server);
     }
+
+    /// Collects what is in flight, then checks every client decrypted at
+    /// least half of what its viewer sent (with the wrong keys, none would;
+    /// a full socket buffer may drop a few) and sums them up.
+    fn settle(&mut self, name: &str) -> String {
+        self.pump_all();
+        let starved = self
+            .viewers
+            .iter()
+            .zip(&self.clients)
+            .filter(|(viewer, client)| client.received * 2 < viewer.forwarded)
+            .count();
+        assert_eq!(starved, 0, "{name}: {starved} clients decrypted too little");
+        format!(
+            "forwarded {}, received {}, send drops {}",
+            self.viewers.iter().map(|v| v.forwarded).sum::<u64>(),
+            self.clients.iter().map(|c| c.received).sum::<u64>(),
+            self.send.stats().dropped,
+        )
+    }
 }
 
 fn fanout(c: &mut Criterion) {
     let mut group = c.benchmark_group("fanout");
-    group.measurement_time(Duration::from_secs(4));
-    group.warm_up_time(Duration::from_secs(1));
-    for viewers in [1usize, 10, 50] {
-        let mut bench = Bench::new(viewers);
-        group.throughput(Throughput::Elements(viewers as u64));
-        let mut allocations = 0u64;
-        let mut packets = 0u64;
-        group.bench_function(BenchmarkId::new("packet_to_viewers", viewers), |b| {
-            b.iter_custom(|iterations| {
-                let mut elapsed = Duration::ZERO;
-                for i in 0..iterations {
-                    bench.publish(false);
-                    let before = ALLOCATIONS.load(Ordering::Relaxed);
-                    let started = Instant::now();
-                    bench.forward_all();
-                    elapsed += started.elapsed();
-                    allocations += ALLOCATIONS.load(Ordering::Relaxed) - before;
-                    packets += 1;
-                    if i % 64 == 0 {
-                        bench.pump_all();
+    let payload: Arc<[u8]> = Arc::from(&PAYLOAD[..]);
+    for (suite, profile) in SUITES {
+        for viewers in [1usize, 10, 50] {
+            let (mut publisher, stream) = Publisher::new();
+            let mut worker = Worker::connect(viewers, &stream);
+            worker.use_srtp(profile);
+            // A keyframe so the viewers start forwarding.
+            publisher.publish(Arc::clone(&payload), true);
+            worker.forward_all();
+            group.throughput(Throughput::Elements(viewers as u64));
+            let (mut elapsed, mut allocations, mut packets) = (Duration::ZERO, 0u64, 0u64);
+            group.bench_function(BenchmarkId::new(suite, viewers), |b| {
+                b.iter_custom(|iterations| {
+                    let mut sample = Duration::ZERO;
+                    for i in 0..iterations {
+                        publisher.publish(Arc::clone(&payload), false);
+                        let before = counting::allocations();
+                        let started = Instant::now();
+                        worker.forward_all();
+                        sample += started.elapsed();
+                        allocations += counting::allocations() - before;
+                        packets += 1;
+                        if i % 64 == 0 {
+                            worker.pump_all();
+                        }
                     }
-                }
-                elapsed
+                    elapsed += sample;
+                    sample
+                })
+            });
+            let name = format!("fanout/{suite}/{viewers}");
+            let totals = worker.settle(&name);
+            if packets == 0 {
+                continue; // Filtered out.
+            }
+            let per_viewer = packets as f64 * viewers as f64;
+            eprintln!(
+                "{name}: {:.3} µs and {:.2} allocations per packet per viewer ({packets} packets; {totals})",
+                elapsed.as_secs_f64() * 1e6 / per_viewer,
+                allocations as f64 / per_viewer,
+            );
+        }
+    }
+    group.finish();
+}
+
+/// Two workers, each on its own thread with its own viewers, socket and send
+/// batch, forward a round of packets at once. "shared": both read one ring,
+/// so both cores bump the same payloads' reference counts. "copy": the
+/// producer pushes its own copy of each payload into each worker's ring.
+fn cross_core(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cross_core");
+    group.sample_size(10);
+    let viewers = 2 * VIEWERS_PER_WORKER;
+    group.throughput(Throughput::Elements(ROUND * viewers as u64));
+    for (name, rings) in [("shared", 1), ("copy", 2)] {
+        let (mut publishers, streams): (Vec<_>, Vec<_>) =
+            (0..rings).map(|_| Publisher::new()).unzip();
+        let mut workers: Vec<Worker> = (0..2)
+            .map(|index| Worker::connect(VIEWERS_PER_WORKER, &streams[index % rings]))
+            .collect();
+        for publisher in &mut publishers {
+            publisher.publish(Arc::from(&PAYLOAD[..]), true);
+        }
+        for worker in &mut workers {
+            worker.forward_all();
+        }
+        let (mut elapsed, mut rounds) = (Duration::ZERO, 0u64);
+        group.bench_function(BenchmarkId::new(name, viewers), |b| {
+            b.iter_custom(|iterations| {
+                let barrier = Barrier::new(3);
+                let sample = thread::scope(|scope| {
+                    for worker in &mut workers {
+                        let barrier = &barrier;
+                        scope.spawn(move || {
+                            for _ in 0..iterations {
+                                barrier.wait();
+                                worker.forward_all();
+                                barrier.wait();
+                                worker.pump_all();
+                            }
+                        });
+                    }
+                    let mut sample = Duration::ZERO;
+                    for _ in 0..iterations {
+                        for _ in 0..ROUND {
+                            for publisher in &mut publishers {
+                                publisher.publish(Arc::from(&PAYLOAD[..]), false);
+                            }
+                        }
+                        barrier.wait();
+                        let started = Instant::now();
+                        barrier.wait();
+                        sample += started.elapsed();
+                    }
+                    sample
+                });
+                elapsed += sample;
+                rounds += iterations;
+                sample
             })
         });
+        for (index, worker) in workers.iter_mut().enumerate() {
+            let totals = worker.settle(&format!("cross_core/{name}/worker{index}"));
+            eprintln!("cross_core/{name}/worker{index}: {totals}");
+        }
+        if rounds == 0 {
+            continue; // Filtered out.
+        }
         eprintln!(
-            "fanout/{viewers}: {:.2} allocations per packet per viewer ({} packets), forwarded {}",
-            allocations as f64 / (packets as f64 * viewers as f64),
-            packets,
-            bench.viewers.iter().map(|v| v.forwarded).sum::<u64>(),
+            "cross_core/{name}/{viewers}: {:.3} µs wall per packet per viewer ({rounds} rounds of {ROUND} packets)",
+            elapsed.as_secs_f64() * 1e6 / (rounds * ROUND) as f64 / viewers as f64,
         );
     }
     group.finish();
 }
 
-criterion_group!(benches, fanout);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    targets = fanout, cross_core
+}
 criterion_main!(benches);
