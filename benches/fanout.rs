@@ -14,6 +14,7 @@
 mod counting;
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -309,7 +310,6 @@ fn fanout(c: &mut Criterion) {
 /// producer pushes its own copy of each payload into each worker's ring.
 fn cross_core(c: &mut Criterion) {
     let mut group = c.benchmark_group("cross_core");
-    group.sample_size(10);
     let viewers = 2 * VIEWERS_PER_WORKER;
     group.throughput(Throughput::Elements(ROUND * viewers as u64));
     for (name, rings) in [("shared", 1), ("copy", 2)] {
@@ -325,21 +325,27 @@ fn cross_core(c: &mut Criterion) {
             worker.forward_all();
         }
         let (mut elapsed, mut rounds) = (Duration::ZERO, 0u64);
-        group.bench_function(BenchmarkId::new(name, viewers), |b| {
-            b.iter_custom(|iterations| {
-                let barrier = Barrier::new(3);
-                let sample = thread::scope(|scope| {
-                    for worker in &mut workers {
-                        let barrier = &barrier;
-                        scope.spawn(move || {
-                            for _ in 0..iterations {
-                                barrier.wait();
-                                worker.forward_all();
-                                barrier.wait();
-                                worker.pump_all();
-                            }
-                        });
+        // The worker threads live as long as the bench: a round starts when
+        // all three pass the first barrier and is timed to the second.
+        let barrier = Barrier::new(3);
+        let stop = AtomicBool::new(false);
+        thread::scope(|scope| {
+            for worker in &mut workers {
+                let (barrier, stop) = (&barrier, &stop);
+                scope.spawn(move || {
+                    loop {
+                        barrier.wait();
+                        if stop.load(Ordering::Acquire) {
+                            break;
+                        }
+                        worker.forward_all();
+                        barrier.wait();
+                        worker.pump_all();
                     }
+                });
+            }
+            group.bench_function(BenchmarkId::new(name, viewers), |b| {
+                b.iter_custom(|iterations| {
                     let mut sample = Duration::ZERO;
                     for _ in 0..iterations {
                         for _ in 0..ROUND {
@@ -352,12 +358,13 @@ fn cross_core(c: &mut Criterion) {
                         barrier.wait();
                         sample += started.elapsed();
                     }
+                    elapsed += sample;
+                    rounds += iterations;
                     sample
-                });
-                elapsed += sample;
-                rounds += iterations;
-                sample
-            })
+                })
+            });
+            stop.store(true, Ordering::Release);
+            barrier.wait();
         });
         for (index, worker) in workers.iter_mut().enumerate() {
             let totals = worker.settle(&format!("cross_core/{name}/worker{index}"));
