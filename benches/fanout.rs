@@ -308,15 +308,17 @@ fn fanout(c: &mut Criterion) {
 /// batch, forward a round of packets at once. "shared": both read one ring,
 /// so both cores bump the same payloads' reference counts. "copy": the
 /// producer pushes its own copy of each payload into each worker's ring.
+/// "one_worker": a single thread serves all the viewers, the baseline the
+/// two-worker throughput is compared with.
 fn cross_core(c: &mut Criterion) {
     let mut group = c.benchmark_group("cross_core");
     let viewers = 2 * VIEWERS_PER_WORKER;
     group.throughput(Throughput::Elements(ROUND * viewers as u64));
-    for (name, rings) in [("shared", 1), ("copy", 2)] {
+    for (name, worker_count, rings) in [("one_worker", 1, 1), ("shared", 2, 1), ("copy", 2, 2)] {
         let (mut publishers, streams): (Vec<_>, Vec<_>) =
             (0..rings).map(|_| Publisher::new()).unzip();
-        let mut workers: Vec<Worker> = (0..2)
-            .map(|index| Worker::connect(VIEWERS_PER_WORKER, &streams[index % rings]))
+        let mut workers: Vec<Worker> = (0..worker_count)
+            .map(|index| Worker::connect(viewers / worker_count, &streams[index % rings]))
             .collect();
         for publisher in &mut publishers {
             publisher.publish(Arc::from(&PAYLOAD[..]), true);
@@ -326,8 +328,8 @@ fn cross_core(c: &mut Criterion) {
         }
         let (mut elapsed, mut rounds) = (Duration::ZERO, 0u64);
         // The worker threads live as long as the bench: a round starts when
-        // all three pass the first barrier and is timed to the second.
-        let barrier = Barrier::new(3);
+        // the workers and this thread pass the first barrier and is timed to the second.
+        let barrier = Barrier::new(worker_count + 1);
         let stop = AtomicBool::new(false);
         thread::scope(|scope| {
             for worker in &mut workers {

@@ -243,7 +243,7 @@ mod tests {
         }
         histogram.record_us(5_000_000);
         assert_eq!(histogram.quantile_ms(0.5), Some(0.51));
-        assert_eq!(histogram.quantile_ms(0.99), Some(0.99));
+        assert_eq!(histogram.quantile_ms(0.99), Some(1.0));
         assert_eq!(histogram.quantile_ms(1.0), Some(2000.01));
         assert_eq!(Histogram::new().quantile_ms(0.5), None);
     }
