@@ -14,7 +14,7 @@ use str0m::rtp::{Extension, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig, RtcError};
 
 use crate::catch_up::CatchUp;
-use crate::ring::{RingCursor, RingPacket};
+use crate::ring::{ReadPin, RingCursor, RingPacket};
 use crate::rtc_io::{RtcIo, RtcPeer};
 use crate::stream::{Stream, TrackKind};
 use crate::udp::SendBatch;
@@ -383,8 +383,9 @@ impl Viewer {
         };
         let skipped_before = cursor.skipped();
         let mut written = 0;
+        let pin = ReadPin::new();
         while written < WRITE_BATCH
-            && let Some(packet) = cursor.peek(ring)
+            && let Some(packet) = cursor.peek_pinned(ring, &pin)
         {
             if !catch_up.admit(now, packet.arrival) {
                 *resume_at = Some(catch_up.next_token());

@@ -141,9 +141,13 @@ impl PacketRing {
 
     /// Reads packet `index`. Lock-free: never waits for the writer.
     pub fn read(&self, index: u64) -> Read {
+        self.read_pinned(index, &ReadPin::new())
+    }
+
+    /// [`read`](Self::read) under a pin the caller holds across several reads.
+    pub fn read_pinned(&self, index: u64, _pin: &ReadPin) -> Read {
         let slot = &self.slots[(index % self.slots.len() as u64) as usize];
         let expected = published(index);
-        let _guard = epoch::pin();
         let before = slot.stamp.load(Ordering::Acquire);
         if before & !WRITING < expected || before == expected | WRITING {
             return Read::Pending;
@@ -164,8 +168,8 @@ impl PacketRing {
         // SAFETY: the stamp was `expected` before and after the loads, so
         // `raw` is the payload the slot owned a reference to at that moment.
         // The writer drops a replaced payload only through the epoch
-        // collector, and this thread has been pinned since before the first
-        // stamp load, so the allocation is still alive. We take a new strong
+        // collector, and `_pin` has kept this thread pinned since before the
+        // first stamp load, so the allocation is still alive. We take a new strong
         // reference and wrap it; the slot's own reference is untouched.
         let payload = unsafe {
             Arc::increment_strong_count(raw);
@@ -277,6 +281,28 @@ impl SendPayload {
 // SAFETY: it stands for an `Arc<[u8]>`, which is Send.
 unsafe impl Send for SendPayload {}
 
+/// Keeps the reading thread pinned to the current epoch, so payloads it is
+/// reading cannot be freed. Pinning costs a thread-local lookup and a fence;
+/// a reader that reads a batch pins once for all of it.
+pub struct ReadPin {
+    _guard: epoch::Guard,
+}
+
+impl ReadPin {
+    /// Pins the current thread.
+    pub fn new() -> Self {
+        Self {
+            _guard: epoch::pin(),
+        }
+    }
+}
+
+impl Default for ReadPin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// One reader's position in a ring. A reader that falls a whole ring behind
 /// is lapped: it jumps to the newest keyframe still held and counts what it
 /// skipped.
@@ -330,8 +356,13 @@ impl RingCursor {
     /// The next packet without moving past it, or `None` when caught up.
     /// A lapped cursor still jumps to its restart point first.
     pub fn peek(&mut self, ring: &PacketRing) -> Option<RingPacket> {
+        self.peek_pinned(ring, &ReadPin::new())
+    }
+
+    /// [`peek`](Self::peek) under the caller's pin.
+    pub fn peek_pinned(&mut self, ring: &PacketRing, pin: &ReadPin) -> Option<RingPacket> {
         loop {
-            match ring.read(self.next) {
+            match ring.read_pinned(self.next, pin) {
                 Read::Packet(packet) => return Some(packet),
                 Read::Pending => return None,
                 Read::Lapped => {
