@@ -3,6 +3,7 @@
 //! reason.
 
 mod api;
+pub mod headers;
 mod player;
 mod whep;
 mod whip;

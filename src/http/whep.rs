@@ -23,7 +23,7 @@ pub(super) fn media_type(headers: &HeaderMap) -> &str {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    content_type.split(';').next().unwrap_or_default().trim()
+    super::headers::media_type(content_type)
 }
 
 pub(super) fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<String>, HttpError> {

@@ -22,17 +22,11 @@ async fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Resu
         error.www_authenticate = true;
         error
     };
-    let token = headers
+    let secret = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+        .and_then(|v| super::headers::bearer_secret(v, channel))
         .ok_or_else(|| unauthorized("missing Authorization: Bearer <stream key>"))?;
-    let secret = token
-        .strip_prefix(channel)
-        .and_then(|rest| rest.strip_prefix(['-', ',', '_']))
-        .unwrap_or(token);
     let expected = state
         .service
         .authorize(channel)

@@ -1,0 +1,51 @@
+//! The request headers Waveguide reads itself, as pure functions over the
+//! header text: the media type of `Content-Type` and the stream secret in
+//! `Authorization: Bearer`. Fuzzed (fuzz/fuzz_targets/http_headers.rs).
+
+/// The media type of a `Content-Type` value, without parameters or spaces.
+pub fn media_type(content_type: &str) -> &str {
+    content_type.split(';').next().unwrap_or_default().trim()
+}
+
+/// The secret in an `Authorization` value for `channel`: the scheme must be
+/// `Bearer` (any case); the token is `<channel>-<secret>` (`-`, `,` or `_`
+/// after the channel, as encoders write it) or the bare secret.
+pub fn bearer_secret<'a>(authorization: &'a str, channel: &str) -> Option<&'a str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    let secret = token
+        .strip_prefix(channel)
+        .and_then(|rest| rest.strip_prefix(['-', ',', '_']))
+        .unwrap_or(token);
+    Some(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_lose_their_parameters() {
+        assert_eq!(media_type("application/sdp"), "application/sdp");
+        assert_eq!(
+            media_type(" application/sdp ; charset=utf-8"),
+            "application/sdp"
+        );
+        assert_eq!(media_type(""), "");
+        assert_eq!(media_type(";"), "");
+    }
+
+    #[test]
+    fn bearer_tokens_with_or_without_the_channel() {
+        assert_eq!(bearer_secret("Bearer 123-abc", "123"), Some("abc"));
+        assert_eq!(bearer_secret("bearer  123_abc ", "123"), Some("abc"));
+        assert_eq!(bearer_secret("BEARER abc", "123"), Some("abc"));
+        assert_eq!(bearer_secret("Bearer 1234-abc", "123"), Some("1234-abc"));
+        assert_eq!(bearer_secret("Basic abc", "123"), None);
+        assert_eq!(bearer_secret("Bearer", "123"), None);
+        assert_eq!(bearer_secret("", "123"), None);
+    }
+}
