@@ -47,6 +47,9 @@ pub struct HttpSection {
     pub address: SocketAddr,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// A connection whose request head is not complete this long after it
+    /// started is closed (slow-loris), in milliseconds.
+    pub header_timeout_ms: u64,
     /// A PEM certificate chain: with `tls_key`, HTTPS instead of HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<std::path::PathBuf>,
@@ -175,6 +178,7 @@ impl Default for HttpSection {
         Self {
             address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 8091)),
             max_body_bytes: crate::http::MAX_BODY_BYTES,
+            header_timeout_ms: crate::http::HEADER_TIMEOUT.as_millis() as u64,
             tls_cert: None,
             tls_key: None,
         }
@@ -329,12 +333,16 @@ impl Config {
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
         }
+        if self.http.header_timeout_ms == 0 {
+            return Err(invalid("http.header_timeout_ms", "must be above 0"));
+        }
         let mut node = NodeConfig {
             http: self.http.address,
             ftl: self.ftl.address,
             whip_takeover: self.whip.takeover,
             service: self.service.clone(),
             max_body_bytes: self.http.max_body_bytes,
+            http_header_timeout: Duration::from_millis(self.http.header_timeout_ms),
             tls: match (&self.http.tls_cert, &self.http.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::TlsFiles {
                     cert: cert.clone(),

@@ -38,6 +38,9 @@ pub struct NodeConfig {
     pub whip_takeover: bool,
     /// Largest HTTP request body, in bytes.
     pub max_body_bytes: usize,
+    /// An HTTP/1 connection whose request head has not fully arrived this
+    /// long after it started is closed (slow-loris).
+    pub http_header_timeout: std::time::Duration,
     /// Serve HTTPS with this PEM certificate chain and key (WHIP's Bearer
     /// keys must not cross the network in clear).
     pub tls: Option<TlsFiles>,
@@ -62,6 +65,7 @@ impl Default for NodeConfig {
             ftl_control: ftl::ServerConfig::default(),
             whip_takeover: false,
             max_body_bytes: http::MAX_BODY_BYTES,
+            http_header_timeout: http::HEADER_TIMEOUT,
             tls: None,
         }
     }
@@ -116,18 +120,22 @@ impl Node {
         let http_addr = http_listener.local_addr()?;
         let ftl_addr = ftl_listener.local_addr()?;
         let router = http::router(Arc::clone(&state), config.max_body_bytes);
+        let listener = http_listener.into_std()?;
+        let header_timeout = config.http_header_timeout;
         match rustls_config {
             None => {
                 runtime.spawn(async move {
-                    if let Err(error) = axum::serve(http_listener, router).await {
+                    let mut server = axum_server::from_tcp(listener);
+                    http::limit_header_time(server.http_builder(), header_timeout);
+                    if let Err(error) = server.serve(router.into_make_service()).await {
                         tracing::error!(%error, "HTTP server stopped");
                     }
                 });
             }
             Some(rustls_config) => {
-                let listener = http_listener.into_std()?;
                 runtime.spawn(async move {
-                    let server = axum_server::from_tcp_rustls(listener, rustls_config);
+                    let mut server = axum_server::from_tcp_rustls(listener, rustls_config);
+                    http::limit_header_time(server.http_builder(), header_timeout);
                     if let Err(error) = server.serve(router.into_make_service()).await {
                         tracing::error!(%error, "HTTPS server stopped");
                     }

@@ -9,6 +9,7 @@ mod whep;
 mod whip;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, Method, StatusCode, header};
@@ -20,6 +21,22 @@ use crate::state::AppState;
 
 /// Default largest request body (an SDP offer is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Default time a client has to send a whole request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Makes hyper close an HTTP/1 connection whose request head is still
+/// incomplete `timeout` after it began, so slow-loris clients cannot hold
+/// connections open.
+pub fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
+}
 
 /// An HTTP error: a status and a one-line reason, sent as plain text.
 #[derive(Debug)]

@@ -1,0 +1,858 @@
+//! The hostile-input matrix over real sockets against one running node: FTL
+//! control abuse (FTL-SPEC §6), malformed FTL media, HTTP and SDP abuse,
+//! foreign resources, slow-loris headers and datagram floods. Throughout, a
+//! witness stream (FTL, channel 1) is watched by two str0m viewers, which
+//! must lose nothing. Each case's response is checked and printed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::ftl_publisher::FtlPublisher;
+use common::http::request;
+use sha2::{Digest, Sha256};
+use waveguide::Node;
+use waveguide_load::ftl_publisher::FtlPublisher as PacedPublisher;
+use waveguide_load::media::Clip;
+use waveguide_load::publisher::{PublisherStats, publish};
+use waveguide_load::send_log::SendLog;
+use waveguide_load::signalling::Signalling;
+use waveguide_load::viewers::{JoinPlan, ViewerLoop, spawn_joiner};
+
+/// The dummy service's secret of `channel`: the hex SHA-256 of its name.
+fn dummy_secret(channel: &str) -> String {
+    hex(&Sha256::digest(channel.as_bytes()))
+}
+
+fn data(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// Channel 1, published at real time and watched by two viewers.
+struct Witness {
+    stop: Arc<AtomicBool>,
+    publisher: JoinHandle<PublisherStats>,
+    viewers: JoinHandle<ViewerLoop>,
+}
+
+impl Witness {
+    fn start(node: &Node) -> Self {
+        let clip = Clip::parse(
+            &data("testsrc-320x240-30fps-baseline-gop30.h264"),
+            &data("sine-440hz-48k-20ms.opus"),
+        )
+        .unwrap();
+        let log = Arc::new(SendLog::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let key = format!("1-{}", dummy_secret("1"));
+        let mut sink = PacedPublisher::connect(node.ftl_addr(), &key).unwrap();
+        let publisher = {
+            let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
+            std::thread::spawn(move || publish(&mut sink, &clip, 30, &log, &stop))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while node
+            .engine()
+            .stream("1")
+            .and_then(|s| s.sps().copied())
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "the witness never went live");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let signalling = Signalling::new(&format!("http://{}", node.http_addr())).unwrap();
+        let viewers = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut viewers = ViewerLoop::new(log).unwrap();
+                let (sender, waker) = viewers.joiner_handles();
+                let plan = JoinPlan {
+                    path: "/whep/endpoint/1".into(),
+                    count: 2,
+                    per_second: 10.0,
+                    bind: [127, 0, 0, 1].into(),
+                };
+                let joiner = spawn_joiner(signalling, plan, sender, waker, Arc::clone(&stop));
+                while !stop.load(Ordering::Acquire) {
+                    viewers
+                        .run_until(Instant::now() + Duration::from_millis(50))
+                        .unwrap();
+                }
+                let _ = joiner.map(|j| j.join());
+                viewers
+            })
+        };
+        let witness = Self {
+            stop,
+            publisher,
+            viewers,
+        };
+        std::thread::sleep(Duration::from_secs(2));
+        witness
+    }
+
+    /// Stops and checks that both viewers got every packet of the run.
+    fn finish(self) {
+        self.stop.store(true, Ordering::Release);
+        let sent = self.publisher.join().unwrap();
+        let viewers = self.viewers.join().unwrap();
+        assert_eq!(viewers.viewers().len(), 2, "{:?}", viewers.failures());
+        for viewer in viewers.viewers() {
+            assert!(viewer.connected() && viewer.failure.is_none());
+            assert_eq!(viewer.video_continuity.lost(), 0, "video lost");
+            assert_eq!(viewer.audio_continuity.lost(), 0, "audio lost");
+            assert!(
+                viewer.packets() > sent.packets / 2,
+                "a witness viewer got {} of {} packets",
+                viewer.packets(),
+                sent.packets
+            );
+        }
+        println!(
+            "witness: {} packets sent; viewers received {:?}, lost 0",
+            sent.packets,
+            viewers
+                .viewers()
+                .iter()
+                .map(|v| v.packets())
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Sends `chunks` on a new FTL control connection and returns every reply
+/// line until the server closes (the challenge shown as `<challenge>`), or
+/// `open` if it is still open after `wait`.
+fn ftl_control(addr: SocketAddr, chunks: &[Vec<u8>], wait: Duration) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    for chunk in chunks {
+        // The server may already have closed: later writes then fail.
+        let _ = tcp.write_all(chunk);
+    }
+    let deadline = Instant::now() + wait;
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => replies.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(_) if Instant::now() < deadline => {}
+            Err(_) => {
+                replies.extend_from_slice(b"open");
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&replies).into_owned();
+    text.lines()
+        .map(|line| match line.strip_prefix("200 ") {
+            Some(hex) if hex.len() == 256 => "200 <challenge>".to_string(),
+            _ => line.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// `HMAC` then a correctly signed `CONNECT` for `channel`, then `rest`.
+fn authenticated(addr: SocketAddr, channel: &str, rest: &[u8], wait: Duration) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp.write_all(b"HMAC\r\n\r\n").unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while tcp.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let challenge: Vec<u8> = line[4..]
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect();
+    let digest = ftl::sign(dummy_secret(channel).as_bytes(), &challenge);
+    let connect = format!("CONNECT {channel} ${}\r\n\r\n", hex(&digest)).into_bytes();
+    tcp.write_all(&connect).unwrap();
+    let _ = tcp.write_all(rest);
+    tcp.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + wait;
+    let mut replies = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => replies.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(_) if Instant::now() < deadline => {}
+            Err(_) => {
+                replies.extend_from_slice(b"open");
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&replies)
+        .lines()
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn lines(lines: &[&str]) -> Vec<u8> {
+    lines
+        .iter()
+        .flat_map(|l| format!("{l}\r\n\r\n").into_bytes())
+        .collect()
+}
+
+/// FTL-SPEC §6 control cases: each on its own connection, all at once.
+fn control_cases(addr: SocketAddr) -> Vec<(String, String, &'static str)> {
+    let wrong_hex = hex(&ftl::sign(b"not the key", &[0u8; 128]));
+    let short = Duration::from_millis(800);
+    let deadline = Duration::from_secs(7);
+    let plain: Vec<(&str, Vec<Vec<u8>>, Duration, &'static str)> = vec![
+        (
+            "empty input, then the handshake deadline",
+            vec![],
+            deadline,
+            "410",
+        ),
+        (
+            "only CRLFCRLF repeated",
+            vec![b"\r\n\r\n".repeat(50)],
+            deadline,
+            "410",
+        ),
+        ("lone CR", vec![b"\rHMAC\r".to_vec()], deadline, "410"),
+        ("NUL bytes", vec![b"\0\0\n".to_vec()], short, "400"),
+        (
+            "non-UTF-8",
+            vec![b"\xff\xfe\xc0\xaf\n".to_vec()],
+            short,
+            "400",
+        ),
+        // 1025 bytes may still be a 1024-byte line and its CR: the session
+        // waits for one more byte, or for the handshake deadline.
+        (
+            "1025 bytes with no delimiter, then silence",
+            vec![vec![b'A'; 1025]],
+            deadline,
+            "410",
+        ),
+        (
+            "1026 bytes with no delimiter",
+            vec![vec![b'A'; 1026]],
+            short,
+            "400",
+        ),
+        (
+            "64 KiB with no delimiter",
+            vec![vec![b'A'; 65536]],
+            short,
+            "400",
+        ),
+        ("hmac (lower case)", vec![b"hmac\n".to_vec()], short, "400"),
+        (
+            "HMAC with a trailing space",
+            vec![b"HMAC \n".to_vec()],
+            short,
+            "400",
+        ),
+        ("HMAC x", vec![b"HMAC x\n".to_vec()], short, "400"),
+        (
+            "HMAC twice",
+            vec![lines(&["HMAC", "HMAC"])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "CONNECT before HMAC",
+            vec![lines(&["CONNECT 1 $ab"])],
+            short,
+            "400",
+        ),
+        (
+            "CONNECT 1 (no hash)",
+            vec![lines(&["HMAC", "CONNECT 1"])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "CONNECT 1 $",
+            vec![lines(&["HMAC", "CONNECT 1 $"])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "CONNECT with an odd-length hex",
+            vec![lines(&["HMAC", "CONNECT 1 $abc"])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "CONNECT 4294967296",
+            vec![lines(&[
+                "HMAC",
+                &format!("CONNECT 4294967296 ${wrong_hex}"),
+            ])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "CONNECT with 100 000 hex digits",
+            vec![lines(&[
+                "HMAC",
+                &format!("CONNECT 1 ${}", "a".repeat(100_000)),
+            ])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "wrong HMAC (a wrong key)",
+            vec![lines(&["HMAC", &format!("CONNECT 1 ${wrong_hex}")])],
+            short,
+            "200 <challenge> | 405",
+        ),
+        (
+            "XCONNECT then the deadline",
+            vec![lines(&["HMAC", &format!("XCONNECT 1 ${wrong_hex}")])],
+            deadline,
+            "200 <challenge> | 410",
+        ),
+        (
+            "attributes before auth",
+            vec![lines(&["HMAC", "Video: true"])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            ". before auth",
+            vec![lines(&["HMAC", "."])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "PING before auth",
+            vec![lines(&["HMAC", "PING 1"])],
+            short,
+            "200 <challenge> | 400",
+        ),
+        (
+            "DISCONNECT before auth",
+            vec![lines(&["HMAC", "DISCONNECT"])],
+            short,
+            "200 <challenge>",
+        ),
+        (
+            "an HTTP request",
+            vec![b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()],
+            short,
+            "400",
+        ),
+        (
+            "a TLS ClientHello",
+            vec![[&[0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01][..], &[0xab; 500]].concat()],
+            deadline,
+            "410",
+        ),
+    ];
+    let authed: Vec<(&str, Vec<u8>, Duration, &'static str)> = vec![
+        ("second CONNECT", lines(&["CONNECT 1 $ab"]), short, "400"),
+        ("HMAC after CONNECT", lines(&["HMAC"]), short, "400"),
+        (
+            "VideoPayloadType: 352",
+            lines(&["VideoPayloadType: 352"]),
+            short,
+            "400",
+        ),
+        (
+            "VideoPayloadType: 72",
+            lines(&["VideoPayloadType: 72"]),
+            short,
+            "400",
+        ),
+        (
+            "AudioIngestSSRC: 1e3",
+            lines(&["AudioIngestSSRC: 1e3"]),
+            short,
+            "400",
+        ),
+        ("VideoHeight: -1", lines(&["VideoHeight: -1"]), short, "400"),
+        (
+            "65 attribute lines",
+            lines(&["SomethingNew: 1"; 65]),
+            short,
+            "400",
+        ),
+        (". with no tracks", lines(&["."]), short, "400"),
+        (
+            "Video: true with no codec, PT or SSRC, then .",
+            lines(&["Video: true", "."]),
+            short,
+            "400",
+        ),
+        (
+            "equal audio and video payload types",
+            lines(&[
+                "Video: true",
+                "VideoCodec: H264",
+                "VideoPayloadType: 96",
+                "VideoIngestSSRC: 5",
+                "Audio: true",
+                "AudioCodec: OPUS",
+                "AudioPayloadType: 96",
+                "AudioIngestSSRC: 6",
+                ".",
+            ]),
+            short,
+            "400",
+        ),
+        ("PING before .", lines(&["PING 1"]), short, "400"),
+        (
+            "odd lines then silence until the deadline",
+            lines(&["Key:Value", ": value", "Key: a: b", "..", " ."]),
+            deadline,
+            "410",
+        ),
+        (
+            "DISCONNECT after CONNECT",
+            lines(&["DISCONNECT"]),
+            short,
+            "",
+        ),
+    ];
+    let mut threads = Vec::new();
+    for (name, chunks, wait, expected) in plain {
+        threads.push((
+            name.to_string(),
+            expected,
+            std::thread::spawn(move || ftl_control(addr, &chunks, wait)),
+        ));
+    }
+    for (name, rest, wait, expected) in authed {
+        // Channel 3 is never live: its CONNECT succeeds and nothing else.
+        threads.push((
+            format!("after auth: {name}"),
+            expected,
+            std::thread::spawn(move || {
+                authenticated(addr, "3", &rest, wait)
+                    .replacen("200", "", 1)
+                    .trim_start_matches([' ', '|'])
+                    .to_string()
+            }),
+        ));
+    }
+    threads
+        .into_iter()
+        .map(|(name, expected, thread)| (name, thread.join().unwrap(), expected))
+        .collect()
+}
+
+/// Whether the server has closed `tcp` (after any last bytes it sent).
+fn closed_by_server(tcp: &mut TcpStream) -> bool {
+    tcp.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match tcp.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+/// An RTP packet for the media cases.
+fn rtp(first: u8, pt: u8, sequence: u16, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut packet = vec![first, pt];
+    packet.extend_from_slice(&sequence.to_be_bytes());
+    packet.extend_from_slice(&1000u32.to_be_bytes());
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+#[test]
+fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
+    let node = common::start_node_with(2, |config| {
+        config.http_header_timeout = Duration::from_secs(1);
+        config.engine.ftl_media_timeout = Duration::from_secs(30);
+    });
+    let witness = Witness::start(&node);
+    let http = node.http_addr();
+    let mut results: Vec<(String, String, String)> = Vec::new();
+    let mut check = |case: &str, got: String, expected: &str| {
+        results.push((case.to_string(), got, expected.to_string()));
+    };
+
+    // FTL control (§6, 1-9), all connections at once.
+    for (case, got, expected) in control_cases(node.ftl_addr()) {
+        check(&format!("FTL control: {case}"), got, expected);
+    }
+
+    // FTL media (§6, 10-18) at a second stream's port, from its latched source.
+    let key2 = format!("2-{}", dummy_secret("2"));
+    let stream2 = FtlPublisher::connect(node.ftl_addr(), &key2).unwrap();
+    let clip = common::media::h264_clip();
+    stream2.send_first_frame(&clip);
+    stream2.wait_until_watchable(&node);
+    let ftl_key2 = ftl::StreamKey::parse(&key2).unwrap();
+    let (video_ssrc, audio_ssrc) = (ftl_key2.video_ssrc(), ftl_key2.audio_ssrc());
+    let dropped_before = node.engine().stream("2").unwrap().stats().dropped;
+    let malformed: Vec<(&str, Vec<u8>)> = vec![
+        ("0 bytes", vec![]),
+        ("1 byte", vec![0x80]),
+        ("11 bytes", vec![0x80; 11]),
+        ("version 0", rtp(0x00, 96, 10, video_ssrc, b"x")),
+        ("version 1", rtp(0x40, 96, 10, video_ssrc, b"x")),
+        ("padding count 0", rtp(0xa0, 96, 10, video_ssrc, &[1, 2, 0])),
+        (
+            "padding longer than the packet",
+            rtp(0xa0, 96, 10, video_ssrc, &[1, 2, 200]),
+        ),
+        (
+            "extension past the end",
+            rtp(0x90, 96, 10, video_ssrc, &[0xbe, 0xde, 0x00, 0xff]),
+        ),
+        (
+            "CSRC count 15 in 12 bytes",
+            rtp(0x8f, 96, 10, video_ssrc, &[]),
+        ),
+        (
+            "video PT with an unknown SSRC",
+            rtp(0x80, 96, 10, 0xdead_beef, b"x"),
+        ),
+        (
+            "unknown PT with the video SSRC",
+            rtp(0x80, 111, 10, video_ssrc, b"x"),
+        ),
+        (
+            "PT 72 with the marker (an SR look-alike)",
+            rtp(0x80, 0xc8, 10, 0xdead_beef, b"x"),
+        ),
+        (
+            "sender report of 27 bytes",
+            [&[0x80u8, 0xc8, 0, 6][..], &[0; 23]].concat(),
+        ),
+        (
+            "sender report with b0 != 0x80",
+            [&[0x81u8, 0xc8, 0, 6][..], &[0; 24]].concat(),
+        ),
+        ("an empty H.264 payload", rtp(0x80, 96, 10, video_ssrc, &[])),
+        (
+            "FU-A of 2 bytes",
+            rtp(0x80, 96, 10, video_ssrc, &[0x7c, 0x85]),
+        ),
+        (
+            "a truncated SPS",
+            rtp(0x80, 96, 10, video_ssrc, &[0x67, 0x42]),
+        ),
+        (
+            "an SPS with a huge width",
+            rtp(
+                0x80,
+                96,
+                10,
+                video_ssrc,
+                &[0x67, 0x42, 0xc0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff],
+            ),
+        ),
+        (
+            "an Opus OpusHead packet",
+            rtp(0x80, 97, 10, audio_ssrc, b"OpusHead\x01\x02"),
+        ),
+        ("65 507 bytes", vec![0x80; 65_507]),
+    ];
+    for (_, datagram) in &malformed {
+        let _ = stream2.media.send_to(datagram, stream2.media_addr);
+    }
+    // Pings are echoed (§4.6), 12 and 24 bytes.
+    let ping12 = [0x81u8, 0xfa, 0x00, 0x0c, 0, 0, 0, 1, 0, 0, 0, 2];
+    let ping24 = [&[0x81u8, 0xfa, 0x00, 0x18][..], &[7; 20]].concat();
+    stream2.media.send_to(&ping12, stream2.media_addr).unwrap();
+    stream2.media.send_to(&ping24, stream2.media_addr).unwrap();
+    let mut echoed = Vec::new();
+    let mut buf = [0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while echoed.len() < 2 && Instant::now() < deadline {
+        if let Ok(n) = stream2.media.recv(&mut buf) {
+            if buf[1] == 0xfa {
+                echoed.push(n);
+            }
+        }
+    }
+    check(
+        "FTL media: 12- and 24-byte pings",
+        format!("echoed {echoed:?}"),
+        "echoed [12, 24]",
+    );
+    // From another port of the same IP: not the latched source.
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger
+        .send_to(
+            &rtp(0x80, 96, 11, video_ssrc, &[0x65, 1]),
+            stream2.media_addr,
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let dropped = node.engine().stream("2").unwrap().stats().dropped - dropped_before;
+    check(
+        "FTL media: malformed datagrams (each §6 10-17 kind above) and one from a stranger's port",
+        format!("dropped and counted: {dropped} of {}", malformed.len() + 1),
+        "dropped and counted: 18 of 21",
+    );
+    // Floods: garbage at the FTL media port and at every WebRTC port.
+    let garbage = vec![0x42u8; 1200];
+    for _ in 0..20_000 {
+        let _ = stranger.send_to(&garbage, stream2.media_addr);
+    }
+    for worker in node.engine().worker_addresses() {
+        for _ in 0..20_000 {
+            let _ = stranger.send_to(&garbage, worker);
+        }
+    }
+    let unroutable: u64 = node
+        .engine()
+        .stats(Duration::from_secs(2))
+        .iter()
+        .map(|w| w.unroutable)
+        .sum();
+    check(
+        "UDP floods: 20 000 garbage datagrams at an FTL media port and at each WebRTC port",
+        format!("ignored (unroutable counted: {})", unroutable > 0),
+        "ignored (unroutable counted: true)",
+    );
+    check(
+        "FTL media: stream 2 after all of it",
+        format!(
+            "live: {}",
+            node.engine().stream("2").is_some_and(|s| !s.is_ended())
+        ),
+        "live: true",
+    );
+
+    // HTTP and SDP, against the witness's own channel.
+    let (_, good_offer) = common::viewer::TestViewer::new();
+    let (_, vp8_offer) = common::viewer::TestViewer::new_vp8_only();
+    let sdp = [("Content-Type", "application/sdp")];
+    let huge_sdp = format!(
+        "{good_offer}{}",
+        "a=x-junk:0123456789abcdef\r\n".repeat(2000)
+    );
+    let status = |method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        let response = request(http, method, path, headers, body);
+        format!("{} {}", response.status, response.body.trim())
+    };
+    let whip_auth = format!("Bearer 1-{}", dummy_secret("1"));
+    let http_cases: Vec<(&str, String, &str)> = vec![
+        (
+            "WHIP POST with no body",
+            status(
+                "POST",
+                "/whip/endpoint/9",
+                &[("Authorization", &format!("Bearer 9-{}", dummy_secret("9")))],
+                b"",
+            ),
+            "400 the body must be an SDP offer",
+        ),
+        (
+            "WHEP POST with an oversized body (100 KiB)",
+            status("POST", "/whep/endpoint/1", &sdp, &vec![b'a'; 100 * 1024]),
+            "413",
+        ),
+        (
+            "WHEP POST with a garbage body",
+            status("POST", "/whep/endpoint/1", &sdp, b"\x01\x02garbage"),
+            "400",
+        ),
+        (
+            "WHEP POST with the wrong content type",
+            status(
+                "POST",
+                "/whep/endpoint/1",
+                &[("Content-Type", "text/plain")],
+                good_offer.as_bytes(),
+            ),
+            "415",
+        ),
+        (
+            "WHEP POST: SDP with no media",
+            status(
+                "POST",
+                "/whep/endpoint/1",
+                &sdp,
+                b"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+            ),
+            "400",
+        ),
+        (
+            "WHEP POST: SDP with no H.264",
+            status("POST", "/whep/endpoint/1", &sdp, vp8_offer.as_bytes()),
+            "406",
+        ),
+        (
+            "WHEP POST: a 58 KiB SDP",
+            status("POST", "/whep/endpoint/1", &sdp, huge_sdp.as_bytes()),
+            "201",
+        ),
+        (
+            "WHEP POST to an unknown channel",
+            status("POST", "/whep/endpoint/404404", &sdp, good_offer.as_bytes()),
+            "404",
+        ),
+        (
+            "WHIP POST with a wrong key",
+            status(
+                "POST",
+                "/whip/endpoint/1",
+                &[
+                    ("Content-Type", "application/sdp"),
+                    ("Authorization", "Bearer 1-wrong"),
+                ],
+                good_offer.as_bytes(),
+            ),
+            "401 invalid stream key",
+        ),
+        (
+            "WHIP POST over the live witness, right key",
+            status(
+                "POST",
+                "/whip/endpoint/1",
+                &[
+                    ("Content-Type", "application/sdp"),
+                    ("Authorization", &whip_auth),
+                ],
+                good_offer.as_bytes(),
+            ),
+            "409",
+        ),
+        (
+            "DELETE of an unknown WHEP resource",
+            status(
+                "DELETE",
+                "/whep/resource/0123456789abcdef0123456789abcdef",
+                &[],
+                b"",
+            ),
+            "404",
+        ),
+        (
+            "DELETE of a malformed WHEP resource id",
+            status("DELETE", "/whep/resource/..%2f..%2fetc", &[], b""),
+            "404",
+        ),
+        (
+            "PATCH of an unknown WHEP resource",
+            status(
+                "PATCH",
+                "/whep/resource/0123456789abcdef0123456789abcdef",
+                &sdp,
+                good_offer.as_bytes(),
+            ),
+            "404",
+        ),
+        (
+            "DELETE of an unknown WHIP resource",
+            status(
+                "DELETE",
+                "/whip/resource/0123456789abcdef0123456789abcdef",
+                &[],
+                b"",
+            ),
+            "404",
+        ),
+    ];
+    for (case, got, expected) in http_cases {
+        check(&format!("HTTP: {case}"), got, expected);
+    }
+    // A WHEP resource named on the WHIP path belongs to another kind of session.
+    let viewer = request(
+        http,
+        "POST",
+        "/whep/endpoint/1",
+        &sdp,
+        good_offer.as_bytes(),
+    );
+    let location = viewer.header("location").unwrap_or_default().to_string();
+    let foreign = location.replace("/whep/", "/whip/");
+    check(
+        "HTTP: DELETE of a viewer's resource through the WHIP path",
+        status("DELETE", &foreign, &[], b""),
+        "404",
+    );
+    check(
+        "HTTP: DELETE of that viewer, its own path",
+        status("DELETE", &location, &[], b""),
+        "200",
+    );
+
+    // Slow-loris: 20 connections dribble a request head; others are served
+    // meanwhile, and the server closes the slow ones after the header timeout.
+    let mut slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut tcp = TcpStream::connect(http).unwrap();
+            tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            tcp
+        })
+        .collect();
+    let started = Instant::now();
+    let health = request(http, "GET", "/healthz", &[], b"");
+    check(
+        "HTTP: a request while 20 slow-loris connections are open",
+        format!(
+            "{} (in under 1 s: {})",
+            health.status,
+            started.elapsed() < Duration::from_secs(1)
+        ),
+        "200 (in under 1 s: true)",
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let closed = slow
+        .iter_mut()
+        .map(closed_by_server)
+        .filter(|closed| *closed)
+        .count();
+    check(
+        "HTTP: slow-loris connections 2.5 s later (header timeout 1 s)",
+        format!("closed {closed} of 20"),
+        "closed 20 of 20",
+    );
+
+    drop(stream2);
+    witness.finish();
+    println!("{:<95} | response", "case");
+    let mut failures = Vec::new();
+    for (case, got, expected) in &results {
+        println!("{case:<95} | {got}");
+        if got != expected && !got.starts_with(&format!("{expected} ")) {
+            failures.push(format!("{case}: got {got:?}, expected {expected:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
