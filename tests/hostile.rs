@@ -600,10 +600,10 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
     let mut buf = [0u8; 2048];
     let deadline = Instant::now() + Duration::from_secs(2);
     while echoed.len() < 2 && Instant::now() < deadline {
-        if let Ok(n) = stream2.media.recv(&mut buf) {
-            if buf[1] == 0xfa {
-                echoed.push(n);
-            }
+        if let Ok(n) = stream2.media.recv(&mut buf)
+            && buf[1] == 0xfa
+        {
+            echoed.push(n);
         }
     }
     check(
