@@ -14,128 +14,11 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::ftl_publisher::FtlPublisher;
 use common::http::request;
-use sha2::{Digest, Sha256};
-use waveguide::Node;
-use waveguide_load::ftl_publisher::FtlPublisher as PacedPublisher;
-use waveguide_load::media::Clip;
-use waveguide_load::publisher::{PublisherStats, publish};
-use waveguide_load::send_log::SendLog;
-use waveguide_load::signalling::Signalling;
-use waveguide_load::viewers::{JoinPlan, ViewerLoop, spawn_joiner};
-
-/// The dummy service's secret of `channel`: the hex SHA-256 of its name.
-fn dummy_secret(channel: &str) -> String {
-    hex(&Sha256::digest(channel.as_bytes()))
-}
-
-fn data(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(name),
-    )
-    .unwrap()
-}
-
-/// Channel 1, published at real time and watched by two viewers.
-struct Witness {
-    stop: Arc<AtomicBool>,
-    publisher: JoinHandle<PublisherStats>,
-    viewers: JoinHandle<ViewerLoop>,
-}
-
-impl Witness {
-    fn start(node: &Node) -> Self {
-        let clip = Clip::parse(
-            &data("testsrc-320x240-30fps-baseline-gop30.h264"),
-            &data("sine-440hz-48k-20ms.opus"),
-        )
-        .unwrap();
-        let log = Arc::new(SendLog::new());
-        let stop = Arc::new(AtomicBool::new(false));
-        let key = format!("1-{}", dummy_secret("1"));
-        let mut sink = PacedPublisher::connect(node.ftl_addr(), &key).unwrap();
-        let publisher = {
-            let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
-            std::thread::spawn(move || publish(&mut sink, &clip, 30, &log, &stop))
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while node
-            .engine()
-            .stream("1")
-            .and_then(|s| s.sps().copied())
-            .is_none()
-        {
-            assert!(Instant::now() < deadline, "the witness never went live");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let signalling = Signalling::new(&format!("http://{}", node.http_addr())).unwrap();
-        let viewers = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut viewers = ViewerLoop::new(log).unwrap();
-                let (sender, waker) = viewers.joiner_handles();
-                let plan = JoinPlan {
-                    path: "/whep/endpoint/1".into(),
-                    count: 2,
-                    per_second: 10.0,
-                    bind: [127, 0, 0, 1].into(),
-                };
-                let joiner = spawn_joiner(signalling, plan, sender, waker, Arc::clone(&stop));
-                while !stop.load(Ordering::Acquire) {
-                    viewers
-                        .run_until(Instant::now() + Duration::from_millis(50))
-                        .unwrap();
-                }
-                let _ = joiner.map(|j| j.join());
-                viewers
-            })
-        };
-        let witness = Self {
-            stop,
-            publisher,
-            viewers,
-        };
-        std::thread::sleep(Duration::from_secs(2));
-        witness
-    }
-
-    /// Stops and checks that both viewers got every packet of the run.
-    fn finish(self) {
-        self.stop.store(true, Ordering::Release);
-        let sent = self.publisher.join().unwrap();
-        let viewers = self.viewers.join().unwrap();
-        assert_eq!(viewers.viewers().len(), 2, "{:?}", viewers.failures());
-        for viewer in viewers.viewers() {
-            assert!(viewer.connected() && viewer.failure.is_none());
-            assert_eq!(viewer.video_continuity.lost(), 0, "video lost");
-            assert_eq!(viewer.audio_continuity.lost(), 0, "audio lost");
-            assert!(
-                viewer.packets() > sent.packets / 2,
-                "a witness viewer got {} of {} packets",
-                viewer.packets(),
-                sent.packets
-            );
-        }
-        println!(
-            "witness: {} packets sent; viewers received {:?}, lost 0",
-            sent.packets,
-            viewers
-                .viewers()
-                .iter()
-                .map(|v| v.packets())
-                .collect::<Vec<_>>()
-        );
-    }
-}
+use common::witness::{Witness, dummy_secret, hex};
 
 /// Sends `chunks` on a new FTL control connection and returns every reply
 /// line until the server closes (the challenge shown as `<challenge>`), or
@@ -212,10 +95,6 @@ fn authenticated(addr: SocketAddr, channel: &str, rest: &[u8], wait: Duration) -
         .lines()
         .collect::<Vec<_>>()
         .join(" | ")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn lines(lines: &[&str]) -> Vec<u8> {
@@ -892,7 +771,10 @@ fn dead_and_silent_viewers_are_dropped_within_the_consent_timeout() {
         "dead and frozen viewers dropped after {:.1} s (ICE consent: 15 s without a binding request)",
         gone_at.elapsed().as_secs_f64()
     );
-    assert!(gone_at.elapsed() >= Duration::from_secs(10), "dropped too early");
+    assert!(
+        gone_at.elapsed() >= Duration::from_secs(10),
+        "dropped too early"
+    );
     drop(frozen);
     witness.finish();
 }

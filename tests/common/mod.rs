@@ -17,6 +17,7 @@ pub mod media;
 pub mod rtc_client;
 pub mod viewer;
 pub mod whip_publisher;
+pub mod witness;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
