@@ -27,6 +27,8 @@ fn options(node: &Node, ingest: Ingest, viewers: usize) -> Options {
         fps: 30,
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         server_pid: Some(std::process::id()),
+        churn: None,
+        sample_every: None,
     }
 }
 
@@ -83,4 +85,33 @@ fn viewers_of_a_stream_that_is_not_live_are_counted_as_failed() {
         summary.failures
     );
     assert_eq!(summary.packets_received, 0);
+}
+
+/// The soak benchmark's short version: viewers churn every 1.5 s.
+#[test]
+fn churning_load_viewers_are_replaced_and_lose_nothing() {
+    let node = common::start_node(1);
+    let mut churning = options(&node, Ingest::Ftl, 3);
+    churning.churn = Some(1.5);
+    churning.duration = 4.0;
+    let summary = run(&churning).unwrap();
+    assert_eq!(summary.viewers_failed, 0, "{summary:?}");
+    assert!(summary.viewer_sessions >= 9, "{summary:?}");
+    assert_eq!(summary.viewers_connected, summary.viewer_sessions);
+    assert_eq!(summary.packets_lost, 0, "{summary:?}");
+    let open_viewers = || {
+        node.engine()
+            .stats(std::time::Duration::from_secs(2))
+            .iter()
+            .map(|w| w.viewers)
+            .sum::<usize>()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while open_viewers() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left viewers still open"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

@@ -72,7 +72,10 @@ fn secrets_never_reach_the_logs() {
         node.http_addr(),
         "POST",
         "/whip/endpoint/8",
-        &[sdp, ("Authorization", "Bearer 8-an-attackers-guess-0123456789")],
+        &[
+            sdp,
+            ("Authorization", "Bearer 8-an-attackers-guess-0123456789"),
+        ],
         offer.as_bytes(),
     );
     assert_eq!(refused.status, 401);
@@ -80,7 +83,10 @@ fn secrets_never_reach_the_logs() {
     drop(node);
 
     let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
-    assert!(logs.contains("channel"), "the capture saw no Waveguide logs");
+    assert!(
+        logs.contains("channel"),
+        "the capture saw no Waveguide logs"
+    );
     for secret in [
         secret.as_str(),
         &secret[..16],
@@ -96,6 +102,9 @@ fn secrets_never_reach_the_logs() {
         .map(str::len)
         .max()
         .unwrap_or(0);
-    assert!(longest_hex_run < 64, "a {longest_hex_run}-digit hex string is in the logs");
+    assert!(
+        longest_hex_run < 64,
+        "a {longest_hex_run}-digit hex string is in the logs"
+    );
     println!("{} bytes of TRACE logs, no secret in them", logs.len());
 }

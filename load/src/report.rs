@@ -188,9 +188,11 @@ impl Quantiles {
 pub struct Summary {
     /// `ftl`, `whip` or `none`.
     pub ingest: String,
-    /// Viewers asked for.
+    /// Viewers asked for (at once).
     pub viewers: usize,
-    /// Viewers whose ICE and DTLS completed.
+    /// Viewer sessions over the run: more than `viewers` with churn.
+    pub viewer_sessions: usize,
+    /// Viewer sessions whose ICE and DTLS completed.
     pub viewers_connected: usize,
     /// Viewers refused, never connected, or disconnected early.
     pub viewers_failed: usize,

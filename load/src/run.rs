@@ -73,6 +73,14 @@ pub struct Options {
     /// The server's process id, for CPU and memory figures from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Churn: each viewer leaves this many seconds after joining and a new
+    /// one takes its place (a soak test).
+    #[arg(long)]
+    pub churn: Option<f64>,
+    /// Print a JSON line with the server's RSS and open fds to stderr this
+    /// often, in seconds.
+    #[arg(long)]
+    pub sample_every: Option<f64>,
 }
 
 /// Why a run could not happen.
@@ -177,23 +185,39 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
     let server_sample = || server_pid.as_deref().and_then(ProcSample::read);
     let baseline = server_sample();
 
-    let mut viewers = ViewerLoop::new(log)?;
-    let (sender, waker) = viewers.joiner_handles();
+    let lifetime = options.churn.map(|s| Duration::from_secs_f64(s.max(0.1)));
+    let mut viewers = ViewerLoop::new(log, lifetime)?;
     let plan = JoinPlan {
         path: format!("/whep/endpoint/{channel}"),
         count: options.viewers,
         per_second: options.ramp,
         bind: options.bind,
+        lifetime,
     };
-    let joiner = spawn_joiner(signalling.clone(), plan, sender, waker, Arc::clone(&stop))?;
+    let joiner = spawn_joiner(
+        signalling.clone(),
+        plan,
+        viewers.joiner_handles(),
+        Arc::clone(&stop),
+    )?;
+    let mut sampler = Sampler::new(options, began);
     while viewers.progress().settled < options.viewers {
         viewers.run_until(Instant::now() + Duration::from_millis(100))?;
+        sampler.maybe_sample(&viewers);
     }
-    viewers.run_until(Instant::now() + SETTLE)?;
+    let settle_end = Instant::now() + SETTLE;
+    while Instant::now() < settle_end {
+        viewers.run_until((Instant::now() + Duration::from_millis(100)).min(settle_end))?;
+        sampler.maybe_sample(&viewers);
+    }
     let window_start = Instant::now();
     let (server_before, self_before) = (server_sample(), ProcSample::read("self"));
     let packets_before = viewers.progress().packets;
-    viewers.run_until(window_start + Duration::from_secs_f64(options.duration.max(0.0)))?;
+    let window_end = window_start + Duration::from_secs_f64(options.duration.max(0.0));
+    while Instant::now() < window_end {
+        viewers.run_until((Instant::now() + Duration::from_millis(100)).min(window_end))?;
+        sampler.maybe_sample(&viewers);
+    }
     let window = window_start.elapsed().as_secs_f64();
     let (server_after, self_after) = (server_sample(), ProcSample::read("self"));
     let window_packets = viewers.progress().packets - packets_before;
@@ -230,37 +254,70 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
     Ok(summary)
 }
 
+/// Periodic `/proc` samples of the server, printed to stderr as JSON lines.
+struct Sampler {
+    every: Option<Duration>,
+    pid: Option<String>,
+    began: Instant,
+    next: Instant,
+}
+
+impl Sampler {
+    fn new(options: &Options, began: Instant) -> Self {
+        Self {
+            every: options
+                .sample_every
+                .map(|s| Duration::from_secs_f64(s.max(0.1))),
+            pid: options.server_pid.map(|pid| pid.to_string()),
+            began,
+            next: Instant::now(),
+        }
+    }
+
+    fn maybe_sample(&mut self, viewers: &ViewerLoop) {
+        let Some(every) = self.every else {
+            return;
+        };
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        self.next = now + every;
+        let pid = self.pid.as_deref();
+        let sample = serde_json::json!({
+            "t_s": (now - self.began).as_secs_f64().round(),
+            "viewers": viewers.viewers().count(),
+            "viewer_sessions": viewers.totals().joined,
+            "server_rss_kib": pid.and_then(ProcSample::read).map(|s| s.rss_kib),
+            "server_fds": pid.and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok()).map(|d| d.count()),
+        });
+        eprintln!("{sample}");
+    }
+}
+
 fn summarize(options: &Options, viewers: &ViewerLoop) -> Summary {
-    let all = viewers.viewers();
-    let connected = all
-        .iter()
-        .filter(|v| v.connected() && v.failure.is_none())
-        .count();
-    let received: u64 = all.iter().map(|v| v.packets()).sum();
-    let lost: u64 = all
-        .iter()
-        .map(|v| v.video_continuity.lost() + v.audio_continuity.lost())
-        .sum();
+    let totals = viewers.totals();
     let mut failures: Vec<String> = viewers.failures().to_vec();
-    failures.extend(all.iter().filter_map(|v| v.failure.clone()));
-    let failed = options.viewers - connected;
+    failures.extend(totals.failures.iter().cloned());
     failures.truncate(5);
+    let (received, lost) = (totals.packets, totals.lost);
     Summary {
         ingest: format!("{:?}", options.ingest).to_lowercase(),
         viewers: options.viewers,
-        viewers_connected: connected,
-        viewers_failed: failed,
+        viewer_sessions: totals.joined + viewers.failures().len(),
+        viewers_connected: totals.connected,
+        viewers_failed: totals.joined + viewers.failures().len() - totals.connected,
         packets_received: received,
-        bytes_received: all.iter().map(|v| v.bytes).sum(),
+        bytes_received: totals.bytes,
         packets_lost: lost,
         delivery: if received + lost == 0 {
             0.0
         } else {
             received as f64 / (received + lost) as f64
         },
-        frames: all.iter().map(|v| v.frames).sum(),
-        nacks_sent: all.iter().map(|v| v.nacks()).sum(),
-        plis_sent: all.iter().map(|v| v.plis()).sum(),
+        frames: totals.frames,
+        nacks_sent: totals.nacks,
+        plis_sent: totals.plis,
         first_frame_ms: Quantiles::of(&viewers.first_frames),
         latency_ms: Quantiles::of(&viewers.latency),
         failures,

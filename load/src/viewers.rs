@@ -41,6 +41,9 @@ pub struct JoinPlan {
     pub per_second: f64,
     /// Local address the viewers' sockets bind to.
     pub bind: IpAddr,
+    /// Churn: each viewer leaves (DELETE) this long after it joined and a
+    /// new one takes its place.
+    pub lifetime: Option<Duration>,
 }
 
 /// A viewer on its way into the loop, or why it could not join.
@@ -168,14 +171,29 @@ fn join(signalling: &Signalling, plan: &JoinPlan) -> Result<Viewer, String> {
     })
 }
 
-/// Starts the joiner thread: viewers at `plan.per_second` until `count`.
+/// Where the joiner sends viewers, hears of leavers, and wakes the loop.
+pub struct JoinerHandles {
+    /// New viewers, to the loop.
+    pub to_loop: Sender<Joined>,
+    /// Resources of viewers that left, from the loop: DELETE, then replace.
+    pub leavers: Receiver<Option<reqwest::Url>>,
+    /// Wakes the loop.
+    pub waker: Arc<Waker>,
+}
+
+/// Starts the joiner thread: viewers at `plan.per_second` until `count`;
+/// then, with churn, a replacement for every viewer that leaves.
 pub fn spawn_joiner(
     signalling: Signalling,
     plan: JoinPlan,
-    to_loop: Sender<Joined>,
-    waker: Arc<Waker>,
+    handles: JoinerHandles,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let JoinerHandles {
+        to_loop,
+        leavers,
+        waker,
+    } = handles;
     std::thread::Builder::new()
         .name("whep-joiner".into())
         .spawn(move || {
@@ -198,7 +216,66 @@ pub fn spawn_joiner(
                 }
                 let _ = waker.wake();
             }
+            while !stop.load(Ordering::Acquire) {
+                let Ok(resource) = leavers.recv_timeout(Duration::from_millis(100)) else {
+                    continue;
+                };
+                if let Some(resource) = resource {
+                    signalling.delete(&resource);
+                }
+                let joined = match join(&signalling, &plan) {
+                    Ok(viewer) => Joined::Viewer(Box::new(viewer)),
+                    Err(reason) => Joined::Failed(reason),
+                };
+                if to_loop.send(joined).is_err() {
+                    return;
+                }
+                let _ = waker.wake();
+            }
         })
+}
+
+/// Counters of viewers, summed.
+#[derive(Debug, Clone, Default)]
+pub struct Totals {
+    /// Viewers that joined (signalled), churned ones included.
+    pub joined: usize,
+    /// Viewers whose ICE and DTLS completed and that did not fail.
+    pub connected: usize,
+    /// Unique RTP packets received.
+    pub packets: u64,
+    /// Packets missing from sequence spans.
+    pub lost: u64,
+    /// Complete frames.
+    pub frames: u64,
+    /// SRTP bytes received.
+    pub bytes: u64,
+    /// NACKs sent.
+    pub nacks: u64,
+    /// PLIs sent.
+    pub plis: u64,
+    /// Why viewers failed.
+    pub failures: Vec<String>,
+}
+
+impl Totals {
+    fn add(&mut self, viewer: &Viewer) {
+        self.joined += 1;
+        if viewer.connected() && viewer.failure.is_none() {
+            self.connected += 1;
+        }
+        self.packets += viewer.packets();
+        self.lost += viewer.video_continuity.lost() + viewer.audio_continuity.lost();
+        self.frames += viewer.frames;
+        self.bytes += viewer.bytes;
+        self.nacks += viewer.nacks();
+        self.plis += viewer.plis();
+        if let Some(failure) = &viewer.failure
+            && self.failures.len() < 5
+        {
+            self.failures.push(failure.clone());
+        }
+    }
 }
 
 /// Totals across viewers at one moment, for windowed figures.
@@ -216,7 +293,11 @@ pub struct ViewerLoop {
     waker: Arc<Waker>,
     joined: Receiver<Joined>,
     sender: Sender<Joined>,
-    viewers: Vec<Viewer>,
+    leavers: (Sender<Option<reqwest::Url>>, Receiver<Option<reqwest::Url>>),
+    slots: Vec<Option<Viewer>>,
+    free: Vec<usize>,
+    lifetime: Option<Duration>,
+    left: Totals,
     failures: Vec<String>,
     log: Arc<SendLog>,
     /// Latency samples: publisher send to kernel arrival.
@@ -227,8 +308,9 @@ pub struct ViewerLoop {
 }
 
 impl ViewerLoop {
-    /// A loop that reads `log` for latency.
-    pub fn new(log: Arc<SendLog>) -> std::io::Result<Self> {
+    /// A loop that reads `log` for latency; with `lifetime`, viewers leave
+    /// that long after joining.
+    pub fn new(log: Arc<SendLog>, lifetime: Option<Duration>) -> std::io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (sender, joined) = crossbeam_channel::unbounded();
@@ -237,7 +319,11 @@ impl ViewerLoop {
             waker,
             joined,
             sender,
-            viewers: Vec::new(),
+            leavers: crossbeam_channel::unbounded(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            lifetime,
+            left: Totals::default(),
             failures: Vec::new(),
             log,
             latency: Histogram::new(),
@@ -246,22 +332,35 @@ impl ViewerLoop {
         })
     }
 
-    /// Where the joiner sends viewers, and how it wakes the loop.
-    pub fn joiner_handles(&self) -> (Sender<Joined>, Arc<Waker>) {
-        (self.sender.clone(), Arc::clone(&self.waker))
+    /// What the joiner thread needs.
+    pub fn joiner_handles(&self) -> JoinerHandles {
+        JoinerHandles {
+            to_loop: self.sender.clone(),
+            leavers: self.leavers.1.clone(),
+            waker: Arc::clone(&self.waker),
+        }
     }
 
     /// Totals so far.
     pub fn progress(&self) -> Progress {
         Progress {
-            settled: self.viewers.len() + self.failures.len(),
+            settled: self.left.joined + self.viewers().count() + self.failures.len(),
             packets: self.packets,
         }
     }
 
-    /// The viewers, for the summary.
-    pub fn viewers(&self) -> &[Viewer] {
-        &self.viewers
+    /// The viewers now in the loop.
+    pub fn viewers(&self) -> impl Iterator<Item = &Viewer> {
+        self.slots.iter().flatten()
+    }
+
+    /// Counters over every viewer, those that left included.
+    pub fn totals(&self) -> Totals {
+        let mut totals = self.left.clone();
+        for viewer in self.viewers() {
+            totals.add(viewer);
+        }
+        totals
     }
 
     /// Failures of viewers that never joined.
@@ -279,8 +378,7 @@ impl ViewerLoop {
                 return Ok(());
             }
             let wake = self
-                .viewers
-                .iter()
+                .viewers()
                 .filter(|v| v.failure.is_none())
                 .map(|v| v.next_timeout)
                 .min()
@@ -297,7 +395,7 @@ impl ViewerLoop {
             for event in events.iter() {
                 if event.token() == WAKER {
                     self.admit();
-                } else if let Some(viewer) = self.viewers.get_mut(event.token().0) {
+                } else if let Some(Some(viewer)) = self.slots.get_mut(event.token().0) {
                     read(
                         viewer,
                         &mut batch,
@@ -309,7 +407,8 @@ impl ViewerLoop {
                 }
             }
             let now = Instant::now();
-            for viewer in &mut self.viewers {
+            self.churn(now);
+            for viewer in self.slots.iter_mut().flatten() {
                 if viewer.failure.is_none() && viewer.next_timeout <= now {
                     let _ = viewer.rtc.handle_input(Input::Timeout(now));
                     drain(
@@ -331,11 +430,33 @@ impl ViewerLoop {
         }
     }
 
+    /// Viewers past their lifetime leave; the joiner replaces them.
+    fn churn(&mut self, now: Instant) {
+        let Some(lifetime) = self.lifetime else {
+            return;
+        };
+        for index in 0..self.slots.len() {
+            let expired = self.slots[index]
+                .as_ref()
+                .is_some_and(|v| now.duration_since(v.started) >= lifetime);
+            if !expired {
+                continue;
+            }
+            if let Some(mut viewer) = self.slots[index].take() {
+                let _ = self.poll.registry().deregister(&mut viewer.socket);
+                self.left.add(&viewer);
+                self.free.push(index);
+                let _ = self.leavers.0.send(viewer.resource.take());
+            }
+        }
+    }
+
     fn admit(&mut self) {
         while let Ok(joined) = self.joined.try_recv() {
             match joined {
                 Joined::Viewer(mut viewer) => {
-                    let token = Token(self.viewers.len());
+                    let index = self.free.pop().unwrap_or(self.slots.len());
+                    let token = Token(index);
                     if let Err(e) =
                         self.poll
                             .registry()
@@ -344,7 +465,11 @@ impl ViewerLoop {
                         self.failures.push(format!("register: {e}"));
                         continue;
                     }
-                    self.viewers.push(*viewer);
+                    if index == self.slots.len() {
+                        self.slots.push(Some(*viewer));
+                    } else {
+                        self.slots[index] = Some(*viewer);
+                    }
                 }
                 Joined::Failed(reason) => self.failures.push(reason),
             }

@@ -73,15 +73,20 @@ impl Witness {
         let viewers = {
             let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
-                let mut viewers = ViewerLoop::new(log).unwrap();
-                let (sender, waker) = viewers.joiner_handles();
+                let mut viewers = ViewerLoop::new(log, None).unwrap();
                 let plan = JoinPlan {
                     path: "/whep/endpoint/1".into(),
                     count: 2,
                     per_second: 10.0,
                     bind: [127, 0, 0, 1].into(),
+                    lifetime: None,
                 };
-                let joiner = spawn_joiner(signalling, plan, sender, waker, Arc::clone(&stop));
+                let joiner = spawn_joiner(
+                    signalling,
+                    plan,
+                    viewers.joiner_handles(),
+                    Arc::clone(&stop),
+                );
                 while !stop.load(Ordering::Acquire) {
                     viewers
                         .run_until(Instant::now() + Duration::from_millis(50))
@@ -105,7 +110,7 @@ impl Witness {
         self.stop.store(true, Ordering::Release);
         let sent = self.publisher.join().unwrap();
         let viewers = self.viewers.join().unwrap();
-        assert_eq!(viewers.viewers().len(), 2, "{:?}", viewers.failures());
+        assert_eq!(viewers.viewers().count(), 2, "{:?}", viewers.failures());
         for viewer in viewers.viewers() {
             assert!(viewer.connected() && viewer.failure.is_none());
             assert_eq!(viewer.video_continuity.lost(), 0, "video lost");
@@ -120,11 +125,7 @@ impl Witness {
         println!(
             "witness: {} packets sent; viewers received {:?}, lost 0",
             sent.packets,
-            viewers
-                .viewers()
-                .iter()
-                .map(|v| v.packets())
-                .collect::<Vec<_>>()
+            viewers.viewers().map(|v| v.packets()).collect::<Vec<_>>()
         );
     }
 }
