@@ -5,6 +5,7 @@
 #
 #   bash benches/load.sh                       # 1 and 2 workers, 50..400 viewers, FTL
 #   WORKERS="2" VIEWERS="400" INGEST=whip DURATION=20 bash benches/load.sh
+#   WORKERS=1 VIEWERS=100 DURATION=1800 CHURN=20 SAMPLE=60 bash benches/load.sh   # soak
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,11 @@ DURATION=${DURATION:-20}
 RAMP=${RAMP:-50}
 MEDIA=${MEDIA:-target/bench-media}
 PORT=${PORT:-18000}
+CHURN=${CHURN:-}
+SAMPLE=${SAMPLE:-}
+extra=()
+[[ -n "$CHURN" ]] && extra+=(--churn "$CHURN")
+[[ -n "$SAMPLE" ]] && extra+=(--sample-every "$SAMPLE")
 BIN=${CARGO_TARGET_DIR:-target}/release
 
 # A 1.5 Mbps 720p30 constrained-baseline clip, 2 s GOP, made once.
@@ -50,7 +56,7 @@ TOML
     summary=$("$BIN/waveguide-load" --http "http://127.0.0.1:$((PORT + 91))" \
       --ftl "127.0.0.1:$((PORT + 84))" --ingest "$INGEST" --viewers "$viewers" \
       --ramp "$RAMP" --duration "$DURATION" --video "$MEDIA/clip.h264" \
-      --audio tests/data/sine-440hz-48k-20ms.opus --server-pid "$server")
+      --audio tests/data/sine-440hz-48k-20ms.opus --server-pid "$server" "${extra[@]}")
     echo "{\"workers\":$workers,\"run\":$summary}"
     kill "$server"
     wait "$server" 2>/dev/null || true

@@ -678,6 +678,28 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
         good_offer.as_bytes(),
     );
     let location = viewer.header("location").unwrap_or_default().to_string();
+    let another = request(
+        http,
+        "POST",
+        "/whep/endpoint/1",
+        &sdp,
+        good_offer.as_bytes(),
+    );
+    let another = another.header("location").unwrap_or_default().to_string();
+    let ids: Vec<&str> = [&location, &another]
+        .iter()
+        .filter_map(|l| l.strip_prefix("/whep/resource/"))
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    check(
+        "HTTP: resource ids of two viewers",
+        format!(
+            "128-bit hex: {}, distinct: {}",
+            ids.len() == 2,
+            ids.first() != ids.get(1)
+        ),
+        "128-bit hex: true, distinct: true",
+    );
     let foreign = location.replace("/whep/", "/whip/");
     check(
         "HTTP: DELETE of a viewer's resource through the WHIP path",

@@ -403,3 +403,65 @@ fn a_viewer_joining_when_the_ring_holds_no_keyframe_asks_the_publisher_for_one()
     );
     node.stop();
 }
+
+#[test]
+fn with_takeover_a_new_publisher_replaces_the_live_one() {
+    let node = common::start_node_with(1, |config| config.whip_takeover = true);
+    let (mut first_publisher, first_resource) = publish(&node);
+    let clip = h264_clip();
+    let first = clip.iter().take_while(|p| p.timestamp == 0).count();
+    send(&mut first_publisher, &clip[..first]);
+    wait_watchable(&node, &mut first_publisher);
+    let old_stream = node.engine().stream("123").unwrap();
+    let (mut viewer, offer) = TestViewer::new();
+    let response = whep_offer(node.http_addr(), "123", &offer);
+    let viewer_resource = response.header("location").unwrap().to_owned();
+    viewer.accept_answer(&response.body);
+    viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
+
+    // A second publisher with the same key takes the channel over.
+    let (mut second_publisher, second_resource) = publish(&node);
+    assert_ne!(first_resource, second_resource);
+    assert!(old_stream.is_ended(), "the replaced stream ended");
+    send(&mut second_publisher, &clip[..first]);
+    wait_watchable(&node, &mut second_publisher);
+    let new_stream = node.engine().stream("123").unwrap();
+    assert_ne!(new_stream.id(), old_stream.id());
+    // The replaced publisher's resource is gone; its viewer's session ends.
+    assert_eq!(
+        request(node.http_addr(), "DELETE", &first_resource, &[], b"").status,
+        404
+    );
+    let probe = || {
+        let headers = [("Content-Type", "application/sdp")];
+        request(
+            node.http_addr(),
+            "PATCH",
+            &viewer_resource,
+            &headers,
+            offer.as_bytes(),
+        )
+        .status
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while probe() != 404 && Instant::now() < deadline {
+        viewer.run(Duration::from_millis(50), |_| false);
+    }
+    assert_eq!(probe(), 404, "the old stream's viewer was closed");
+    // New viewers watch the new publisher.
+    let (mut late, offer) = TestViewer::new();
+    let response = whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    late.accept_answer(&response.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while late.video().len() < first && Instant::now() < deadline {
+        late.run(Duration::from_millis(5), |_| false);
+        second_publisher.run(Duration::from_millis(1), |_| false);
+    }
+    assert_eq!(
+        late.video().len(),
+        first,
+        "the new publisher's keyframe arrived"
+    );
+    node.stop();
+}
