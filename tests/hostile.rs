@@ -329,7 +329,7 @@ fn control_cases(addr: SocketAddr) -> Vec<(String, String, &'static str)> {
             "410",
         ),
     ];
-    let authed: Vec<(&str, Vec<u8>, Duration, &'static str)> = vec![
+    let mut authed: Vec<(&str, Vec<u8>, Duration, &'static str)> = vec![
         ("second CONNECT", lines(&["CONNECT 1 $ab"]), short, "400"),
         ("HMAC after CONNECT", lines(&["HMAC"]), short, "400"),
         (
@@ -394,7 +394,107 @@ fn control_cases(addr: SocketAddr) -> Vec<(String, String, &'static str)> {
             "",
         ),
     ];
+    // §6.4 attribute lines one by one: a refused value gets 400; a line the
+    // session ignores leaves it waiting ("open").
+    let attribute_lines: [(&str, &'static str); 38] = [
+        ("Key:Value", "open"),
+        ("Key: ", "open"),
+        (": value", "open"),
+        ("Key: a: b", "open"),
+        ("VendorName: x", "open"),
+        ("Video: TRUE", "open"),
+        ("Video: yes", "400"),
+        ("Video: false", "open"),
+        ("VideoPayloadType: -1", "400"),
+        ("VideoPayloadType: 0", "400"),
+        ("VideoPayloadType: 122", "400"),
+        ("VideoPayloadType: 127", "open"),
+        ("VideoPayloadType: 128", "400"),
+        ("VideoPayloadType: 255", "400"),
+        ("VideoPayloadType: 256", "400"),
+        ("VideoPayloadType: 96 ", "400"),
+        ("VideoPayloadType:  96", "400"),
+        ("VideoPayloadType: 0x60", "400"),
+        ("VideoIngestSSRC: 0", "400"),
+        ("VideoIngestSSRC: -1", "open"),
+        ("VideoIngestSSRC: -2147483647", "open"),
+        ("VideoIngestSSRC: 4294967295", "open"),
+        ("VideoIngestSSRC: 4294967296", "400"),
+        ("VideoWidth: 0", "open"),
+        ("VideoWidth: -1", "400"),
+        ("VideoWidth: 70000", "open"),
+        ("VideoCodec: h264", "open"),
+        ("VideoCodec: H264", "open"),
+        ("VideoCodec: VP8", "open"),
+        ("AudioCodec: AAC", "open"),
+        ("VideoCodec: ", "400"),
+        ("ProtocolVersion: 0.9", "open"),
+        ("ProtocolVersion: 1.0", "open"),
+        ("ProtocolVersion: abc", "open"),
+        ("ProtocolVersion: 0.9.1", "open"),
+        ("ProtocolVersion: ", "open"),
+        ("..", "open"),
+        (". ", "open"),
+    ];
+    for (line, expected) in attribute_lines {
+        authed.push((line, lines(&[line]), short, expected));
+    }
+    let long_value = format!("VendorName: {}", "v".repeat(2000));
+    authed.push((
+        "a 2000-byte attribute value",
+        lines(&[&long_value]),
+        short,
+        "400",
+    ));
+    let distinct: Vec<String> = (0..10_000).map(|i| format!("Key{i}: {i}")).collect();
+    let distinct: Vec<&str> = distinct.iter().map(String::as_str).collect();
+    authed.push(("10 000 distinct keys", lines(&distinct), short, "400"));
+    let vp8 = String::from_utf8(ftl_app_attributes())
+        .unwrap()
+        .replace("VideoCodec: H264", "VideoCodec: VP8");
+    authed.push(("a VP8 video track, then .", vp8.into_bytes(), short, "400"));
+    let aac = String::from_utf8(ftl_app_attributes())
+        .unwrap()
+        .replace("AudioCodec: OPUS", "AudioCodec: AAC");
+    authed.push(("an AAC audio track, then .", aac.into_bytes(), short, "400"));
+    authed.push((
+        "a duplicate key, then .",
+        [
+            lines(&["VideoPayloadType: 97", "VideoPayloadType: 96"]),
+            ftl_app_attributes(),
+        ]
+        .concat(),
+        short,
+        "200 hi. Use UDP port <port> | open",
+    ));
+    let hex128 = "ab".repeat(64);
+    let connects: [(String, &'static str); 11] = [
+        (format!("CONNECT 1 ${}", hex128.to_uppercase()), "400"),
+        (format!("CONNECT 1 $zz{}", &hex128[2..]), "400"),
+        ("CONNECT 1 $".to_string() + &"a".repeat(127), "400"),
+        ("CONNECT 1 $".to_string() + &"a".repeat(129), "400"),
+        (format!("CONNECT 1 ${hex128} extra"), "400"),
+        (format!("CONNECT 1\t${hex128}"), "400"),
+        (format!("CONNECT  1 ${hex128}"), "400"),
+        (format!("CONNECT +5 ${hex128}"), "400"),
+        (format!("CONNECT  5 ${hex128}"), "400"),
+        (format!("CONNECT 99999999999999999999 ${hex128}"), "400"),
+        (format!("CONNECT 4294967295 ${hex128}"), "405"),
+    ];
     let mut threads = Vec::new();
+    for (line, expected) in connects {
+        let name = format!("HMAC, {}", line.chars().take(40).collect::<String>());
+        let bytes = lines(&["HMAC", &line]);
+        threads.push((
+            name,
+            if expected == "400" {
+                "200 <challenge> | 400"
+            } else {
+                "200 <challenge> | 405"
+            },
+            std::thread::spawn(move || ftl_control(addr, &[bytes], short)),
+        ));
+    }
     for (name, chunks, wait, expected) in plain {
         threads.push((
             name.to_string(),
@@ -567,6 +667,17 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
     let ftl_key2 = ftl::StreamKey::parse(&key2).unwrap();
     let (video_ssrc, audio_ssrc) = (ftl_key2.video_ssrc(), ftl_key2.audio_ssrc());
     let v = |sequence: u16, payload: &[u8]| rtp(0x80, 96, sequence, video_ssrc, payload);
+    let timed = |sequence: u16, timestamp: u32, marker: bool, payload: &[u8]| {
+        let mut packet = rtp(
+            0x80,
+            (u8::from(marker) << 7) | 96,
+            sequence,
+            video_ssrc,
+            payload,
+        );
+        packet[4..8].copy_from_slice(&timestamp.to_be_bytes());
+        packet
+    };
     let sr = |first: u8, ssrc: u32, len: usize| {
         let mut packet = vec![first, 0xc8, 0, 6];
         packet.extend_from_slice(&ssrc.to_be_bytes());
@@ -771,38 +882,62 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
             "forwarded",
         ),
         (
+            "§15 a timestamp going backwards",
+            timed(3108, 10, false, &[0x41, 6]),
+            Source::Latched,
+            "forwarded",
+        ),
+        (
+            "§15 a timestamp jumping by 2^31",
+            timed(3109, 1 << 31, false, &[0x41, 7]),
+            Source::Latched,
+            "forwarded",
+        ),
+        (
+            "§15 a keyframe without the marker",
+            timed(3110, 1 << 31, false, &[0x65, 8]),
+            Source::Latched,
+            "forwarded",
+        ),
+        (
+            "§15 a marker with no keyframe",
+            timed(3111, 1 << 31, true, &[0x41, 9]),
+            Source::Latched,
+            "forwarded",
+        ),
+        (
             "§16 an empty H.264 payload",
-            v(3108, &[]),
+            v(3118, &[]),
             Source::Latched,
             "forwarded",
         ),
         (
             "§16 FU-A of 2 bytes",
-            v(3109, &[0x7c, 0x85]),
+            v(3119, &[0x7c, 0x85]),
             Source::Latched,
             "forwarded",
         ),
         (
             "§16 FU-A with S and E both set",
-            v(3110, &[0x7c, 0xc5, 1]),
+            v(3120, &[0x7c, 0xc5, 1]),
             Source::Latched,
             "forwarded",
         ),
         (
             "§16 STAP-A",
-            v(3111, &[0x18, 0, 2, 0x41, 1]),
+            v(3121, &[0x18, 0, 2, 0x41, 1]),
             Source::Latched,
             "forwarded",
         ),
         (
             "§16 NAL type 31",
-            v(3112, &[0x1f, 1]),
+            v(3122, &[0x1f, 1]),
             Source::Latched,
             "forwarded",
         ),
         (
             "§16 a truncated SPS",
-            v(3113, &[0x67, 0x42]),
+            v(3123, &[0x67, 0x42]),
             Source::Latched,
             "forwarded",
         ),
@@ -817,7 +952,7 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
         ),
         (
             "§16 00 00 03 at the end",
-            v(3115, &[0x41, 0, 0, 3]),
+            v(3125, &[0x41, 0, 0, 3]),
             Source::Latched,
             "forwarded",
         ),
@@ -847,7 +982,7 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
         ),
         (
             "§18 a 2000-byte datagram",
-            v(3116, &[0x41; 1988]),
+            v(3126, &[0x41; 1988]),
             Source::Latched,
             "dropped",
         ),
