@@ -1087,7 +1087,7 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
         (
             "WHEP POST with a garbage body",
             status("POST", "/whep/endpoint/1", &sdp, b"\x01\x02garbage"),
-            "400",
+            "400 invalid SDP offer: not well-formed SDP",
         ),
         (
             "WHEP POST with the wrong content type",
@@ -1271,6 +1271,9 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
     let mut failures = Vec::new();
     for (case, got, expected) in &results {
         println!("{case:<95} | {got}");
+        if got.contains("PointerOffset") || got.contains("0x7f") {
+            failures.push(format!("{case}: a memory address in the answer: {got:?}"));
+        }
         if got != expected && !got.starts_with(&format!("{expected} ")) {
             failures.push(format!("{case}: got {got:?}, expected {expected:?}"));
         }

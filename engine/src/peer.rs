@@ -67,6 +67,14 @@ pub enum ViewerError {
     NoH264ToPublish,
 }
 
+/// An SDP body str0m could not parse. Its parser's message is logged, not
+/// returned: it can carry a memory address (`PointerOffset(0x...)`), which a
+/// peer must not learn.
+pub(crate) fn unparseable(error: impl std::fmt::Display) -> ViewerError {
+    tracing::debug!(%error, "unparseable SDP");
+    ViewerError::BadSdp("not well-formed SDP".into())
+}
+
 /// What a viewer wants its worker to know after a drain.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DrainOutcome {
@@ -188,8 +196,7 @@ impl Viewer {
         stream: Arc<Stream>,
         offer: &str,
     ) -> Result<(Self, String), ViewerError> {
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(offer).map_err(unparseable)?;
         let (config, profile) = viewer_config(&stream, base);
         let mut rtc = build_rtc(now, config, ufrag, candidate)?;
         let answer = rtc.sdp_api().accept_offer(offer)?;
@@ -251,8 +258,7 @@ impl Viewer {
 
     /// Completes the server-offer flow with the viewer's answer.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
-        let answer =
-            SdpAnswer::from_sdp_string(answer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let answer = SdpAnswer::from_sdp_string(answer).map_err(unparseable)?;
         let pending = self
             .pending_offer
             .take()

@@ -77,8 +77,7 @@ impl Publisher {
         if offer.lines().any(|line| line.starts_with("a=simulcast:")) {
             return Err(ViewerError::Simulcast);
         }
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|e| ViewerError::BadSdp(e.to_string()))?;
+        let offer = SdpOffer::from_sdp_string(offer).map_err(crate::peer::unparseable)?;
         let mut rtc = build_rtc(now, publisher_config(base), ufrag, candidate)?;
         let answer = rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
         let mut tracks = Vec::with_capacity(2);
