@@ -192,7 +192,6 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
         count: options.viewers,
         per_second: options.ramp,
         bind: options.bind,
-        lifetime,
     };
     let joiner = spawn_joiner(
         signalling.clone(),

@@ -41,9 +41,6 @@ pub struct JoinPlan {
     pub per_second: f64,
     /// Local address the viewers' sockets bind to.
     pub bind: IpAddr,
-    /// Churn: each viewer leaves (DELETE) this long after it joined and a
-    /// new one takes its place.
-    pub lifetime: Option<Duration>,
 }
 
 /// A viewer on its way into the loop, or why it could not join.

@@ -48,6 +48,9 @@ mod tests {
         assert_eq!(bearer_secret("Bearer", "123"), None);
         assert_eq!(bearer_secret("", "123"), None);
         // Found by fuzz/fuzz_targets/http_headers.rs: no space survives.
-        assert_eq!(bearer_secret("bearer  7_ 7_arer set ", "7"), Some("7_arer set"));
+        assert_eq!(
+            bearer_secret("bearer  7_ 7_arer set ", "7"),
+            Some("7_arer set")
+        );
     }
 }

@@ -79,7 +79,6 @@ impl Witness {
                     count: 2,
                     per_second: 10.0,
                     bind: [127, 0, 0, 1].into(),
-                    lifetime: None,
                 };
                 let joiner = spawn_joiner(
                     signalling,
