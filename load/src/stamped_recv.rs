@@ -14,6 +14,12 @@ const MAX_DATAGRAM: usize = 2048;
 /// Room for one `SCM_TIMESTAMPNS` control message.
 const CONTROL: usize = 64;
 
+/// A control-message buffer, aligned for the `cmsghdr` the kernel writes
+/// at its start.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct ControlBuffer([u8; CONTROL]);
+
 /// Asks the kernel to stamp every datagram `socket` receives.
 pub fn enable_timestamps(socket: &impl AsRawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
@@ -37,7 +43,7 @@ pub fn enable_timestamps(socket: &impl AsRawFd) -> io::Result<()> {
 /// Buffers for one `recvmmsg`, allocated once per viewer loop.
 pub struct StampedBatch {
     buffers: Box<[[u8; MAX_DATAGRAM]]>,
-    control: Box<[[u8; CONTROL]]>,
+    control: Box<[ControlBuffer]>,
     lens: [usize; BATCH],
     sources: [Option<SocketAddr>; BATCH],
     stamps_ns: [u64; BATCH],
@@ -55,7 +61,7 @@ impl StampedBatch {
     pub fn new() -> Self {
         Self {
             buffers: vec![[0u8; MAX_DATAGRAM]; BATCH].into_boxed_slice(),
-            control: vec![[0u8; CONTROL]; BATCH].into_boxed_slice(),
+            control: vec![ControlBuffer([0; CONTROL]); BATCH].into_boxed_slice(),
             lens: [0; BATCH],
             sources: [None; BATCH],
             stamps_ns: [0; BATCH],
@@ -79,7 +85,7 @@ impl StampedBatch {
             header.msg_iovlen = 1;
             header.msg_name = (&raw mut names[i]).cast();
             header.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            header.msg_control = self.control[i].as_mut_ptr().cast();
+            header.msg_control = self.control[i].0.as_mut_ptr().cast();
             header.msg_controllen = CONTROL;
         }
         // SAFETY: every header points at live buffers of the stated sizes.
