@@ -47,8 +47,9 @@ pub struct HttpSection {
     pub address: SocketAddr,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
-    /// A connection whose request head is not complete this long after it
-    /// started is closed (slow-loris), in milliseconds.
+    /// A connection whose next request head is not complete this long after
+    /// it opened or after its last response (slow-loris, and the idle limit
+    /// of kept-alive connections) is closed, in milliseconds.
     pub header_timeout_ms: u64,
     /// A PEM certificate chain: with `tls_key`, HTTPS instead of HTTP.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -333,8 +334,8 @@ impl Config {
         if self.http.max_body_bytes < 1024 {
             return Err(invalid("http.max_body_bytes", "must be at least 1024"));
         }
-        if self.http.header_timeout_ms == 0 {
-            return Err(invalid("http.header_timeout_ms", "must be above 0"));
+        if !(1..=600_000).contains(&self.http.header_timeout_ms) {
+            return Err(invalid("http.header_timeout_ms", "must be 1 to 600000"));
         }
         let mut node = NodeConfig {
             http: self.http.address,

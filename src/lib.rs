@@ -125,7 +125,9 @@ impl Node {
         match rustls_config {
             None => {
                 runtime.spawn(async move {
-                    let mut server = axum_server::from_tcp(listener);
+                    let mut server = axum_server::from_tcp(listener).map(|acceptor| {
+                        http::first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout)
+                    });
                     http::limit_header_time(server.http_builder(), header_timeout);
                     if let Err(error) = server.serve(router.into_make_service()).await {
                         tracing::error!(%error, "HTTP server stopped");
@@ -133,8 +135,15 @@ impl Node {
                 });
             }
             Some(rustls_config) => {
+                // HTTP/1.1 only: hyper has no header timeout for HTTP/2.
+                let mut tls = (*rustls_config.get_inner()).clone();
+                tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+                rustls_config.reload_from_config(Arc::new(tls));
                 runtime.spawn(async move {
-                    let mut server = axum_server::from_tcp_rustls(listener, rustls_config);
+                    let mut server =
+                        axum_server::from_tcp_rustls(listener, rustls_config).map(|acceptor| {
+                            http::first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout)
+                        });
                     http::limit_header_time(server.http_builder(), header_timeout);
                     if let Err(error) = server.serve(router.into_make_service()).await {
                         tracing::error!(%error, "HTTPS server stopped");

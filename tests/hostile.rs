@@ -1242,10 +1242,24 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
             tcp
         })
         .collect();
+    // Five that send nothing at all, three that stall after 10 bytes, and
+    // two that speak HTTP/2 without TLS (its preface, then settings).
+    slow.extend((0..5).map(|_| TcpStream::connect(http).unwrap()));
+    slow.extend((0..3).map(|_| {
+        let mut tcp = TcpStream::connect(http).unwrap();
+        tcp.write_all(b"GET / HTTP").unwrap();
+        tcp
+    }));
+    slow.extend((0..2).map(|_| {
+        let mut tcp = TcpStream::connect(http).unwrap();
+        tcp.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+            .unwrap();
+        tcp
+    }));
     let started = Instant::now();
     let health = request(http, "GET", "/healthz", &[], b"");
     check(
-        "HTTP: a request while 20 slow-loris connections are open",
+        "HTTP: a request while 30 slow-loris connections are open (20 dribbling headers, 5 silent, 3 stalled after 10 bytes, 2 h2c)",
         format!(
             "{} (in under 1 s: {})",
             health.status,
@@ -1260,9 +1274,9 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
         .filter(|closed| *closed)
         .count();
     check(
-        "HTTP: slow-loris connections 2.5 s later (header timeout 1 s)",
-        format!("closed {closed} of 20"),
-        "closed 20 of 20",
+        "HTTP: those 30 connections 2.5 s later (header timeout 1 s)",
+        format!("closed {closed} of {}", slow.len()),
+        "closed 30 of 30",
     );
 
     drop(stream2);

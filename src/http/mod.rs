@@ -3,6 +3,7 @@
 //! reason.
 
 mod api;
+pub mod first_bytes;
 pub mod headers;
 mod player;
 mod whep;
