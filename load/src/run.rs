@@ -114,6 +114,12 @@ pub enum LoadError {
     Io(#[from] std::io::Error),
 }
 
+/// A duration from a number of seconds given on the command line: negative
+/// or NaN is zero, too large is a year.
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.0)).unwrap_or(Duration::from_secs(365 * 86_400))
+}
+
 /// Settle time after the last viewer joined, before the window opens.
 const SETTLE: Duration = Duration::from_secs(2);
 /// Publishing before the first viewer, so the stream has a keyframe.
@@ -185,7 +191,7 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
     let server_sample = || server_pid.as_deref().and_then(ProcSample::read);
     let baseline = server_sample();
 
-    let lifetime = options.churn.map(|s| Duration::from_secs_f64(s.max(0.1)));
+    let lifetime = options.churn.map(|s| seconds(s.max(0.1)));
     let mut viewers = ViewerLoop::new(log, lifetime)?;
     let plan = JoinPlan {
         path: format!("/whep/endpoint/{channel}"),
@@ -200,7 +206,7 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
         Arc::clone(&stop),
     )?;
     let mut sampler = Sampler::new(options, began);
-    while viewers.progress().settled < options.viewers {
+    while viewers.progress().settled < options.viewers && !joiner.is_finished() {
         viewers.run_until(Instant::now() + Duration::from_millis(100))?;
         sampler.maybe_sample(&viewers);
     }
@@ -212,7 +218,7 @@ pub fn run(options: &Options) -> Result<Summary, LoadError> {
     let window_start = Instant::now();
     let (server_before, self_before) = (server_sample(), ProcSample::read("self"));
     let packets_before = viewers.progress().packets;
-    let window_end = window_start + Duration::from_secs_f64(options.duration.max(0.0));
+    let window_end = window_start + seconds(options.duration);
     while Instant::now() < window_end {
         viewers.run_until((Instant::now() + Duration::from_millis(100)).min(window_end))?;
         sampler.maybe_sample(&viewers);
@@ -264,9 +270,7 @@ struct Sampler {
 impl Sampler {
     fn new(options: &Options, began: Instant) -> Self {
         Self {
-            every: options
-                .sample_every
-                .map(|s| Duration::from_secs_f64(s.max(0.1))),
+            every: options.sample_every.map(|s| seconds(s.max(0.1))),
             pid: options.server_pid.map(|pid| pid.to_string()),
             began,
             next: Instant::now(),

@@ -460,6 +460,8 @@ impl ViewerLoop {
                             .register(&mut viewer.socket, token, Interest::READABLE)
                     {
                         self.failures.push(format!("register: {e}"));
+                        self.free.push(index);
+                        let _ = self.leavers.0.send(viewer.resource.take());
                         continue;
                     }
                     if index == self.slots.len() {
