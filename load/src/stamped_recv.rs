@@ -129,12 +129,19 @@ impl StampedBatch {
 
 /// The `SCM_TIMESTAMPNS` of a received message, in ns since the epoch.
 fn stamp_ns(header: &libc::msghdr) -> u64 {
+    if header.msg_flags & libc::MSG_CTRUNC != 0 {
+        return 0;
+    }
+    let timespec_len = size_of::<libc::timespec>();
     // SAFETY: `header` was filled by recvmmsg; the CMSG macros stay within
-    // msg_control..msg_control + msg_controllen.
+    // msg_control..msg_control + msg_controllen, and the timespec is read
+    // only from a message whose length says it holds one.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(header);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(timespec_len as u32) as usize
             {
                 let time = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
                 return (time.tv_sec as u64) * 1_000_000_000 + time.tv_nsec as u64;
