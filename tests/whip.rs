@@ -78,6 +78,32 @@ fn wait_watchable(node: &waveguide::Node, publisher: &mut WhipPublisher) {
     }
 }
 
+/// Whether the server ends `viewer`'s WHEP session within 5 s: its
+/// resource answers a PATCH with 404.
+fn viewer_session_ends(
+    node: &waveguide::Node,
+    viewer: &mut TestViewer,
+    resource: &str,
+    offer: &str,
+) -> bool {
+    let probe = || {
+        let headers = [("Content-Type", "application/sdp")];
+        request(
+            node.http_addr(),
+            "PATCH",
+            resource,
+            &headers,
+            offer.as_bytes(),
+        )
+        .status
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while probe() != 404 && Instant::now() < deadline {
+        viewer.run(Duration::from_millis(50), |_| false);
+    }
+    probe() == 404
+}
+
 #[test]
 fn whip_stream_reaches_whep_viewers_byte_for_byte_and_keyframe_requests_go_upstream() {
     let node = common::start_node(2);
@@ -179,22 +205,10 @@ fn delete_ends_the_stream_and_its_viewers() {
         node.engine().stream("123").is_none(),
         "the stream ended at once"
     );
-    let probe = || {
-        let headers = [("Content-Type", "application/sdp")];
-        request(
-            node.http_addr(),
-            "PATCH",
-            &viewer_resource,
-            &headers,
-            offer.as_bytes(),
-        )
-        .status
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while probe() != 404 && Instant::now() < deadline {
-        viewer.run(Duration::from_millis(50), |_| false);
-    }
-    assert_eq!(probe(), 404, "the viewer's session ended with the stream");
+    assert!(
+        viewer_session_ends(&node, &mut viewer, &viewer_resource, &offer),
+        "the viewer's session ended with the stream"
+    );
     assert_eq!(
         request(node.http_addr(), "DELETE", &resource, &[], b"").status,
         404
@@ -432,22 +446,10 @@ fn with_takeover_a_new_publisher_replaces_the_live_one() {
         request(node.http_addr(), "DELETE", &first_resource, &[], b"").status,
         404
     );
-    let probe = || {
-        let headers = [("Content-Type", "application/sdp")];
-        request(
-            node.http_addr(),
-            "PATCH",
-            &viewer_resource,
-            &headers,
-            offer.as_bytes(),
-        )
-        .status
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while probe() != 404 && Instant::now() < deadline {
-        viewer.run(Duration::from_millis(50), |_| false);
-    }
-    assert_eq!(probe(), 404, "the old stream's viewer was closed");
+    assert!(
+        viewer_session_ends(&node, &mut viewer, &viewer_resource, &offer),
+        "the old stream's viewer was closed"
+    );
     // New viewers watch the new publisher.
     let (mut late, offer) = TestViewer::new();
     let response = whep_offer(node.http_addr(), "123", &offer);

@@ -14,6 +14,7 @@ use ftl::{
     StreamMetadata, VideoTrack,
 };
 
+use crate::media::rtp;
 use crate::publisher::{MediaSink, PublisherStats};
 
 /// Video payload type announced in the handshake.
@@ -128,25 +129,6 @@ impl Drop for FtlPublisher {
             let _ = control.join();
         }
     }
-}
-
-/// An RTP packet's bytes.
-fn rtp(
-    payload_type: u8,
-    marker: bool,
-    sequence: u16,
-    timestamp: u32,
-    ssrc: u32,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut packet = Vec::with_capacity(12 + payload.len());
-    packet.push(0x80);
-    packet.push((u8::from(marker) << 7) | payload_type);
-    packet.extend_from_slice(&sequence.to_be_bytes());
-    packet.extend_from_slice(&timestamp.to_be_bytes());
-    packet.extend_from_slice(&ssrc.to_be_bytes());
-    packet.extend_from_slice(payload);
-    packet
 }
 
 /// The sequence numbers a generic NACK (RFC 4585 §6.2.1) asks for.

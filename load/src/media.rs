@@ -183,6 +183,25 @@ fn opus_packets(ogg: &[u8]) -> Vec<Vec<u8>> {
     packets
 }
 
+/// An RTP packet's bytes: version 2, no padding, extension or CSRCs.
+pub fn rtp(
+    payload_type: u8,
+    marker: bool,
+    sequence: u16,
+    timestamp: u32,
+    ssrc: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(12 + payload.len());
+    packet.push(0x80);
+    packet.push((u8::from(marker) << 7) | payload_type);
+    packet.extend_from_slice(&sequence.to_be_bytes());
+    packet.extend_from_slice(&timestamp.to_be_bytes());
+    packet.extend_from_slice(&ssrc.to_be_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,6 +194,17 @@ pub fn spawn_joiner(
     std::thread::Builder::new()
         .name("whep-joiner".into())
         .spawn(move || {
+            // Signals one viewer and hands it to the loop; false once the
+            // loop is gone.
+            let join_one = || {
+                let joined = match join(&signalling, &plan) {
+                    Ok(viewer) => Joined::Viewer(Box::new(viewer)),
+                    Err(reason) => Joined::Failed(reason),
+                };
+                let sent = to_loop.send(joined).is_ok();
+                let _ = waker.wake();
+                sent
+            };
             let interval = Duration::from_secs_f64(1.0 / plan.per_second.max(0.001));
             let start = Instant::now();
             for index in 0..plan.count {
@@ -204,14 +215,9 @@ pub fn spawn_joiner(
                 if stop.load(Ordering::Acquire) {
                     return;
                 }
-                let joined = match join(&signalling, &plan) {
-                    Ok(viewer) => Joined::Viewer(Box::new(viewer)),
-                    Err(reason) => Joined::Failed(reason),
-                };
-                if to_loop.send(joined).is_err() {
+                if !join_one() {
                     return;
                 }
-                let _ = waker.wake();
             }
             while !stop.load(Ordering::Acquire) {
                 let Ok(resource) = leavers.recv_timeout(Duration::from_millis(100)) else {
@@ -220,14 +226,9 @@ pub fn spawn_joiner(
                 if let Some(resource) = resource {
                     signalling.delete(&resource);
                 }
-                let joined = match join(&signalling, &plan) {
-                    Ok(viewer) => Joined::Viewer(Box::new(viewer)),
-                    Err(reason) => Joined::Failed(reason),
-                };
-                if to_loop.send(joined).is_err() {
+                if !join_one() {
                     return;
                 }
-                let _ = waker.wake();
             }
         })
 }
