@@ -93,7 +93,9 @@ impl FtlPublisher {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("ftl-control".into())
-                .spawn(move || keep_alive(tcp, session, &stop))?
+                .spawn(move || {
+                    keep_alive(tcp, session, &stop);
+                })?
         };
         Ok(Self {
             key,
@@ -210,8 +212,9 @@ impl MediaSink for FtlPublisher {
     }
 }
 
-/// Drives a client session on `tcp` until it yields the media port.
-fn handshake(tcp: &mut TcpStream, session: &mut ClientSession) -> Result<u16, FtlError> {
+/// Drives a client session on `tcp` (with a read timeout set) until it
+/// yields the media port.
+pub fn handshake(tcp: &mut TcpStream, session: &mut ClientSession) -> Result<u16, FtlError> {
     let mut buf = [0u8; 2048];
     loop {
         loop {
@@ -239,8 +242,14 @@ fn is_timeout(error: &std::io::Error) -> bool {
     )
 }
 
-/// Keeps the control connection alive with PINGs until `stop`, then disconnects.
-fn keep_alive(mut tcp: TcpStream, mut session: ClientSession, stop: &AtomicBool) {
+/// Keeps the control connection alive with PINGs until `stop`, then
+/// disconnects; returns the error that ended the session, if the server
+/// ended it.
+pub fn keep_alive(
+    mut tcp: TcpStream,
+    mut session: ClientSession,
+    stop: &AtomicBool,
+) -> Option<ClientError> {
     let mut buf = [0u8; 1024];
     loop {
         if stop.load(Ordering::Acquire) {
@@ -250,19 +259,19 @@ fn keep_alive(mut tcp: TcpStream, mut session: ClientSession, stop: &AtomicBool)
             match session.poll_output() {
                 ClientOutput::Send(bytes) => {
                     if tcp.write_all(bytes).is_err() {
-                        return;
+                        return None;
                     }
                 }
                 ClientOutput::Event(_) => {}
-                ClientOutput::Close(_) => return,
+                ClientOutput::Close(error) => return Some(error),
                 ClientOutput::Timeout(_) => break,
             }
         }
         match tcp.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => return None,
             Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
             Err(e) if is_timeout(&e) => session.handle_timeout(Instant::now()),
-            Err(_) => return,
+            Err(_) => return None,
         }
     }
 }

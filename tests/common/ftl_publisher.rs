@@ -1,7 +1,6 @@
 //! An FTL publisher: the `ftl` crate's client session over real TCP for the
 //! handshake (kept alive with PINGs on a thread), and a UDP socket for media.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,9 +8,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftl::{
-    AudioTrack, ClientConfig, ClientError, ClientEvent, ClientOutput, ClientSession, StreamKey,
-    StreamMetadata, VideoTrack,
+    AudioTrack, ClientConfig, ClientError, ClientSession, StreamKey, StreamMetadata, VideoTrack,
 };
+use waveguide_load::ftl_publisher::{FtlError, handshake, keep_alive};
 
 pub const VIDEO_PT: u8 = 96;
 pub const AUDIO_PT: u8 = 97;
@@ -22,37 +21,6 @@ pub struct FtlPublisher {
     pub media_addr: SocketAddr,
     stop: Arc<AtomicBool>,
     control: Option<JoinHandle<Option<ClientError>>>,
-}
-
-/// Drives a client session on `tcp` until it yields `MediaPort` or closes.
-fn handshake(tcp: &mut TcpStream, session: &mut ClientSession) -> Result<u16, ClientError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut buf = [0u8; 2048];
-    while Instant::now() < deadline {
-        loop {
-            match session.poll_output() {
-                ClientOutput::Send(bytes) => tcp.write_all(bytes).unwrap(),
-                ClientOutput::Event(ClientEvent::MediaPort(port)) => return Ok(port),
-                ClientOutput::Event(_) => {}
-                ClientOutput::Close(error) => return Err(error),
-                ClientOutput::Timeout(_) => break,
-            }
-        }
-        match tcp.read(&mut buf) {
-            Ok(0) => return Err(ClientError::MalformedReply),
-            Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                session.handle_timeout(Instant::now())
-            }
-            Err(_) => return Err(ClientError::MalformedReply),
-        }
-    }
-    Err(ClientError::ReplyTimeout)
 }
 
 impl FtlPublisher {
@@ -84,7 +52,11 @@ impl FtlPublisher {
             metadata,
             ClientConfig::default(),
         );
-        let port = handshake(&mut tcp, &mut session)?;
+        let port = handshake(&mut tcp, &mut session).map_err(|error| match error {
+            FtlError::Handshake(error) => error,
+            // A reset or a read error: as before, a broken reply.
+            _ => ClientError::MalformedReply,
+        })?;
         let media = UdpSocket::bind("127.0.0.1:0").unwrap();
         media
             .set_read_timeout(Some(Duration::from_millis(1)))
@@ -92,7 +64,7 @@ impl FtlPublisher {
         let stop = Arc::new(AtomicBool::new(false));
         let control = {
             let stop = Arc::clone(&stop);
-            std::thread::spawn(move || keep_alive(tcp, session, stop))
+            std::thread::spawn(move || keep_alive(tcp, session, &stop))
         };
         Ok(Self {
             key,
@@ -192,43 +164,5 @@ impl FtlPublisher {
     /// Whether the control session has ended (the server closed it).
     pub fn control_ended(&self) -> bool {
         self.control.as_ref().is_none_or(|t| t.is_finished())
-    }
-}
-
-fn keep_alive(
-    mut tcp: TcpStream,
-    mut session: ClientSession,
-    stop: Arc<AtomicBool>,
-) -> Option<ClientError> {
-    let mut buf = [0u8; 1024];
-    loop {
-        if stop.load(Ordering::Acquire) {
-            session.disconnect();
-        }
-        loop {
-            match session.poll_output() {
-                ClientOutput::Send(bytes) => {
-                    if tcp.write_all(bytes).is_err() {
-                        return None;
-                    }
-                }
-                ClientOutput::Event(_) => {}
-                ClientOutput::Close(error) => return Some(error),
-                ClientOutput::Timeout(_) => break,
-            }
-        }
-        match tcp.read(&mut buf) {
-            Ok(0) => return None,
-            Ok(n) => session.handle_input(Instant::now(), &buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                session.handle_timeout(Instant::now())
-            }
-            Err(_) => return None,
-        }
     }
 }
