@@ -78,6 +78,25 @@ fn wait_watchable(node: &waveguide::Node, publisher: &mut WhipPublisher) {
     }
 }
 
+/// A new viewer of channel 123 while `publisher` keeps running: the video
+/// packets it gets within 10 s, waiting for at most `wanted`.
+fn new_viewer_packets(
+    node: &waveguide::Node,
+    publisher: &mut WhipPublisher,
+    wanted: usize,
+) -> usize {
+    let (mut viewer, offer) = TestViewer::new();
+    let response = whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while viewer.video().len() < wanted && Instant::now() < deadline {
+        viewer.run(Duration::from_millis(5), |_| false);
+        publisher.run(Duration::from_millis(1), |_| false);
+    }
+    viewer.video().len()
+}
+
 /// Whether the server ends `viewer`'s WHEP session within 5 s: its
 /// resource answers a PATCH with 404.
 fn viewer_session_ends(
@@ -219,17 +238,8 @@ fn delete_ends_the_stream_and_its_viewers() {
     let (mut again, _) = publish(&node);
     send(&mut again, &clip[..first]);
     wait_watchable(&node, &mut again);
-    let (mut late, offer) = TestViewer::new();
-    let response = whep_offer(node.http_addr(), "123", &offer);
-    assert_eq!(response.status, 201, "{}", response.body);
-    late.accept_answer(&response.body);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while late.video().len() < first && Instant::now() < deadline {
-        late.run(Duration::from_millis(5), |_| false);
-        again.run(Duration::from_millis(1), |_| false);
-    }
     assert_eq!(
-        late.video().len(),
+        new_viewer_packets(&node, &mut again, first),
         first,
         "the new stream's keyframe reached the new viewer"
     );
@@ -451,17 +461,8 @@ fn with_takeover_a_new_publisher_replaces_the_live_one() {
         "the old stream's viewer was closed"
     );
     // New viewers watch the new publisher.
-    let (mut late, offer) = TestViewer::new();
-    let response = whep_offer(node.http_addr(), "123", &offer);
-    assert_eq!(response.status, 201, "{}", response.body);
-    late.accept_answer(&response.body);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while late.video().len() < first && Instant::now() < deadline {
-        late.run(Duration::from_millis(5), |_| false);
-        second_publisher.run(Duration::from_millis(1), |_| false);
-    }
     assert_eq!(
-        late.video().len(),
+        new_viewer_packets(&node, &mut second_publisher, first),
         first,
         "the new publisher's keyframe arrived"
     );
