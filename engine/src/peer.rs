@@ -393,21 +393,20 @@ impl Viewer {
         while written < WRITE_BATCH
             && let Some(packet) = cursor.peek_pinned(ring, &pin)
         {
+            // A lap may restart mid-GOP (no keyframe held): wait for one.
+            if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
+                track.awaiting_keyframe = true;
+            }
+            if track.awaiting_keyframe && !packet.keyframe {
+                cursor.advance(); // Skipped, not sent: it costs no token.
+                continue;
+            }
             if !catch_up.admit(now, packet.arrival) {
                 *resume_at = Some(catch_up.next_token());
                 break;
             }
             cursor.advance();
-            // A lap may restart mid-GOP (no keyframe held): wait for one.
-            if cursor.skipped() != track.skipped_seen && track.kind == TrackKind::Video {
-                track.awaiting_keyframe = true;
-            }
-            if track.awaiting_keyframe {
-                if !packet.keyframe {
-                    continue;
-                }
-                track.awaiting_keyframe = false;
-            }
+            track.awaiting_keyframe = false;
             let Some(sequence) = track.map_sequence(&packet, cursor.skipped()) else {
                 continue;
             };
