@@ -99,19 +99,4 @@ fn churning_load_viewers_are_replaced_and_lose_nothing() {
     assert!(summary.viewer_sessions >= 9, "{summary:?}");
     assert_eq!(summary.viewers_connected, summary.viewer_sessions);
     assert_eq!(summary.packets_lost, 0, "{summary:?}");
-    let open_viewers = || {
-        node.engine()
-            .stats(std::time::Duration::from_secs(2))
-            .iter()
-            .map(|w| w.viewers)
-            .sum::<usize>()
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while open_viewers() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left viewers still open"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }
