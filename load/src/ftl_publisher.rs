@@ -109,11 +109,6 @@ impl FtlPublisher {
         })
     }
 
-    /// Whether the control connection is still up.
-    pub fn is_connected(&self) -> bool {
-        self.control.as_ref().is_some_and(|t| !t.is_finished())
-    }
-
     fn retransmit(&mut self, sequence: u16) {
         if let Some(Some((held, packet))) = self.history.get(usize::from(sequence) % HISTORY)
             && *held == sequence

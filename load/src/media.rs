@@ -67,11 +67,6 @@ impl Clip {
             audio,
         })
     }
-
-    /// Video payload bytes per loop of the clip.
-    pub fn video_bytes(&self) -> usize {
-        self.video.iter().map(|p| p.payload.len()).sum()
-    }
 }
 
 /// NAL units of an Annex B byte stream, start codes removed.
