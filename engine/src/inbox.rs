@@ -61,7 +61,14 @@ pub(crate) enum Command {
         offer: String,
         reply: Reply<Result<crate::OpenedViewer, EngineError>>,
     },
-    /// The viewer's answer to our offer.
+    /// Open a relay feeding `stream` from another node; the reply carries
+    /// our offer for the origin.
+    OpenRelay {
+        stream: Arc<Stream>,
+        writers: (Option<RingWriter>, Option<RingWriter>),
+        reply: Reply<Result<crate::OpenedViewer, EngineError>>,
+    },
+    /// The viewer's (or a relay's origin's) answer to our offer.
     AcceptAnswer {
         viewer: PeerId,
         answer: String,

@@ -24,6 +24,7 @@ pub mod ftl_media;
 mod inbox;
 pub mod peer;
 pub mod publisher;
+pub mod relay;
 pub mod ring;
 pub mod rtc_io;
 pub mod stream;
@@ -83,6 +84,8 @@ pub struct EngineConfig {
     pub ftl_media_timeout: Duration,
     /// SO_RCVBUF and SO_SNDBUF of every socket, in bytes.
     pub socket_buffer_bytes: usize,
+    /// A relay whose stream has had no local viewer this long closes.
+    pub relay_idle_grace: Duration,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +108,7 @@ impl Default for EngineConfig {
             viewer_connect_timeout: Duration::from_secs(15),
             ftl_media_timeout: Duration::from_secs(10),
             socket_buffer_bytes: 4 << 20,
+            relay_idle_grace: Duration::from_secs(10),
         }
     }
 }
@@ -144,6 +148,17 @@ pub enum EngineEvent {
         /// Its channel.
         channel: String,
         /// Its stream.
+        stream_id: u64,
+    },
+    /// A relay's session with its origin is gone (the origin's stream
+    /// ended, its media stopped, or nobody watched it for the grace period);
+    /// its local stream has ended with it.
+    RelayClosed {
+        /// The relay.
+        id: PeerId,
+        /// Its channel.
+        channel: String,
+        /// Its local stream.
         stream_id: u64,
     },
     /// An FTL stream's media stopped arriving.
@@ -230,6 +245,8 @@ pub enum Ingest {
     Ftl,
     /// A WHIP publisher.
     Whip,
+    /// A relay from another node.
+    Relay,
 }
 
 impl Ingest {
@@ -238,6 +255,7 @@ impl Ingest {
         match self {
             Self::Ftl => "ftl",
             Self::Whip => "whip",
+            Self::Relay => "relay",
         }
     }
 }
@@ -264,6 +282,18 @@ pub struct OpenedPublisher {
     pub stream_id: u64,
     /// The stream it replaced on the channel, if any.
     pub replaced: Option<u64>,
+}
+
+/// A relay, opened.
+#[derive(Debug, Clone)]
+pub struct OpenedRelay {
+    /// The relay, for [`EngineHandle::accept_answer`] and
+    /// [`EngineHandle::close_publisher`].
+    pub id: PeerId,
+    /// Our SDP offer, for the origin's WHEP endpoint.
+    pub offer: String,
+    /// Its local stream's id.
+    pub stream_id: u64,
 }
 
 /// A stream's media port, handed to the FTL client.
@@ -300,6 +330,8 @@ enum Source {
     Ftl { worker: usize },
     /// A WHIP publisher.
     Whip(PeerId),
+    /// A relay from another node.
+    Relay(PeerId),
 }
 
 struct Live {
@@ -315,7 +347,7 @@ impl Live {
             Source::Ftl { worker } => workers[worker].send(Command::CloseFtlMedia {
                 stream_id: self.stream.id(),
             }),
-            Source::Whip(peer) => workers
+            Source::Whip(peer) | Source::Relay(peer) => workers
                 .get(usize::from(peer.worker))
                 .map_or(Ok(()), |link| link.send(Command::ClosePeer { peer })),
         };
@@ -575,13 +607,69 @@ impl EngineHandle {
         })
     }
 
-    /// Ends a WHIP publisher's session. Its stream ends at once (new viewers
-    /// are refused from now on) and its viewers close.
+    /// Opens a relay of `channel` from another node, waiting up to `timeout`
+    /// for its worker: a local stream fed by a receive-only session whose
+    /// offer (in the reply) goes to the origin's WHEP endpoint; the origin's
+    /// answer goes to [`accept_answer`](Self::accept_answer). Viewers of the
+    /// channel get `StreamNotReady` until the first keyframe arrives. A live
+    /// stream on the channel is refused with `ChannelLive`.
+    pub fn open_relay(&self, channel: &str, timeout: Duration) -> Result<OpenedRelay, EngineError> {
+        let shared = &*self.shared;
+        if self.stream(channel).is_some() {
+            return Err(EngineError::ChannelLive);
+        }
+        self.check_stream_room(channel)?;
+        let origin = Instant::now();
+        let (video_writer, video) = ring::PacketRing::new(shared.config.video_ring_packets, origin);
+        let (audio_writer, audio) = ring::PacketRing::new(shared.config.audio_ring_packets, origin);
+        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(Stream::new(
+            stream_id,
+            channel.to_owned(),
+            Some(video),
+            Some(audio),
+        ));
+        let link = self.least_loaded()?;
+        let (reply, pending) = reply_channel();
+        link.send(Command::OpenRelay {
+            stream: Arc::clone(&stream),
+            writers: (Some(video_writer), Some(audio_writer)),
+            reply,
+        })?;
+        let (id, offer) = pending.wait(timeout)??;
+        let mut streams = shared.streams.lock();
+        if streams
+            .get(channel)
+            .is_some_and(|live| !live.stream.is_ended())
+        {
+            // A publisher or another relay won the race for the channel.
+            drop(streams);
+            let _ = self.close_viewer(id);
+            return Err(EngineError::ChannelLive);
+        }
+        streams.insert(
+            channel.to_owned(),
+            Live {
+                stream,
+                source: Source::Relay(id),
+            },
+        );
+        Ok(OpenedRelay {
+            id,
+            offer,
+            stream_id,
+        })
+    }
+
+    /// Ends a WHIP publisher's or a relay's session. Its stream ends at once
+    /// (new viewers are refused from now on) and its viewers close.
     pub fn close_publisher(&self, publisher: PeerId) -> Result<(), EngineError> {
         let mut streams = self.shared.streams.lock();
         let channel = streams
             .iter()
-            .find(|(_, live)| matches!(live.source, Source::Whip(id) if id == publisher))
+            .find(|(_, live)| {
+                matches!(live.source, Source::Whip(id) | Source::Relay(id) if id == publisher)
+            })
             .map(|(channel, _)| channel.clone());
         match channel.and_then(|channel| streams.remove(&channel)) {
             Some(live) => {
@@ -628,6 +716,7 @@ impl EngineHandle {
                 let (ingest, ingest_worker) = match live.source {
                     Source::Ftl { worker } => (Ingest::Ftl, worker),
                     Source::Whip(peer) => (Ingest::Whip, usize::from(peer.worker)),
+                    Source::Relay(peer) => (Ingest::Relay, usize::from(peer.worker)),
                 };
                 StreamInfo {
                     stream: Arc::clone(&live.stream),
@@ -773,7 +862,7 @@ impl EngineHandle {
 }
 
 /// A non-blocking UDP socket with the given buffer sizes.
-fn bind_udp(address: SocketAddr, buffer_bytes: usize) -> io::Result<UdpSocket> {
+pub(crate) fn bind_udp(address: SocketAddr, buffer_bytes: usize) -> io::Result<UdpSocket> {
     let domain = socket2::Domain::for_address(address);
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // Best effort: the kernel caps these at net.core.[rw]mem_max.

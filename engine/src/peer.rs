@@ -65,6 +65,9 @@ pub enum ViewerError {
     /// A publisher's offer has no H.264 (packetization-mode 1) to send.
     #[error("the offer has no H.264 with packetization-mode 1 to publish")]
     NoH264ToPublish,
+    /// The origin's answer to a relay's offer sends no H.264.
+    #[error("the origin's answer has no H.264 to relay")]
+    NoH264ToRelay,
 }
 
 /// An SDP body str0m could not parse. Its parser's message is logged, not

@@ -1,21 +1,23 @@
-//! Publisher: one WHIP publisher's str0m `Rtc` (RTP mode, receive only). Its
-//! RTP packets go into the stream's rings unchanged, reusing str0m's
-//! `Arc<[u8]>` payload with no copy; keyframe requests from viewers go
-//! upstream as PLIs, at most one per stream per 500 ms.
+//! Publisher: one receive-only str0m `Rtc` (RTP mode) feeding a stream: a
+//! WHIP publisher (it offers, we answer) or an edge relay's upstream session
+//! (we offer to the origin's WHEP endpoint, it answers). Its RTP packets go
+//! into the stream's rings unchanged, reusing str0m's `Arc<[u8]>` payload
+//! with no copy; keyframe requests from viewers go upstream as PLIs, at most
+//! one per stream per 500 ms.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use str0m::change::SdpOffer;
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::{Event, Rtc, RtcConfig};
 
 use crate::rtc_io::{RtcIo, RtcPeer};
 
-use crate::peer::{DrainOutcome, ViewerError, build_rtc, sending_or_receiving_mids};
+use crate::peer::{DrainOutcome, ViewerError, build_rtc, sending_or_receiving_mids, unparseable};
 use crate::ring::{RingPacket, RingWriter};
 use crate::stream::{Stream, TrackKind};
 use crate::udp::SendBatch;
@@ -39,11 +41,13 @@ struct Inbound {
     writer: RingWriter,
 }
 
-/// One WHIP publisher.
+/// One WHIP publisher, or a relay's session with its origin.
 pub struct Publisher {
     io: RtcIo,
     stream: Arc<Stream>,
     tracks: Vec<Inbound>,
+    /// Our offer, while a relay waits for the origin's answer.
+    pending_offer: Option<SdpPendingOffer>,
     created: Instant,
     last_media: Instant,
     last_keyframe_request: Option<Instant>,
@@ -77,24 +81,13 @@ impl Publisher {
         if offer.lines().any(|line| line.starts_with("a=simulcast:")) {
             return Err(ViewerError::Simulcast);
         }
-        let offer = SdpOffer::from_sdp_string(offer).map_err(crate::peer::unparseable)?;
+        let offer = SdpOffer::from_sdp_string(offer).map_err(unparseable)?;
         let mut rtc = build_rtc(now, publisher_config(base), ufrag, candidate)?;
         let answer = rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
         let mut tracks = Vec::with_capacity(2);
         let mut writers = [(TrackKind::Video, video), (TrackKind::Audio, audio)];
         for (kind, mid) in sending_or_receiving_mids(&answer) {
-            let codec = match kind {
-                TrackKind::Video => Codec::H264,
-                TrackKind::Audio => Codec::Opus,
-            };
-            let negotiated = rtc.media(mid).is_some_and(|media| {
-                let remote = media.remote_pts();
-                media.direction().is_receiving()
-                    && rtc
-                        .codec_config()
-                        .iter()
-                        .any(|p| p.spec().codec == codec && remote.contains(&p.pt()))
-            });
+            let negotiated = receives(&rtc, kind, mid);
             let writer = writers
                 .iter_mut()
                 .find(|(k, _)| *k == kind)
@@ -106,15 +99,71 @@ impl Publisher {
         if !tracks.iter().any(|t| t.kind == TrackKind::Video) {
             return Err(ViewerError::NoH264ToPublish);
         }
-        let publisher = Self {
+        Ok((Self::new(now, rtc, stream, tracks), answer))
+    }
+
+    /// A session that pulls `stream` from another node: our receive-only
+    /// offer (every H.264 profile, and Opus) for the origin's WHEP endpoint,
+    /// completed by [`accept_answer`](Self::accept_answer). We are the ICE
+    /// controlling side here, so this `Rtc` is not ICE-lite.
+    pub fn offer(
+        now: Instant,
+        base: &RtcConfig,
+        ufrag: String,
+        candidate: SocketAddr,
+        stream: Arc<Stream>,
+        (video, audio): (Option<RingWriter>, Option<RingWriter>),
+    ) -> Result<(Self, String), ViewerError> {
+        let config = publisher_config(base).set_ice_lite(false);
+        let mut rtc = build_rtc(now, config, ufrag, candidate)?;
+        let mut api = rtc.sdp_api();
+        let mut tracks = Vec::with_capacity(2);
+        for (kind, writer) in [(TrackKind::Video, video), (TrackKind::Audio, audio)] {
+            let media = match kind {
+                TrackKind::Video => MediaKind::Video,
+                TrackKind::Audio => MediaKind::Audio,
+            };
+            let mid = api.add_media(media, Direction::RecvOnly, None, None, None);
+            if let Some(writer) = writer {
+                tracks.push(Inbound { kind, mid, writer });
+            }
+        }
+        let Some((offer, pending)) = api.apply() else {
+            return Err(ViewerError::NotAwaitingAnswer);
+        };
+        let mut publisher = Self::new(now, rtc, stream, tracks);
+        publisher.pending_offer = Some(pending);
+        Ok((publisher, offer.to_sdp_string()))
+    }
+
+    /// Completes a relay's session with the origin's answer. Tracks the
+    /// origin does not send are dropped; without H.264 the relay is refused.
+    pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
+        let answer = SdpAnswer::from_sdp_string(answer).map_err(unparseable)?;
+        let pending = self
+            .pending_offer
+            .take()
+            .ok_or(ViewerError::NotAwaitingAnswer)?;
+        self.io.rtc.sdp_api().accept_answer(pending, answer)?;
+        let rtc = &self.io.rtc;
+        self.tracks
+            .retain(|track| receives(rtc, track.kind, track.mid));
+        if !self.tracks.iter().any(|t| t.kind == TrackKind::Video) {
+            return Err(ViewerError::NoH264ToRelay);
+        }
+        Ok(())
+    }
+
+    fn new(now: Instant, rtc: Rtc, stream: Arc<Stream>, tracks: Vec<Inbound>) -> Self {
+        Self {
             io: RtcIo::new(rtc, now),
             stream,
             tracks,
+            pending_offer: None,
             created: now,
             last_media: now,
             last_keyframe_request: None,
-        };
-        Ok((publisher, answer))
+        }
     }
 
     /// The stream this publisher feeds.
@@ -190,6 +239,22 @@ impl Publisher {
             ..DrainOutcome::default()
         }
     }
+}
+
+/// Whether `mid` receives `kind`'s codec from the remote side.
+fn receives(rtc: &Rtc, kind: TrackKind, mid: Mid) -> bool {
+    let codec = match kind {
+        TrackKind::Video => Codec::H264,
+        TrackKind::Audio => Codec::Opus,
+    };
+    rtc.media(mid).is_some_and(|media| {
+        let remote = media.remote_pts();
+        media.direction().is_receiving()
+            && rtc
+                .codec_config()
+                .iter()
+                .any(|p| p.spec().codec == codec && remote.contains(&p.pt()))
+    })
 }
 
 /// Puts one received packet into its track's ring, unchanged: str0m's

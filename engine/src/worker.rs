@@ -21,6 +21,7 @@ use crate::ftl_media::FtlIngest;
 use crate::inbox::Command;
 use crate::peer::{DrainOutcome, Viewer, ViewerError};
 use crate::publisher::Publisher;
+use crate::relay::Relay;
 use crate::rtc_io::RtcPeer;
 use crate::stream::Stream;
 use crate::udp::{BATCH, RecvBatch, SendBatch};
@@ -30,7 +31,7 @@ use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, PeerId, Worker
 const SOCKET: Token = Token(0);
 /// The inbox waker's token.
 pub(crate) const WAKER: Token = Token(1);
-/// FTL media sockets get tokens from here on.
+/// FTL media sockets and relay sockets get tokens from here on.
 const FIRST_INGEST: usize = 2;
 
 /// Most datagrams read from the WebRTC socket per turn.
@@ -100,10 +101,12 @@ pub(crate) struct WorkerSetup {
     pub config: EngineConfig,
 }
 
-/// A peer on this worker: a WHEP viewer or a WHIP publisher.
+/// A peer on this worker: a WHEP viewer, a WHIP publisher, or an edge
+/// relay's session with its origin.
 enum Peer {
     Viewer(Viewer),
     Publisher(Publisher),
+    Relay(Relay),
 }
 
 impl Peer {
@@ -112,6 +115,7 @@ impl Peer {
         match self {
             Self::Viewer(viewer) => viewer,
             Self::Publisher(publisher) => publisher,
+            Self::Relay(relay) => relay,
         }
     }
 
@@ -119,6 +123,7 @@ impl Peer {
         match self {
             Self::Viewer(viewer) => viewer,
             Self::Publisher(publisher) => publisher,
+            Self::Relay(relay) => relay,
         }
     }
 
@@ -164,6 +169,7 @@ impl Peer {
         match self {
             Self::Viewer(viewer) => viewer.created(),
             Self::Publisher(publisher) => publisher.created(),
+            Self::Relay(relay) => relay.created(),
         }
     }
 
@@ -171,6 +177,7 @@ impl Peer {
         match self {
             Self::Viewer(viewer) => viewer.stream(),
             Self::Publisher(publisher) => publisher.stream(),
+            Self::Relay(relay) => relay.stream(),
         }
     }
 }
@@ -219,6 +226,8 @@ pub(crate) struct Worker {
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     due: Vec<(Instant, u32, u32)>,
     ingests: HashMap<Token, Ingest>,
+    /// Relays' own sockets, to their slots.
+    relays: HashMap<Token, Slot>,
     next_token: usize,
     /// Viewers per followed stream, by stream id.
     following: HashMap<u64, (Arc<Stream>, usize)>,
@@ -253,6 +262,7 @@ impl Worker {
             timers: BinaryHeap::new(),
             due: Vec::new(),
             ingests: HashMap::new(),
+            relays: HashMap::new(),
             next_token: FIRST_INGEST,
             following: HashMap::new(),
             send: SendBatch::new(true),
@@ -295,6 +305,9 @@ impl Worker {
                 match event.token() {
                     SOCKET => self.receive_webrtc(now, &mut recv),
                     WAKER => {}
+                    token if self.relays.contains_key(&token) => {
+                        self.receive_relay(now, token, &mut recv)
+                    }
                     token => self.receive_ftl(now, token, &mut recv),
                 }
             }
@@ -405,6 +418,54 @@ impl Worker {
 
     fn entry_mut(&mut self, slot: Slot) -> Option<&mut PeerEntry> {
         entry_in(&mut self.slots, slot)
+    }
+
+    /// Reads a relay's own socket: everything on it is from its origin.
+    fn receive_relay(&mut self, now: Instant, token: Token, recv: &mut RecvBatch) {
+        let Some(&slot) = self.relays.get(&token) else {
+            return;
+        };
+        let mut read = 0;
+        loop {
+            let Some(PeerEntry {
+                peer: Peer::Relay(relay),
+                ..
+            }) = entry_in(&mut self.slots, slot)
+            else {
+                return;
+            };
+            if read >= WEBRTC_READ_BUDGET {
+                self.more_work = true;
+                let _ =
+                    self.poll
+                        .registry()
+                        .reregister(relay.socket_mut(), token, Interest::READABLE);
+                return;
+            }
+            let local = relay.local();
+            match relay.recv(recv) {
+                Ok(count) => read += count,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    if error.kind() != io::ErrorKind::WouldBlock {
+                        tracing::debug!(worker = self.index, %error, "relay socket read failed");
+                    }
+                    return;
+                }
+            }
+            for (source, datagram) in recv.datagrams() {
+                let Some(entry) = entry_in(&mut self.slots, slot) else {
+                    return;
+                };
+                let send = &mut self.send;
+                let outcome = guarded(|| {
+                    entry
+                        .peer
+                        .handle_datagram(now, source, local, datagram, send)
+                });
+                self.after_drain(now, slot, outcome);
+            }
+        }
     }
 
     fn receive_ftl(&mut self, now: Instant, token: Token, recv: &mut RecvBatch) {
@@ -529,6 +590,19 @@ impl Worker {
                     self.remove_peer(now, peer.slot, Removal::Close);
                 }
             }
+            Command::OpenRelay {
+                stream,
+                writers,
+                reply,
+            } => {
+                let opened = self.open_relay(now, stream, writers);
+                let peer = opened.as_ref().ok().map(|(peer, _)| *peer);
+                if reply.send(opened).is_err()
+                    && let Some(peer) = peer
+                {
+                    self.remove_peer(now, peer.slot, Removal::Close);
+                }
+            }
             Command::AcceptAnswer {
                 viewer,
                 answer,
@@ -537,6 +611,7 @@ impl Worker {
                 let result = match self.entry_mut(viewer.slot) {
                     Some(entry) => guarded(|| match &mut entry.peer {
                         Peer::Viewer(viewer) => viewer.accept_answer(&answer),
+                        Peer::Relay(relay) => relay.accept_answer(&answer),
                         Peer::Publisher(_) => Err(ViewerError::NotAwaitingAnswer),
                     })
                     .unwrap_or(Err(ViewerError::NotAwaitingAnswer))
@@ -546,7 +621,9 @@ impl Worker {
                 // A failed negotiation leaves the viewer unusable; a malformed
                 // or repeated answer leaves it as it was.
                 if let Err(EngineError::Viewer(
-                    ViewerError::Negotiation(_) | ViewerError::NoH264(_),
+                    ViewerError::Negotiation(_)
+                    | ViewerError::NoH264(_)
+                    | ViewerError::NoH264ToRelay,
                 )) = result
                 {
                     self.remove_peer(now, viewer.slot, Removal::Close);
@@ -719,6 +796,54 @@ impl Worker {
         }
     }
 
+    fn open_relay(
+        &mut self,
+        now: Instant,
+        stream: Arc<Stream>,
+        writers: (
+            Option<crate::ring::RingWriter>,
+            Option<crate::ring::RingWriter>,
+        ),
+    ) -> Result<OpenedViewer, EngineError> {
+        let socket = crate::bind_udp(
+            SocketAddr::new(self.config.webrtc_bind, 0),
+            self.config.socket_buffer_bytes,
+        )?;
+        let local = SocketAddr::new(self.config.public_ip, socket.local_addr()?.port());
+        let token = Token(self.next_token);
+        let slot = self.take_slot()?;
+        let base = &self.rtc_base.config;
+        let opened = guarded(|| {
+            Relay::offer(
+                now,
+                base,
+                slot.ufrag(),
+                (socket, local, token),
+                stream,
+                writers,
+            )
+        })
+        .unwrap_or_else(|| Err(ViewerError::BadSdp("the offer could not be made".into())));
+        let (mut relay, offer) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                self.free.push(slot.index);
+                return Err(error.into());
+            }
+        };
+        if let Err(error) =
+            self.poll
+                .registry()
+                .register(relay.socket_mut(), token, Interest::READABLE)
+        {
+            self.free.push(slot.index);
+            return Err(error.into());
+        }
+        self.next_token += 1;
+        self.relays.insert(token, slot);
+        Ok((self.place(slot, Peer::Relay(relay)), offer))
+    }
+
     fn forward(&mut self, now: Instant) {
         for index in 0..self.slots.len() {
             let generation = self.slots[index].generation;
@@ -737,6 +862,7 @@ impl Worker {
                 Peer::Publisher(publisher) => {
                     guarded(|| publisher.forward_keyframe_request(now, send))
                 }
+                Peer::Relay(relay) => guarded(|| relay.forward_keyframe_request(now)),
             };
             let slot = Slot {
                 index: index as u32,
@@ -860,7 +986,7 @@ impl Worker {
             worker: self.index as u16,
             slot,
         };
-        let stream = entry.peer.stream();
+        let stream = Arc::clone(entry.peer.stream());
         let event = match entry.peer {
             Peer::Viewer(_) => {
                 stream.count_viewer(false);
@@ -882,27 +1008,48 @@ impl Worker {
                     stream_id: stream.id(),
                 }
             }
+            Peer::Relay(mut relay) => {
+                let _ = self.poll.registry().deregister(relay.socket_mut());
+                self.relays.remove(&relay.token());
+                stream.end();
+                EngineEvent::RelayClosed {
+                    id,
+                    channel: stream.channel().to_owned(),
+                    stream_id: stream.id(),
+                }
+            }
         };
         let _ = self.events.send(event);
     }
 
-    /// Drops peers that never connected, viewers whose stream ended and WHIP
-    /// publishers whose media stopped; reports FTL streams whose media
-    /// stopped, and closes those silent far longer.
+    /// Drops peers that never connected, viewers whose stream ended, WHIP
+    /// publishers and relays whose media stopped and relays nobody watches;
+    /// reports FTL streams whose media stopped, and closes those silent far
+    /// longer.
     fn housekeeping(&mut self, now: Instant) {
         let connect_timeout = self.config.viewer_connect_timeout;
         let media_timeout = self.config.ftl_media_timeout;
+        let relay_grace = self.config.relay_idle_grace;
         let stale: Vec<Slot> = self
             .slots
-            .iter()
+            .iter_mut()
             .enumerate()
             .filter_map(|(index, s)| {
-                let peer = &s.entry.as_ref()?.peer;
+                let peer = &mut s.entry.as_mut()?.peer;
                 let never_connected =
                     !peer.is_connected() && now.duration_since(peer.created()) > connect_timeout;
-                // A WHIP publisher whose media stopped is gone.
-                let silent = matches!(peer, Peer::Publisher(p)
-                    if p.is_connected() && now.duration_since(p.last_media()) > media_timeout);
+                // A WHIP publisher or a relay whose media stopped is gone; a
+                // relay without local viewers is no longer needed.
+                let silent = match peer {
+                    Peer::Publisher(p) => {
+                        p.is_connected() && now.duration_since(p.last_media()) > media_timeout
+                    }
+                    Peer::Relay(r) => {
+                        (r.is_connected() && now.duration_since(r.last_media()) > media_timeout)
+                            || r.idle_for(now, relay_grace)
+                    }
+                    Peer::Viewer(_) => false,
+                };
                 let orphaned = matches!(peer, Peer::Viewer(_)) && peer.stream().is_ended();
                 (never_connected || silent || orphaned).then_some(Slot {
                     index: index as u32,
