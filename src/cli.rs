@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 
@@ -13,11 +13,14 @@ use crate::config::{Config, ConfigError};
 #[derive(Debug, Parser)]
 #[command(name = "waveguide-engine", version)]
 pub struct Cli {
+    /// What to run: a node (the default) or the orchestrator.
+    #[command(subcommand)]
+    pub role: Option<Role>,
     /// A TOML configuration file (see the README for every option).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Print the effective configuration as TOML and exit.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub print_config: bool,
     /// HTTP address (WHIP, WHEP, pages, API, metrics) [default: 0.0.0.0:8091].
     #[arg(long)]
@@ -43,6 +46,14 @@ pub struct Cli {
     /// Let a WHIP publisher replace a live stream (default: 409 Conflict).
     #[arg(long)]
     pub whip_takeover: bool,
+}
+
+/// The roles one binary plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Role {
+    /// Run the cluster's orchestrator (`[orchestrator]` and
+    /// `[orchestrator.server]` in the config) instead of a node.
+    Orchestrator,
 }
 
 impl Cli {

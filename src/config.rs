@@ -131,6 +131,63 @@ pub struct WhipSection {
     pub takeover: bool,
 }
 
+/// `[orchestrator]`: cluster membership of a node (with `urls`), the
+/// secret shared by nodes and orchestrators, and, in `[orchestrator.server]`,
+/// how `waveguide-engine orchestrator` runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrchestratorSection {
+    /// Orchestrator base URLs this node reports to, tried in turn; empty
+    /// means a single node with its orchestrator embedded.
+    pub urls: Vec<String>,
+    /// The secret nodes and orchestrators share (`Authorization: Bearer`).
+    pub secret: String,
+    /// This node's id in the cluster; empty: its public IP and HTTP port.
+    pub node_id: String,
+    /// This node's region.
+    pub region: String,
+    /// This node's public HTTP base URL; empty: `http://<public_ip>:<port>`.
+    pub public_url: String,
+    /// Viewers this node announces it takes; 0: `limits.max_viewers_total`.
+    pub capacity: u64,
+    /// How often the node reports itself and its streams, in milliseconds.
+    pub heartbeat_ms: u64,
+    /// Longest wait for one orchestrator or upstream call, in milliseconds.
+    pub timeout_ms: u64,
+    /// A relay with no local viewer for this long closes, in milliseconds.
+    pub relay_grace_ms: u64,
+    /// `[orchestrator.server]`
+    pub server: OrchestratorServerSection,
+}
+
+/// `[orchestrator.server]`: the orchestrator role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrchestratorServerSection {
+    /// Where the orchestrator's HTTP API listens.
+    pub listen: SocketAddr,
+    /// `memory` (one orchestrator) or `redis` (several share one registry).
+    pub store: StoreKind,
+    /// The Redis server of the `redis` store.
+    pub redis_url: String,
+    /// A node silent this long is forgotten, in milliseconds.
+    pub node_ttl_ms: u64,
+    /// A stream not reported this long is forgotten, in milliseconds.
+    pub stream_ttl_ms: u64,
+    /// The region of requests that name none (`?region=`).
+    pub region: String,
+}
+
+/// Where the orchestrator keeps its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// In the orchestrator's memory.
+    Memory,
+    /// In Redis.
+    Redis,
+}
+
 /// `[logging]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -170,8 +227,41 @@ pub struct Config {
     /// `[service]`: `kind = "dummy"` (default) or `kind = "static"` with a
     /// `[service.keys]` table of channel = "secret".
     pub service: crate::service::Service,
+    /// `[orchestrator]`
+    pub orchestrator: OrchestratorSection,
     /// `[logging]`
     pub logging: LoggingSection,
+}
+
+impl Default for OrchestratorSection {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            secret: String::new(),
+            node_id: String::new(),
+            region: String::new(),
+            public_url: String::new(),
+            capacity: 0,
+            heartbeat_ms: 2000,
+            timeout_ms: 2000,
+            relay_grace_ms: engine::EngineConfig::default().relay_idle_grace.as_millis() as u64,
+            server: OrchestratorServerSection::default(),
+        }
+    }
+}
+
+impl Default for OrchestratorServerSection {
+    fn default() -> Self {
+        let defaults = crate::orchestrator::OrchestratorConfig::default();
+        Self {
+            listen: defaults.listen,
+            store: StoreKind::Memory,
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            node_ttl_ms: defaults.node_ttl.as_millis() as u64,
+            stream_ttl_ms: defaults.stream_ttl.as_millis() as u64,
+            region: String::new(),
+        }
+    }
 }
 
 impl Default for HttpSection {
@@ -235,6 +325,10 @@ impl Default for LoggingSection {
             format: LogFormat::Text,
         }
     }
+}
+
+fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -337,7 +431,12 @@ impl Config {
         if !(1..=600_000).contains(&self.http.header_timeout_ms) {
             return Err(invalid("http.header_timeout_ms", "must be 1 to 600000"));
         }
+        let cluster = self.cluster_config()?;
+        if self.orchestrator.relay_grace_ms == 0 {
+            return Err(invalid("orchestrator.relay_grace_ms", "must be above 0"));
+        }
         let mut node = NodeConfig {
+            cluster,
             http: self.http.address,
             ftl: self.ftl.address,
             whip_takeover: self.whip.takeover,
@@ -375,7 +474,98 @@ impl Config {
         engine.video_ring_packets = self.limits.video_ring_packets;
         engine.audio_ring_packets = self.limits.audio_ring_packets;
         engine.socket_buffer_bytes = self.limits.socket_buffer_bytes;
+        engine.relay_idle_grace = ms(self.orchestrator.relay_grace_ms);
         Ok(node)
+    }
+
+    fn cluster_config(&self) -> Result<Option<crate::cluster::ClusterConfig>, ConfigError> {
+        let section = &self.orchestrator;
+        if section.urls.is_empty() {
+            return Ok(None);
+        }
+        if let Some(url) = section.urls.iter().find(|url| !is_http_url(url)) {
+            return Err(invalid(
+                "orchestrator.urls",
+                format!("{url} is not an http:// or https:// URL"),
+            ));
+        }
+        if section.secret.is_empty() {
+            return Err(invalid(
+                "orchestrator.secret",
+                "a node in a cluster needs the cluster's secret",
+            ));
+        }
+        if !section.public_url.is_empty() && !is_http_url(&section.public_url) {
+            return Err(invalid(
+                "orchestrator.public_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if section.heartbeat_ms < 100 {
+            return Err(invalid("orchestrator.heartbeat_ms", "must be at least 100"));
+        }
+        if section.timeout_ms == 0 {
+            return Err(invalid("orchestrator.timeout_ms", "must be above 0"));
+        }
+        let non_empty = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+        Ok(Some(crate::cluster::ClusterConfig {
+            orchestrators: section.urls.clone(),
+            secret: section.secret.clone(),
+            node_id: non_empty(&section.node_id),
+            region: section.region.clone(),
+            public_url: non_empty(&section.public_url),
+            capacity: if section.capacity == 0 {
+                self.limits.max_viewers_total as u64
+            } else {
+                section.capacity
+            },
+            heartbeat: Duration::from_millis(section.heartbeat_ms),
+            timeout: Duration::from_millis(section.timeout_ms),
+        }))
+    }
+
+    /// Checks the orchestrator role's values and builds its configuration.
+    pub fn orchestrator_config(
+        &self,
+    ) -> Result<crate::orchestrator::OrchestratorConfig, ConfigError> {
+        let section = &self.orchestrator;
+        let server = &section.server;
+        if section.secret.is_empty() {
+            return Err(invalid(
+                "orchestrator.secret",
+                "the orchestrator needs the secret its nodes send",
+            ));
+        }
+        if server.node_ttl_ms == 0 || server.stream_ttl_ms == 0 {
+            return Err(invalid(
+                "orchestrator.server.node_ttl_ms",
+                "node_ttl_ms and stream_ttl_ms must be above 0",
+            ));
+        }
+        let store = match server.store {
+            StoreKind::Memory => crate::orchestrator::Store::Memory,
+            StoreKind::Redis => {
+                if !(server.redis_url.starts_with("redis://")
+                    || server.redis_url.starts_with("rediss://")
+                    || server.redis_url.starts_with("unix://"))
+                {
+                    return Err(invalid(
+                        "orchestrator.server.redis_url",
+                        "must be a redis://, rediss:// or unix:// URL",
+                    ));
+                }
+                crate::orchestrator::Store::Redis(server.redis_url.clone())
+            }
+        };
+        Ok(crate::orchestrator::OrchestratorConfig {
+            listen: server.listen,
+            store,
+            secret: section.secret.clone(),
+            node_ttl: Duration::from_millis(server.node_ttl_ms),
+            stream_ttl: Duration::from_millis(server.stream_ttl_ms),
+            region: server.region.clone(),
+            header_timeout: Duration::from_millis(self.http.header_timeout_ms),
+        })
     }
 }
 
@@ -414,6 +604,65 @@ mod tests {
         assert_eq!(node.engine.workers, 3);
         assert!(node.whip_takeover);
         assert_eq!(config.logging.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn cluster_membership_and_the_orchestrator_role() {
+        let config = Config::parse(
+            "[orchestrator]\nurls = [\"http://10.0.0.9:8090\", \"http://10.0.0.10:8090\"]\nsecret = \"s3\"\n\
+             region = \"eu\"\nheartbeat_ms = 500\nrelay_grace_ms = 3000\n\
+             [orchestrator.server]\nlisten = \"127.0.0.1:9090\"\nstore = \"redis\"\nredis_url = \"redis://10.0.0.2:6379/\"\nnode_ttl_ms = 4000\n",
+        )
+        .unwrap();
+        let node = config.node_config().unwrap();
+        let cluster = node.cluster.unwrap();
+        assert_eq!(cluster.orchestrators.len(), 2);
+        assert_eq!(cluster.region, "eu");
+        assert_eq!(cluster.capacity, node.engine.max_viewers_total as u64);
+        assert_eq!(cluster.heartbeat, Duration::from_millis(500));
+        assert_eq!(cluster.node_id, None);
+        assert_eq!(node.engine.relay_idle_grace, Duration::from_secs(3));
+        let role = config.orchestrator_config().unwrap();
+        assert_eq!(role.listen, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(
+            role.store,
+            crate::orchestrator::Store::Redis("redis://10.0.0.2:6379/".into())
+        );
+        assert_eq!(role.node_ttl, Duration::from_secs(4));
+        // A single node needs none of it.
+        assert!(Config::default().node_config().unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn cluster_values_are_checked_by_key() {
+        let key_of = |text: &str, role: bool| {
+            let config = Config::parse(text).unwrap();
+            let error = if role {
+                config.orchestrator_config().err()
+            } else {
+                config.node_config().err()
+            };
+            match error {
+                Some(ConfigError::Invalid { key, .. }) => key,
+                other => panic!("expected an invalid value, got {other:?}"),
+            }
+        };
+        assert_eq!(
+            key_of("[orchestrator]\nurls = [\"http://o\"]\n", false),
+            "orchestrator.secret"
+        );
+        assert_eq!(
+            key_of("[orchestrator]\nurls = [\"o:8090\"]\nsecret = \"s\"\n", false),
+            "orchestrator.urls"
+        );
+        assert_eq!(key_of("", true), "orchestrator.secret");
+        assert_eq!(
+            key_of(
+                "[orchestrator]\nsecret = \"s\"\n[orchestrator.server]\nstore = \"redis\"\nredis_url = \"10.0.0.2\"\n",
+                true
+            ),
+            "orchestrator.server.redis_url"
+        );
     }
 
     #[test]

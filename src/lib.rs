@@ -3,9 +3,11 @@
 //! packet-level work lives in `engine` and `ftl`.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod ingest_ftl;
+pub mod orchestrator;
 pub mod service;
 pub mod state;
 
@@ -44,6 +46,9 @@ pub struct NodeConfig {
     /// Serve HTTPS with this PEM certificate chain and key (WHIP's Bearer
     /// keys must not cross the network in clear).
     pub tls: Option<TlsFiles>,
+    /// Membership of a cluster; `None` for a single node (its orchestrator
+    /// is then embedded: it holds every stream itself).
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 /// A PEM certificate chain and its private key.
@@ -67,8 +72,19 @@ impl Default for NodeConfig {
             max_body_bytes: http::MAX_BODY_BYTES,
             http_header_timeout: http::HEADER_TIMEOUT,
             tls: None,
+            cluster: None,
         }
     }
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn wait_for_signal() -> io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
 }
 
 /// A running node. Dropping it without [`stop`](Self::stop) leaks its threads.
@@ -105,13 +121,6 @@ impl Node {
             None => None,
         };
         let engine = Engine::start(config.engine.clone())?;
-        let state = Arc::new(AppState::new(
-            engine.handle(),
-            config.service.clone(),
-            config.ftl_control.clone(),
-            config.whip_takeover,
-            runtime.handle().clone(),
-        ));
         let (http_listener, ftl_listener) = runtime.block_on(async {
             let http = tokio::net::TcpListener::bind(config.http).await?;
             let ftl = tokio::net::TcpListener::bind(config.ftl).await?;
@@ -119,6 +128,23 @@ impl Node {
         })?;
         let http_addr = http_listener.local_addr()?;
         let ftl_addr = ftl_listener.local_addr()?;
+        let cluster = config.cluster.as_ref().map(|cluster| {
+            let public = SocketAddr::new(config.engine.public_ip, http_addr.port());
+            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            Arc::new(cluster::Cluster::new(
+                cluster,
+                public.to_string(),
+                format!("{scheme}://{public}"),
+            ))
+        });
+        let state = Arc::new(AppState::new(
+            engine.handle(),
+            config.service.clone(),
+            config.ftl_control.clone(),
+            config.whip_takeover,
+            runtime.handle().clone(),
+            cluster.clone(),
+        ));
         let router = http::router(Arc::clone(&state), config.max_body_bytes);
         let listener = http_listener.into_std()?;
         let header_timeout = config.http_header_timeout;
@@ -168,6 +194,20 @@ impl Node {
                 }
             });
         }
+        if let (Some(cluster), Some(settings)) = (&cluster, &config.cluster) {
+            let cluster = Arc::clone(cluster);
+            let engine = engine.handle();
+            let interval = settings.heartbeat;
+            tracing::info!(node = %cluster.id(), url = %cluster.url(), orchestrators = ?settings.orchestrators, "joining the cluster");
+            runtime.spawn(async move {
+                let mut ticks = tokio::time::interval(interval);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    cluster.heartbeat(&engine, interval).await;
+                }
+            });
+        }
         let events = engine.events();
         let event_state = Arc::clone(&state);
         std::thread::Builder::new()
@@ -208,15 +248,7 @@ impl Node {
 
     /// Serves until SIGINT or SIGTERM, then stops.
     pub fn run_until_signal(self) -> io::Result<()> {
-        self.runtime.block_on(async {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            Ok::<_, io::Error>(())
-        })?;
+        self.runtime.block_on(wait_for_signal())?;
         tracing::info!("signal received; stopping");
         self.stop();
         Ok(())
@@ -236,6 +268,10 @@ impl Node {
             }
             // The service hears that every stream ended.
             let _ = tokio::time::timeout_at(deadline, state.all_streams_stopped()).await;
+            // The orchestrators forget this node and its streams at once.
+            if let Some(cluster) = &state.cluster {
+                let _ = tokio::time::timeout_at(deadline, cluster.leave()).await;
+            }
         });
         self.runtime.shutdown_background();
         self.engine.shutdown();

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use waveguide::Node;
-use waveguide::cli::Cli;
-use waveguide::config::LogFormat;
+use waveguide::cli::{Cli, Role};
+use waveguide::config::{Config, LogFormat};
+use waveguide::orchestrator::Orchestrator;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -18,6 +19,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.role == Some(Role::Orchestrator) {
+        return run_orchestrator(&cli, &config);
+    }
     let node_config = match config.node_config() {
         Ok(node_config) => node_config,
         Err(error) => {
@@ -29,13 +33,7 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    match config.logging.format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    init_logging(&config);
     let node = match Node::start(node_config) {
         Ok(node) => node,
         Err(error) => {
@@ -56,6 +54,50 @@ fn main() -> ExitCode {
         tracing::info!("watch it at http://{}/stream/{channel}", node.http_addr());
     }
     match node.run_until_signal() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "signal handling failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.level));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.logging.format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
+fn run_orchestrator(cli: &Cli, config: &Config) -> ExitCode {
+    let orchestrator_config = match config.orchestrator_config() {
+        Ok(orchestrator_config) => orchestrator_config,
+        Err(error) => {
+            eprintln!("waveguide-engine orchestrator: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(config);
+    let orchestrator = match Orchestrator::start(orchestrator_config.clone()) {
+        Ok(orchestrator) => orchestrator,
+        Err(error) => {
+            tracing::error!(%error, "could not start the orchestrator");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        address = %orchestrator.address(),
+        store = ?orchestrator_config.store,
+        "waveguide orchestrator {} listening", env!("CARGO_PKG_VERSION"),
+    );
+    match orchestrator.run_until_signal() {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "signal handling failed");

@@ -3,6 +3,7 @@
 //! hear that its stream ended.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use engine::{EngineEvent, EngineHandle, PeerId};
@@ -12,6 +13,7 @@ use tokio::sync::oneshot;
 
 use serde_json::json;
 
+use crate::cluster::Cluster;
 use crate::service::{Service, ServiceClient};
 
 /// Shared by the HTTP handlers and the FTL connections.
@@ -22,6 +24,8 @@ pub struct AppState {
     pub service: ServiceClient,
     /// Runs the service calls made from outside the runtime.
     runtime: tokio::runtime::Handle,
+    /// This node's cluster membership, if it is in one.
+    pub cluster: Option<Arc<Cluster>>,
     /// What the service is told about each live stream, by stream id.
     started: Mutex<HashMap<u64, StartedStream>>,
     /// Limits of every FTL control session.
@@ -72,11 +76,13 @@ impl AppState {
         ftl_control: ftl::ServerConfig,
         whip_takeover: bool,
         runtime: tokio::runtime::Handle,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         Self {
             engine,
             service: ServiceClient::new(service),
             runtime,
+            cluster,
             started: Mutex::new(HashMap::new()),
             ftl_control,
             whip_takeover,
@@ -96,6 +102,19 @@ impl AppState {
         resources.by_id.insert((kind, id.clone()), peer);
         resources.by_peer.insert(peer, (kind, id.clone()));
         Some(id)
+    }
+
+    /// The `Location` of a new resource: relative on a single node,
+    /// absolute in a cluster (see [`Cluster::resource_url`]).
+    pub fn resource_location(&self, kind: ResourceKind, id: &str) -> String {
+        let kind = match kind {
+            ResourceKind::Whep => "whep",
+            ResourceKind::Whip => "whip",
+        };
+        match &self.cluster {
+            Some(cluster) => cluster.resource_url(kind, id),
+            None => format!("/{kind}/resource/{id}"),
+        }
     }
 
     /// The peer behind a resource id.
@@ -193,6 +212,12 @@ impl AppState {
         });
         self.started.lock().insert(stream_id, started);
         self.notify(event);
+        if let Some(cluster) = &self.cluster {
+            let cluster = Arc::clone(cluster);
+            let channel = channel.to_owned();
+            self.runtime
+                .spawn(async move { cluster.stream_started(&channel).await });
+        }
     }
 
     /// Tells the service a stream stopped (once, however it stopped).
@@ -200,6 +225,13 @@ impl AppState {
         let stopped = self.started.lock().remove(&stream_id);
         if let Some(stopped) = stopped {
             self.notify(stopped_event(stream_id, &stopped));
+            if let Some(cluster) = &self.cluster {
+                let cluster = Arc::clone(cluster);
+                let engine = self.engine.clone();
+                self.runtime.spawn(async move {
+                    cluster.stream_stopped(&engine, &stopped.channel).await;
+                });
+            }
         }
     }
 
@@ -294,6 +326,21 @@ impl AppState {
                 self.engine.remove_stream(&channel, stream_id);
                 self.stream_stopped(stream_id);
                 tracing::info!(%channel, publisher = %id, "WHIP publisher gone; stream ended");
+            }
+            EngineEvent::RelayClosed {
+                id,
+                channel,
+                stream_id,
+            } => {
+                self.engine.remove_stream(&channel, stream_id);
+                tracing::info!(%channel, relay = %id, "relay closed");
+                if let Some(cluster) = &self.cluster {
+                    let cluster = Arc::clone(cluster);
+                    let engine = self.engine.clone();
+                    self.runtime.spawn(async move {
+                        cluster.relay_closed(&engine, &channel, stream_id).await;
+                    });
+                }
             }
             EngineEvent::ViewerConnected(viewer) => tracing::debug!(%viewer, "viewer connected"),
             EngineEvent::FtlMediaTimeout { channel, stream_id } => {

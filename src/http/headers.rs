@@ -23,9 +23,41 @@ pub fn bearer_secret<'a>(authorization: &'a str, channel: &str) -> Option<&'a st
     Some(secret.trim())
 }
 
+/// The channel of a stream key `<channel>-<secret>` (the seed's
+/// `/whip/stream/{channel}-{key}` path): the text before the first `-`.
+pub fn channel_of_stream_key(stream_key: &str) -> Option<&str> {
+    let (channel, secret) = stream_key.split_once('-')?;
+    (!channel.is_empty() && !secret.is_empty()).then_some(channel)
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_keys_name_their_channel() {
+        assert_eq!(channel_of_stream_key("123-abc"), Some("123"));
+        assert_eq!(channel_of_stream_key("123-abc-def"), Some("123"));
+        assert_eq!(channel_of_stream_key("123"), None);
+        assert_eq!(channel_of_stream_key("-abc"), None);
+        assert_eq!(channel_of_stream_key("123-"), None);
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_keys() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+    }
 
     #[test]
     fn media_types_lose_their_parameters() {

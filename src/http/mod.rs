@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
+pub use whep::engine_error;
 
 /// Default largest request body (an SDP offer is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -114,11 +115,14 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             HeaderName::from_static("if-match"),
+            HeaderName::from_static(crate::cluster::RELAY_VIA_HEADER),
         ])
         .expose_headers([header::LOCATION, header::ETAG, header::LINK]);
     let whep = Router::new()
         .route("/whep/endpoint/{channel}", post(whep::create))
+        .route("/whep/watch/{channel}", post(whep::create))
         .route("/whip/endpoint/{channel}", post(whip::create))
+        .route("/whip/stream/{stream_key}", post(whip::create_with_key))
         .route(
             "/whip/resource/{id}",
             axum::routing::patch(whip::patch).delete(whip::delete),

@@ -41,7 +41,8 @@ pub(super) fn sdp_body(headers: &HeaderMap, body: &Bytes) -> Result<Option<Strin
     Ok(Some(sdp.to_owned()))
 }
 
-pub(super) fn engine_error(error: EngineError) -> HttpError {
+/// The HTTP answer to an engine refusal.
+pub fn engine_error(error: EngineError) -> HttpError {
     match error {
         EngineError::NoSuchStream => {
             HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel")
@@ -78,7 +79,10 @@ pub(super) fn engine_error(error: EngineError) -> HttpError {
     }
 }
 
-/// `POST /whep/endpoint/{channel}`.
+/// `POST /whep/endpoint/{channel}` (and the seed's `/whep/watch/{channel}`).
+/// In a cluster, a channel this node does not hold is relayed from the node
+/// that does first; a relay request from another node (the cluster secret
+/// and the via header) skips viewer authorization.
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Path(channel): Path<String>,
@@ -91,13 +95,35 @@ pub async fn create(
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim());
-    if !state.service.authorize_viewer(&channel, token).await {
+    let via: Vec<String> = headers
+        .get(crate::cluster::RELAY_VIA_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|node| !node.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let from_relay = !via.is_empty()
+        && state
+            .cluster
+            .as_ref()
+            .zip(token)
+            .is_some_and(|(cluster, token)| cluster.is_secret(token));
+    if !from_relay && !state.service.authorize_viewer(&channel, token).await {
         let mut error = HttpError::new(
             StatusCode::UNAUTHORIZED,
             "not allowed to watch this channel",
         );
         error.www_authenticate = true;
         return Err(error);
+    }
+    if let Some(cluster) = &state.cluster
+        && (state.engine.stream(&channel).is_none() || via.iter().any(|n| n == cluster.id()))
+    {
+        cluster.ensure_relay(&state.engine, &channel, &via).await?;
     }
     let offer = sdp_body(&headers, &body)?;
     let engine = state.engine.clone();
@@ -118,7 +144,7 @@ pub async fn create(
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, format!("/whep/resource/{id}")),
+            (header::LOCATION, state.resource_location(ResourceKind::Whep, &id)),
         ],
         sdp,
     )

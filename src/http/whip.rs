@@ -14,37 +14,41 @@ use super::HttpError;
 use super::whep::{WORKER_TIMEOUT, engine_error, sdp_body};
 use crate::state::{AppState, ResourceKind};
 
-/// Checks `Authorization: Bearer <key>` for `channel`: the key is
+/// Checks the stream key for `channel`: from the path (`/whip/stream/
+/// {channel}-{key}`) or else `Authorization: Bearer <key>`, where the key is
 /// `<channel>-<secret>` or the bare secret, compared in constant time.
-async fn authorize(state: &AppState, channel: &str, headers: &HeaderMap) -> Result<(), HttpError> {
+async fn authorize(
+    state: &AppState,
+    channel: &str,
+    path_key: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(), HttpError> {
     let unauthorized = |reason: &str| {
         let mut error = HttpError::new(StatusCode::UNAUTHORIZED, reason);
         error.www_authenticate = true;
         error
     };
-    let secret = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| super::headers::bearer_secret(v, channel))
-        .ok_or_else(|| unauthorized("missing Authorization: Bearer <stream key>"))?;
+    let secret = match path_key {
+        Some(key) => key
+            .strip_prefix(channel)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .ok_or_else(|| unauthorized("the path must be /whip/stream/{channel}-{key}"))?,
+        None => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| super::headers::bearer_secret(v, channel))
+            .ok_or_else(|| unauthorized("missing Authorization: Bearer <stream key>"))?,
+    };
     let expected = state
         .service
         .authorize(channel)
         .await
         .filter(|expected| !expected.is_empty())
         .ok_or_else(|| unauthorized("this channel may not stream"))?;
-    if !constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
+    if !super::headers::constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
         return Err(unauthorized("invalid stream key"));
     }
     Ok(())
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `POST /whip/endpoint/{channel}`.
@@ -54,7 +58,36 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    authorize(&state, &channel, &headers).await?;
+    publish(state, channel, None, headers, body).await
+}
+
+/// `POST /whip/stream/{channel}-{key}`: the seed's path, with the stream
+/// key in it instead of in `Authorization`.
+pub async fn create_with_key(
+    State(state): State<Arc<AppState>>,
+    Path(stream_key): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let channel = super::headers::channel_of_stream_key(&stream_key)
+        .ok_or_else(|| {
+            HttpError::new(
+                StatusCode::BAD_REQUEST,
+                "the path must be /whip/stream/{channel}-{key}",
+            )
+        })?
+        .to_owned();
+    publish(state, channel, Some(&stream_key), headers, body).await
+}
+
+async fn publish(
+    state: Arc<AppState>,
+    channel: String,
+    path_key: Option<&str>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    authorize(&state, &channel, path_key, &headers).await?;
     let offer = sdp_body(&headers, &body)?
         .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "the body must be an SDP offer"))?;
     let engine = state.engine.clone();
@@ -83,7 +116,7 @@ pub async fn create(
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, format!("/whip/resource/{id}")),
+            (header::LOCATION, state.resource_location(ResourceKind::Whip, &id)),
         ],
         opened.answer,
     )
@@ -119,17 +152,4 @@ pub async fn delete(
         .close_publisher(publisher)
         .map_err(engine_error)?;
     Ok(StatusCode::OK.into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn constant_time_eq_compares_whole_keys() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-        assert!(!constant_time_eq(b"", b"a"));
-    }
 }

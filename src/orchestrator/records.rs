@@ -1,0 +1,75 @@
+//! What nodes tell the orchestrator and what it keeps: a node's report
+//! (where it is, how to reach it, how loaded it is) and a stream's (which
+//! node holds a channel, and through which relays it came). Shared by the
+//! orchestrator and the nodes' client, as JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// A node's registration and heartbeat: `POST /v1/nodes/{id}/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node's id, unique in the cluster.
+    pub id: String,
+    /// Its region; publishers and viewers are sent to their own region first.
+    pub region: String,
+    /// Its public HTTP base URL (`http://host:port`), where redirects point.
+    pub url: String,
+    /// Most viewers it takes.
+    pub capacity: u64,
+    /// Live streams it holds (published or relayed).
+    pub streams: u64,
+    /// Viewers it serves.
+    pub viewers: u64,
+    /// Bits per second it sends to viewers.
+    pub egress_bps: u64,
+    /// Its process's CPU use since the last report, in cores (1.0 = one core busy).
+    pub cpu: f64,
+}
+
+/// A node's report about one of its streams: `POST
+/// /v1/streams/{channel}/start` and `/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    /// The node that holds the stream.
+    pub node: String,
+    /// That node's public HTTP base URL.
+    pub url: String,
+    /// Whether the stream is published there (else it is relayed).
+    pub origin: bool,
+    /// The node ids the stream passed through, origin first, this node last.
+    pub path: Vec<String>,
+    /// Its viewers on that node.
+    pub viewers: u64,
+}
+
+/// `POST /v1/streams/{channel}/stop`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamStop {
+    /// The node whose copy of the stream ended.
+    pub node: String,
+}
+
+/// A stream as the registry holds it: `GET /v1/streams`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamRecord {
+    /// The channel.
+    pub channel: String,
+    /// The node's report.
+    #[serde(flatten)]
+    pub report: StreamReport,
+}
+
+impl NodeReport {
+    /// Viewers over capacity, the load placement compares (full is 1.0).
+    pub fn load(&self) -> f64 {
+        if self.capacity == 0 {
+            return f64::INFINITY;
+        }
+        self.viewers as f64 / self.capacity as f64
+    }
+
+    /// Whether one more viewer fits.
+    pub fn has_room(&self) -> bool {
+        self.viewers < self.capacity
+    }
+}
