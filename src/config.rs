@@ -652,7 +652,10 @@ mod tests {
             "orchestrator.secret"
         );
         assert_eq!(
-            key_of("[orchestrator]\nurls = [\"o:8090\"]\nsecret = \"s\"\n", false),
+            key_of(
+                "[orchestrator]\nurls = [\"o:8090\"]\nsecret = \"s\"\n",
+                false
+            ),
             "orchestrator.urls"
         );
         assert_eq!(key_of("", true), "orchestrator.secret");

@@ -130,7 +130,11 @@ impl Node {
         let ftl_addr = ftl_listener.local_addr()?;
         let cluster = config.cluster.as_ref().map(|cluster| {
             let public = SocketAddr::new(config.engine.public_ip, http_addr.port());
-            let scheme = if config.tls.is_some() { "https" } else { "http" };
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             Arc::new(cluster::Cluster::new(
                 cluster,
                 public.to_string(),

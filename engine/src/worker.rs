@@ -627,6 +627,14 @@ impl Worker {
                 )) = result
                 {
                     self.remove_peer(now, viewer.slot, Removal::Close);
+                } else if result.is_ok()
+                    && let Some(entry) = entry_in(&mut self.slots, viewer.slot)
+                {
+                    // The answer starts ICE: a relay, the controlling side,
+                    // sends its first checks now rather than at its old timeout.
+                    let send = &mut self.send;
+                    let outcome = guarded(|| entry.peer.handle_timeout(now, send));
+                    self.after_drain(now, viewer.slot, outcome);
                 }
                 let _ = reply.send(result);
             }

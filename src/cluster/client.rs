@@ -69,7 +69,10 @@ impl OrchestratorClient {
 
     /// `GET path` as JSON; `None` on `404`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>, ClusterError> {
-        match self.call(|http, base| http.get(format!("{base}{path}"))).await {
+        match self
+            .call(|http, base| http.get(format!("{base}{path}")))
+            .await
+        {
             Ok(response) => response
                 .json()
                 .await
@@ -118,7 +121,10 @@ impl OrchestratorClient {
 /// `segments` appended to `base` as path segments, each percent-encoded.
 pub fn url_with_path(base: &str, segments: &[&str]) -> Option<String> {
     let mut url = reqwest::Url::parse(base).ok()?;
-    url.path_segments_mut().ok()?.pop_if_empty().extend(segments);
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(segments);
     Some(url.to_string())
 }
 
@@ -145,6 +151,9 @@ mod tests {
             Some("http://a/v1/streams/a%2Fb%3Fc")
         );
         assert_eq!(url_with_path("not a url", &["x"]), None);
-        assert_eq!(path(&["v1", "streams", "a b", "start"]), "/v1/streams/a%20b/start");
+        assert_eq!(
+            path(&["v1", "streams", "a b", "start"]),
+            "/v1/streams/a%20b/start"
+        );
     }
 }

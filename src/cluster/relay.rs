@@ -89,11 +89,12 @@ impl Cluster {
             })?;
         let opening = engine.clone();
         let relay_channel = channel.to_owned();
-        let opened = tokio::task::spawn_blocking(move || {
-            opening.open_relay(&relay_channel, WORKER_TIMEOUT)
-        })
-        .await
-        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "relay setup failed"))?;
+        let opened =
+            tokio::task::spawn_blocking(move || opening.open_relay(&relay_channel, WORKER_TIMEOUT))
+                .await
+                .map_err(|_| {
+                    HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "relay setup failed")
+                })?;
         let opened = match opened {
             Ok(opened) => opened,
             // Another request opened it (or a publisher arrived) meanwhile.
@@ -109,7 +110,9 @@ impl Cluster {
             Ok((answer, resource)) => {
                 let accepting = engine.clone();
                 let accepted = tokio::task::spawn_blocking(move || {
-                    accepting.accept_answer(opened.id, answer)?.wait(WORKER_TIMEOUT)?
+                    accepting
+                        .accept_answer(opened.id, answer)?
+                        .wait(WORKER_TIMEOUT)?
                 })
                 .await
                 .map_err(|_| EngineError::WorkerUnavailable)

@@ -144,7 +144,10 @@ pub async fn create(
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, state.resource_location(ResourceKind::Whep, &id)),
+            (
+                header::LOCATION,
+                state.resource_location(ResourceKind::Whep, &id),
+            ),
         ],
         sdp,
     )

@@ -116,7 +116,10 @@ async fn publish(
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, state.resource_location(ResourceKind::Whip, &id)),
+            (
+                header::LOCATION,
+                state.resource_location(ResourceKind::Whip, &id),
+            ),
         ],
         opened.answer,
     )

@@ -92,7 +92,10 @@ pub fn router(state: Arc<OrchestratorState>) -> Router {
         .route("/v1/streams", get(routes::streams))
         .route("/v1/streams/{channel}", get(routes::stream))
         .route("/v1/streams/{channel}/start", post(routes::stream_report))
-        .route("/v1/streams/{channel}/heartbeat", post(routes::stream_report))
+        .route(
+            "/v1/streams/{channel}/heartbeat",
+            post(routes::stream_report),
+        )
         .route("/v1/streams/{channel}/stop", post(routes::stream_stop))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))

@@ -103,7 +103,11 @@ impl Registry {
                 let now = Instant::now();
                 let mut memory = memory.lock();
                 memory.nodes.retain(|_, (_, expires)| *expires > now);
-                memory.nodes.values().map(|(node, _)| node.clone()).collect()
+                memory
+                    .nodes
+                    .values()
+                    .map(|(node, _)| node.clone())
+                    .collect()
             }
             Self::Redis(redis) => scan_values(redis.clone(), NODE_PREFIX).await?,
         };

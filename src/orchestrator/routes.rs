@@ -38,7 +38,11 @@ pub struct RegionQuery {
 
 fn registry_error(error: RegistryError) -> HttpError {
     tracing::warn!(%error, "registry unavailable");
-    HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "the registry is unavailable").retry_after(1)
+    HttpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the registry is unavailable",
+    )
+    .retry_after(1)
 }
 
 fn authorize(state: &OrchestratorState, headers: &HeaderMap) -> Result<(), HttpError> {
@@ -161,7 +165,9 @@ pub async fn nodes(
 pub async fn streams(
     State(state): State<Arc<OrchestratorState>>,
 ) -> Result<Json<Vec<StreamRecord>>, HttpError> {
-    Ok(Json(state.registry.streams().await.map_err(registry_error)?))
+    Ok(Json(
+        state.registry.streams().await.map_err(registry_error)?,
+    ))
 }
 
 /// `GET /v1/streams/{channel}`: the nodes holding it, origin first; `404`

@@ -11,6 +11,7 @@
 )]
 
 pub mod chromium;
+pub mod cluster;
 pub mod ftl_publisher;
 pub mod http;
 pub mod media;

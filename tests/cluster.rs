@@ -1,0 +1,439 @@
+//! The cluster end to end on 127.0.0.1: orchestrators (memory and Redis
+//! registries, one of them a real process that is killed), nodes that
+//! register and report their streams, `307` redirects for publishers and
+//! viewers, and an edge node relaying an FTL stream from its origin over
+//! WHEP to its own viewers, checked byte for byte.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::cluster::{
+    RedisServer, TTL, address_of, holders, node_ids, spawn_member, spawn_orchestrator,
+    start_member, start_orchestrator, wait_for,
+};
+use common::ftl_publisher::FtlPublisher;
+use common::http;
+use common::media::{MediaPacket, h264_clip, opus_packets};
+use common::viewer::TestViewer;
+use common::whip_publisher::WhipPublisher;
+use waveguide::Node;
+use waveguide::orchestrator::Store;
+
+const CHANNEL: &str = "123";
+
+/// A viewer that joined through an orchestrator, driven on its own thread.
+struct RunningViewer {
+    /// The node the orchestrator sent it to.
+    node: SocketAddr,
+    thread: JoinHandle<TestViewer>,
+    stop: Arc<AtomicBool>,
+}
+
+impl RunningViewer {
+    fn finish(self) -> TestViewer {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().unwrap()
+    }
+}
+
+/// Asks `orchestrator` where to watch `channel` from `region`, follows the
+/// `307` with the same offer (as RFC 9725 clients do), and starts the viewer.
+fn join_via(orchestrator: SocketAddr, region: &str) -> RunningViewer {
+    let (mut viewer, offer) = TestViewer::new();
+    let sdp = [("Content-Type", "application/sdp")];
+    let asked = http::request(
+        orchestrator,
+        "POST",
+        &format!("/whep/endpoint/{CHANNEL}?region={region}"),
+        &sdp,
+        offer.as_bytes(),
+    );
+    assert_eq!(asked.status, 307, "{}", asked.body);
+    let location = asked.header("location").unwrap().to_owned();
+    let node = address_of(&location);
+    assert!(
+        location.ends_with(&format!("/whep/endpoint/{CHANNEL}")),
+        "{location}"
+    );
+    let answered = http::request(
+        node,
+        "POST",
+        &format!("/whep/endpoint/{CHANNEL}"),
+        &sdp,
+        offer.as_bytes(),
+    );
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    // Absolute, on the node: clients that followed a redirect resolve it alike.
+    let resource = answered.header("location").unwrap();
+    assert!(
+        resource.starts_with(&format!("http://{node}/whep/resource/")),
+        "{resource}"
+    );
+    viewer.accept_answer(&answered.body);
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            viewer.run(Duration::from_secs(60), |_| stop.load(Ordering::Acquire));
+            viewer
+        })
+    };
+    RunningViewer { node, thread, stop }
+}
+
+/// The video payloads a viewer received, in sequence order, once each.
+fn payloads_in_order(viewer: &TestViewer) -> Vec<Vec<u8>> {
+    let mut video: Vec<_> = viewer
+        .video()
+        .into_iter()
+        .map(|r| (r.sequence, r.payload.clone()))
+        .collect();
+    video.sort_by_key(|(sequence, _)| *sequence);
+    video.dedup_by_key(|(sequence, _)| *sequence);
+    video.into_iter().map(|(_, payload)| payload).collect()
+}
+
+/// Sends the clip from packet `first` on at real time (30 fps, Opus every
+/// 20 ms), answering NACKs.
+fn send_rest(publisher: &FtlPublisher, video: &[MediaPacket], audio: &[Vec<u8>], first: usize) {
+    let start = Instant::now();
+    let base = video[first].timestamp;
+    let (mut next_video, mut next_audio) = (first, 0usize);
+    while next_video < video.len() {
+        let now = start.elapsed();
+        while next_video < video.len()
+            && Duration::from_millis(u64::from((video[next_video].timestamp - base) / 90)) <= now
+        {
+            let packet = &video[next_video];
+            publisher.send_video(
+                next_video as u16,
+                packet.timestamp,
+                packet.marker,
+                &packet.payload,
+            );
+            next_video += 1;
+        }
+        while next_audio < audio.len() && Duration::from_millis(next_audio as u64 * 20) <= now {
+            publisher.send_audio(
+                next_audio as u16,
+                next_audio as u32 * 960,
+                &audio[next_audio],
+            );
+            next_audio += 1;
+        }
+        for sequence in publisher.read_nacks() {
+            let packet = &video[usize::from(sequence)];
+            publisher.send_video(sequence, packet.timestamp, packet.marker, &packet.payload);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Viewers the node's workers hold (relays and publishers included).
+fn peers_on(node: &Node) -> usize {
+    node.engine()
+        .stats(Duration::from_secs(1))
+        .iter()
+        .map(|worker| worker.viewers)
+        .sum()
+}
+
+/// The stream's viewers on `node`, or `None` if it does not hold it.
+fn viewers_on(node: &Node) -> Option<usize> {
+    node.engine().stream(CHANNEL).map(|s| s.viewers())
+}
+
+fn path(nodes: &[&str]) -> Vec<String> {
+    nodes.iter().map(|n| (*n).to_owned()).collect()
+}
+
+/// Publishes the clip's first frame on `origin` and waits until the
+/// orchestrator knows the stream is there.
+fn publish_first_frame(origin: &Node, orchestrator: SocketAddr) -> (FtlPublisher, usize) {
+    let key = origin.service().example_stream_key(CHANNEL).unwrap();
+    let publisher = FtlPublisher::connect(origin.ftl_addr(), &key).expect("FTL handshake");
+    let first = publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(origin);
+    wait_for(Duration::from_secs(5), "the stream registered", || {
+        holders(orchestrator, CHANNEL) == [("a".to_owned(), true, path(&["a"]))]
+    });
+    (publisher, first)
+}
+
+/// Streams the rest of the clip, ends the stream, and checks that the edge's
+/// relay and viewers end and the registry forgets the stream; then that each
+/// viewer got every video packet byte for byte.
+fn finish_stream(
+    publisher: FtlPublisher,
+    first: usize,
+    edge: &Node,
+    viewers: Vec<RunningViewer>,
+    orchestrator: SocketAddr,
+) {
+    let video = h264_clip();
+    let audio = opus_packets();
+    send_rest(&publisher, &video, &audio, first);
+    std::thread::sleep(Duration::from_millis(700));
+    let _ = publisher.disconnect();
+    wait_for(Duration::from_secs(10), "the edge's relay to end", || {
+        viewers_on(edge).is_none()
+    });
+    wait_for(Duration::from_secs(10), "the edge's viewers to end", || {
+        peers_on(edge) == 0
+    });
+    wait_for(
+        Duration::from_secs(5),
+        "the registry to forget the stream",
+        || holders(orchestrator, CHANNEL).is_empty(),
+    );
+    let sent: Vec<Vec<u8>> = video.iter().map(|p| p.payload.clone()).collect();
+    for viewer in viewers {
+        let viewer = viewer.finish();
+        let got = payloads_in_order(&viewer);
+        assert_eq!(
+            got.len(),
+            sent.len(),
+            "every video packet came through the relay"
+        );
+        assert_eq!(
+            got.iter().zip(&sent).position(|(a, b)| a != b),
+            None,
+            "relayed video differs from what was published"
+        );
+        assert!(
+            viewer.audio().len() >= audio.len() - 5,
+            "audio came through: {} of {}",
+            viewer.audio().len(),
+            audio.len()
+        );
+    }
+}
+
+#[test]
+fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
+    let orchestrator = start_orchestrator(Store::Memory);
+    let o = orchestrator.address();
+    let a = start_member(&[o], "a", "us");
+    let b = start_member(&[o], "b", "eu");
+    let c = spawn_member(o, "c", "eu");
+    wait_for(Duration::from_secs(10), "three nodes registered", || {
+        node_ids(o) == ["a", "b", "c"]
+    });
+
+    // Nothing is live yet: viewers get 404, not a redirect.
+    let nowhere = http::request(o, "POST", "/whep/endpoint/999", &[], b"");
+    assert_eq!(nowhere.status, 404, "{}", nowhere.body);
+
+    let (publisher, first) = publish_first_frame(&a, o);
+
+    // An eu viewer is sent to an eu node (b and c are equally idle; b wins
+    // the tie by id), which relays the stream from a.
+    let first_viewer = join_via(o, "eu");
+    assert_eq!(first_viewer.node, b.http_addr());
+    wait_for(Duration::from_secs(5), "the relay registered", || {
+        holders(o, CHANNEL)
+            == [
+                ("a".to_owned(), true, path(&["a"])),
+                ("b".to_owned(), false, path(&["a", "b"])),
+            ]
+    });
+    // A second eu viewer goes to b, which now holds the stream, and shares
+    // its one upstream session.
+    let second_viewer = join_via(o, "eu");
+    assert_eq!(second_viewer.node, b.http_addr());
+    assert_eq!(viewers_on(&a), Some(1), "one upstream session from b to a");
+    assert_eq!(viewers_on(&b), Some(2));
+    // A viewer with no region goes to the origin itself.
+    let at_origin = http::request(o, "POST", &format!("/whep/endpoint/{CHANNEL}"), &[], b"");
+    assert_eq!(at_origin.status, 307);
+    assert!(
+        at_origin
+            .header("location")
+            .unwrap()
+            .starts_with(&format!("http://{}/", a.http_addr()))
+    );
+
+    // A node killed without a word expires from the registry.
+    c.kill();
+    wait_for(TTL * 3, "the killed node to expire", || {
+        node_ids(o) == ["a", "b"]
+    });
+
+    finish_stream(publisher, first, &b, vec![first_viewer, second_viewer], o);
+    b.stop();
+    a.stop();
+    orchestrator.stop();
+}
+
+#[test]
+fn two_orchestrators_share_a_redis_registry_and_one_may_die() {
+    let redis = RedisServer::start();
+    let first = start_orchestrator(Store::Redis(redis.url.clone()));
+    let o1 = first.address();
+    let (second, o2) = spawn_orchestrator(&redis.url);
+    // Nodes report to the second first, and fail over to the first.
+    let a = start_member(&[o2, o1], "a", "us");
+    let b = start_member(&[o2, o1], "b", "eu");
+    wait_for(
+        Duration::from_secs(10),
+        "both orchestrators see both nodes",
+        || node_ids(o1) == ["a", "b"] && node_ids(o2) == ["a", "b"],
+    );
+    let (publisher, first_packet) = publish_first_frame(&a, o1);
+    let first_viewer = join_via(o2, "eu");
+    assert_eq!(first_viewer.node, b.http_addr());
+
+    second.kill();
+    // The survivor answers from the same registry, and the nodes' reports
+    // reach it: after several TTLs both nodes and the relay are still known.
+    let second_viewer = join_via(o1, "eu");
+    assert_eq!(second_viewer.node, b.http_addr());
+    assert_eq!(viewers_on(&a), Some(1), "one upstream session from b to a");
+    std::thread::sleep(TTL * 2);
+    assert_eq!(node_ids(o1), ["a", "b"]);
+    assert_eq!(holders(o1, CHANNEL).len(), 2);
+
+    finish_stream(
+        publisher,
+        first_packet,
+        &b,
+        vec![first_viewer, second_viewer],
+        o1,
+    );
+    b.stop();
+    a.stop();
+    first.stop();
+}
+
+#[test]
+fn whip_publishers_are_redirected_to_a_node_and_publish_there() {
+    let orchestrator = start_orchestrator(Store::Memory);
+    let o = orchestrator.address();
+    let a = start_member(&[o], "a", "eu");
+    wait_for(Duration::from_secs(10), "the node registered", || {
+        node_ids(o) == ["a"]
+    });
+    let key = a.service().example_stream_key("77").unwrap();
+    let bearer = format!("Bearer {key}");
+    let (mut publisher, offer) = WhipPublisher::new(true);
+    let headers = [
+        ("Content-Type", "application/sdp"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let asked = http::request(o, "POST", "/whip/endpoint/77", &headers, offer.as_bytes());
+    assert_eq!(asked.status, 307, "{}", asked.body);
+    let location = asked.header("location").unwrap();
+    assert_eq!(
+        location,
+        format!("http://{}/whip/endpoint/77", a.http_addr())
+    );
+    // The client re-sends the same POST (method, body, credentials) there.
+    let answered = http::request(
+        address_of(location),
+        "POST",
+        "/whip/endpoint/77",
+        &headers,
+        offer.as_bytes(),
+    );
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    let resource = answered.header("location").unwrap().to_owned();
+    assert!(
+        resource.starts_with(&format!("http://{}/whip/resource/", a.http_addr())),
+        "{resource}"
+    );
+    publisher.accept_answer(&answered.body);
+    publisher.run(Duration::from_secs(10), |p| p.connected);
+    assert!(publisher.connected);
+    for packet in h264_clip().iter().take(40) {
+        publisher.send_video(packet.timestamp, packet.marker, &packet.payload);
+    }
+    wait_for(Duration::from_secs(5), "the WHIP stream registered", || {
+        holders(o, "77") == [("a".to_owned(), true, path(&["a"]))]
+    });
+
+    // The seed's path carries the key itself, so it survives any client's
+    // redirect handling.
+    let seed_key = a.service().example_stream_key("78").unwrap();
+    let (_seed_publisher, seed_offer) = WhipPublisher::new(true);
+    let sdp = [("Content-Type", "application/sdp")];
+    let seed_path = format!("/whip/stream/{seed_key}");
+    let asked = http::request(o, "POST", &seed_path, &sdp, seed_offer.as_bytes());
+    assert_eq!(asked.status, 307, "{}", asked.body);
+    assert_eq!(
+        asked.header("location").unwrap(),
+        format!("http://{}{seed_path}", a.http_addr())
+    );
+    let answered = http::request(
+        a.http_addr(),
+        "POST",
+        &seed_path,
+        &sdp,
+        seed_offer.as_bytes(),
+    );
+    assert_eq!(answered.status, 201, "{}", answered.body);
+    let wrong_key = http::request(
+        a.http_addr(),
+        "POST",
+        "/whip/stream/78-not-the-key",
+        &sdp,
+        seed_offer.as_bytes(),
+    );
+    assert_eq!(wrong_key.status, 401, "{}", wrong_key.body);
+
+    // Ending the publisher ends the stream, and the registry forgets it.
+    let resource_path = resource.trim_start_matches(&format!("http://{}", a.http_addr()));
+    let deleted = http::request(a.http_addr(), "DELETE", resource_path, &[], b"");
+    assert_eq!(deleted.status, 200);
+    wait_for(Duration::from_secs(5), "the registry to forget 77", || {
+        holders(o, "77").is_empty()
+    });
+    a.stop();
+    orchestrator.stop();
+}
+
+#[test]
+fn node_calls_without_the_secret_are_refused() {
+    let orchestrator = start_orchestrator(Store::Memory);
+    let o = orchestrator.address();
+    let report = r#"{"id":"x","region":"","url":"http://127.0.0.1:1","capacity":1,"streams":0,"viewers":0,"egress_bps":0,"cpu":0.0}"#;
+    let json = ("Content-Type", "application/json");
+    let refused = http::request(
+        o,
+        "POST",
+        "/v1/nodes/x/heartbeat",
+        &[json],
+        report.as_bytes(),
+    );
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    let wrong = http::request(
+        o,
+        "POST",
+        "/v1/nodes/x/heartbeat",
+        &[json, ("Authorization", "Bearer wrong")],
+        report.as_bytes(),
+    );
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(node_ids(o).is_empty());
+    let bearer = format!("Bearer {}", common::cluster::SECRET);
+    let accepted = http::request(
+        o,
+        "POST",
+        "/v1/nodes/x/heartbeat",
+        &[json, ("Authorization", bearer.as_str())],
+        report.as_bytes(),
+    );
+    assert_eq!(accepted.status, 204, "{}", accepted.body);
+    assert_eq!(node_ids(o), ["x"]);
+    orchestrator.stop();
+}
