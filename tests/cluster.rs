@@ -32,12 +32,16 @@ use waveguide::orchestrator::Store;
 
 const CHANNEL: &str = "123";
 
-/// A viewer that joined through an orchestrator, driven on its own thread.
+/// A viewer driven on its own thread.
 struct RunningViewer {
-    /// The node the orchestrator sent it to.
+    /// The node it watches on.
     node: SocketAddr,
     thread: JoinHandle<TestViewer>,
     stop: Arc<AtomicBool>,
+    /// Set to make it send one keyframe request (PLI).
+    ask_keyframe: Arc<AtomicBool>,
+    /// Its WHEP resource (an absolute URL).
+    resource: String,
 }
 
 impl RunningViewer {
@@ -50,7 +54,7 @@ impl RunningViewer {
 /// Asks `orchestrator` where to watch `channel` from `region`, follows the
 /// `307` with the same offer (as RFC 9725 clients do), and starts the viewer.
 fn join_via(orchestrator: SocketAddr, region: &str) -> RunningViewer {
-    let (mut viewer, offer) = TestViewer::new();
+    let (viewer, offer) = TestViewer::new();
     let sdp = [("Content-Type", "application/sdp")];
     let asked = http::request(
         orchestrator,
@@ -61,11 +65,16 @@ fn join_via(orchestrator: SocketAddr, region: &str) -> RunningViewer {
     );
     assert_eq!(asked.status, 307, "{}", asked.body);
     let location = asked.header("location").unwrap().to_owned();
-    let node = address_of(&location);
     assert!(
         location.ends_with(&format!("/whep/endpoint/{CHANNEL}")),
         "{location}"
     );
+    join_node(address_of(&location), viewer, &offer)
+}
+
+/// Joins `node` directly with `viewer`'s `offer` and starts the viewer.
+fn join_node(node: SocketAddr, mut viewer: TestViewer, offer: &str) -> RunningViewer {
+    let sdp = [("Content-Type", "application/sdp")];
     let answered = http::request(
         node,
         "POST",
@@ -75,21 +84,34 @@ fn join_via(orchestrator: SocketAddr, region: &str) -> RunningViewer {
     );
     assert_eq!(answered.status, 201, "{}", answered.body);
     // Absolute, on the node: clients that followed a redirect resolve it alike.
-    let resource = answered.header("location").unwrap();
+    let resource = answered.header("location").unwrap().to_owned();
     assert!(
         resource.starts_with(&format!("http://{node}/whep/resource/")),
         "{resource}"
     );
     viewer.accept_answer(&answered.body);
     let stop = Arc::new(AtomicBool::new(false));
+    let ask_keyframe = Arc::new(AtomicBool::new(false));
     let thread = {
-        let stop = Arc::clone(&stop);
+        let (stop, ask_keyframe) = (Arc::clone(&stop), Arc::clone(&ask_keyframe));
         std::thread::spawn(move || {
-            viewer.run(Duration::from_secs(60), |_| stop.load(Ordering::Acquire));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
+                viewer.run(Duration::from_millis(20), |_| false);
+                if viewer.connected_at.is_some() && ask_keyframe.swap(false, Ordering::AcqRel) {
+                    viewer.request_keyframe();
+                }
+            }
             viewer
         })
     };
-    RunningViewer { node, thread, stop }
+    RunningViewer {
+        node,
+        thread,
+        stop,
+        ask_keyframe,
+        resource,
+    }
 }
 
 /// The video payloads a viewer received, in sequence order, once each.
@@ -171,13 +193,13 @@ fn publish_first_frame(origin: &Node, orchestrator: SocketAddr) -> (FtlPublisher
     (publisher, first)
 }
 
-/// Streams the rest of the clip, ends the stream, and checks that the edge's
-/// relay and viewers end and the registry forgets the stream; then that each
-/// viewer got every video packet byte for byte.
+/// Streams the rest of the clip, ends the stream, and checks that the
+/// edges' relays and viewers end and the registry forgets the stream; then
+/// that each viewer got every video packet byte for byte.
 fn finish_stream(
     publisher: FtlPublisher,
     first: usize,
-    edge: &Node,
+    edges: &[&Node],
     viewers: Vec<RunningViewer>,
     orchestrator: SocketAddr,
 ) {
@@ -186,12 +208,14 @@ fn finish_stream(
     send_rest(&publisher, &video, &audio, first);
     std::thread::sleep(Duration::from_millis(700));
     let _ = publisher.disconnect();
-    wait_for(Duration::from_secs(10), "the edge's relay to end", || {
-        viewers_on(edge).is_none()
-    });
-    wait_for(Duration::from_secs(10), "the edge's viewers to end", || {
-        peers_on(edge) == 0
-    });
+    for edge in edges {
+        wait_for(Duration::from_secs(10), "the edge's relay to end", || {
+            viewers_on(edge).is_none()
+        });
+        wait_for(Duration::from_secs(10), "the edge's viewers to end", || {
+            peers_on(edge) == 0
+        });
+    }
     wait_for(
         Duration::from_secs(5),
         "the registry to forget the stream",
@@ -270,7 +294,102 @@ fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
         node_ids(o) == ["a", "b"]
     });
 
-    finish_stream(publisher, first, &b, vec![first_viewer, second_viewer], o);
+    finish_stream(
+        publisher,
+        first,
+        &[&b],
+        vec![first_viewer, second_viewer],
+        o,
+    );
+    b.stop();
+    a.stop();
+    orchestrator.stop();
+}
+
+/// Keyframe requests the node's workers received from their viewers.
+fn keyframe_requests_on(node: &Node) -> u64 {
+    node.engine()
+        .stats(Duration::from_secs(1))
+        .iter()
+        .map(|worker| worker.keyframe_requests)
+        .sum()
+}
+
+#[test]
+fn relays_chain_refuse_loops_carry_keyframe_requests_and_close_when_idle() {
+    let orchestrator = start_orchestrator(Store::Memory);
+    let o = orchestrator.address();
+    let a = start_member(&[o], "a", "us");
+    let b = start_member(&[o], "b", "eu");
+    let d = start_member(&[o], "d", "eu");
+    wait_for(Duration::from_secs(10), "three nodes registered", || {
+        node_ids(o) == ["a", "b", "d"]
+    });
+    let (publisher, first) = publish_first_frame(&a, o);
+    let at_b = join_via(o, "eu");
+    assert_eq!(at_b.node, b.http_addr());
+    // d holds nothing; it pulls from the nearest holder, b in its own region.
+    let (viewer, offer) = TestViewer::new();
+    let at_d = join_node(d.http_addr(), viewer, &offer);
+    wait_for(
+        Duration::from_secs(5),
+        "the chained relay registered",
+        || {
+            holders(o, CHANNEL)
+                == [
+                    ("a".to_owned(), true, path(&["a"])),
+                    ("b".to_owned(), false, path(&["a", "b"])),
+                    ("d".to_owned(), false, path(&["a", "b", "d"])),
+                ]
+        },
+    );
+    assert_eq!(viewers_on(&a), Some(1), "only b pulls from the origin");
+    assert_eq!(viewers_on(&b), Some(2), "b's viewer and d's relay");
+
+    // A relay request that already came through b is a loop.
+    let bearer = format!("Bearer {}", common::cluster::SECRET);
+    let (_, loop_offer) = TestViewer::new();
+    let looped = http::request(
+        b.http_addr(),
+        "POST",
+        &format!("/whep/endpoint/{CHANNEL}"),
+        &[
+            ("Content-Type", "application/sdp"),
+            ("Authorization", bearer.as_str()),
+            ("X-Waveguide-Relay-Via", "d,b"),
+        ],
+        loop_offer.as_bytes(),
+    );
+    assert_eq!(looped.status, 508, "{}", looped.body);
+
+    // A keyframe request from d's viewer travels d → b → a.
+    let before = keyframe_requests_on(&a);
+    at_d.ask_keyframe.store(true, Ordering::Release);
+    wait_for(
+        Duration::from_secs(5),
+        "the keyframe request to reach a",
+        || keyframe_requests_on(&a) > before,
+    );
+
+    // d's viewer leaves: after the grace period d's relay closes, and b
+    // and the origin carry on.
+    let gone = at_d
+        .resource
+        .trim_start_matches(&format!("http://{}", d.http_addr()));
+    let deleted = http::request(d.http_addr(), "DELETE", gone, &[], b"");
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let _ = at_d.finish();
+    wait_for(Duration::from_secs(5), "d's idle relay to close", || {
+        viewers_on(&d).is_none() && viewers_on(&b) == Some(1)
+    });
+    wait_for(
+        Duration::from_secs(5),
+        "the registry to forget d's copy",
+        || holders(o, CHANNEL).len() == 2,
+    );
+
+    finish_stream(publisher, first, &[&b], vec![at_b], o);
+    d.stop();
     b.stop();
     a.stop();
     orchestrator.stop();
@@ -307,7 +426,7 @@ fn two_orchestrators_share_a_redis_registry_and_one_may_die() {
     finish_stream(
         publisher,
         first_packet,
-        &b,
+        &[&b],
         vec![first_viewer, second_viewer],
         o1,
     );

@@ -139,6 +139,7 @@ impl Cluster {
         StreamReport {
             node: self.id.clone(),
             url: self.url.clone(),
+            region: self.region.clone(),
             origin,
             path,
             viewers,

@@ -3,7 +3,9 @@
 //! session to that node as a client (the engine's relay), and its viewers
 //! then join the local copy. Loops are refused: a relay never pulls from
 //! itself, nor from a node whose copy came through it or through any node
-//! its own request came through.
+//! its own request came through. It pulls from the nearest holder: one in its
+//! own region if any (so edges chain: origin → regional edge → edge), else
+//! the one fewest hops from the origin.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +78,15 @@ impl Cluster {
                     && !h.report.path.contains(&self.id)
                     && !via.contains(&h.report.node)
             })
-            .min_by_key(|h| (h.report.path.len(), h.report.viewers))
+            // Nearest first (a holder in this region, then the fewest hops
+            // from the origin), then the least watched.
+            .min_by_key(|h| {
+                (
+                    h.report.region != self.region,
+                    h.report.path.len(),
+                    h.report.viewers,
+                )
+            })
             .ok_or_else(|| {
                 if holders.is_empty() {
                     HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel")

@@ -115,6 +115,7 @@ mod tests {
             report: StreamReport {
                 node: node.into(),
                 url: format!("http://{node}"),
+                region: String::new(),
                 origin: path.len() == 1,
                 path: path.iter().map(|s| (*s).to_owned()).collect(),
                 viewers: 0,

@@ -34,6 +34,9 @@ pub struct StreamReport {
     pub node: String,
     /// That node's public HTTP base URL.
     pub url: String,
+    /// That node's region.
+    #[serde(default)]
+    pub region: String,
     /// Whether the stream is published there (else it is relayed).
     pub origin: bool,
     /// The node ids the stream passed through, origin first, this node last.

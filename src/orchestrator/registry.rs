@@ -288,6 +288,7 @@ mod tests {
             report: StreamReport {
                 node: node.into(),
                 url: format!("http://{node}"),
+                region: String::new(),
                 origin: true,
                 path: vec![node.into()],
                 viewers: 0,

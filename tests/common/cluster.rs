@@ -94,7 +94,7 @@ fn spawn_binary(role: &[&str], toml: &str, ready: &str) -> (ChildProcess, Value)
     std::fs::File::create(&path)
         .and_then(|mut file| file.write_all(toml.as_bytes()))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_waveguide-engine"))
+    let child = Command::new(env!("CARGO_BIN_EXE_waveguide-engine"))
         .args(role)
         .arg("--config")
         .arg(&path)
@@ -103,7 +103,12 @@ fn spawn_binary(role: &[&str], toml: &str, ready: &str) -> (ChildProcess, Value)
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    // Owned (killed and reaped on drop) before anything can fail.
+    let mut process = ChildProcess {
+        child,
+        config: path,
+    };
+    let stdout = process.child.stdout.take().unwrap();
     let (lines_tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -121,10 +126,6 @@ fn spawn_binary(role: &[&str], toml: &str, ready: &str) -> (ChildProcess, Value)
         };
         let message = value["fields"]["message"].as_str().unwrap_or_default();
         if message.contains(ready) {
-            let process = ChildProcess {
-                child,
-                config: path,
-            };
             return (process, value);
         }
     }
