@@ -128,25 +128,34 @@ impl Node {
         })?;
         let http_addr = http_listener.local_addr()?;
         let ftl_addr = ftl_listener.local_addr()?;
-        let cluster = config.cluster.as_ref().map(|cluster| {
-            let public = SocketAddr::new(config.engine.public_ip, http_addr.port());
-            let scheme = if config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            Arc::new(cluster::Cluster::new(
-                cluster,
-                public.to_string(),
-                format!("{scheme}://{public}"),
-            ))
-        });
+        let public = SocketAddr::new(config.engine.public_ip, http_addr.port());
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let settings = config.cluster.as_ref();
+        let local = Arc::new(cluster::local::LocalNode::new(cluster::local::Identity {
+            id: settings
+                .and_then(|c| c.node_id.clone())
+                .unwrap_or_else(|| public.to_string()),
+            url: settings
+                .and_then(|c| c.public_url.clone())
+                .unwrap_or_else(|| format!("{scheme}://{public}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            region: settings.map(|c| c.region.clone()).unwrap_or_default(),
+            capacity: settings.map_or(config.engine.max_viewers_total as u64, |c| c.capacity),
+        }));
+        let cluster =
+            settings.map(|settings| Arc::new(cluster::Cluster::new(settings, Arc::clone(&local))));
         let state = Arc::new(AppState::new(
             engine.handle(),
             config.service.clone(),
             config.ftl_control.clone(),
             config.whip_takeover,
             runtime.handle().clone(),
+            local,
             cluster.clone(),
         ));
         let router = http::router(Arc::clone(&state), config.max_body_bytes);
@@ -208,7 +217,7 @@ impl Node {
                 ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     ticks.tick().await;
-                    cluster.heartbeat(&engine, interval).await;
+                    cluster.heartbeat(&engine).await;
                 }
             });
         }

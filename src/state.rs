@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use serde_json::json;
 
 use crate::cluster::Cluster;
+use crate::cluster::local::LocalNode;
 use crate::service::{Service, ServiceClient};
 
 /// Shared by the HTTP handlers and the FTL connections.
@@ -24,6 +25,8 @@ pub struct AppState {
     pub service: ServiceClient,
     /// Runs the service calls made from outside the runtime.
     runtime: tokio::runtime::Handle,
+    /// This node as the registry sees it (served on `/v1/` by a single node).
+    pub local: Arc<LocalNode>,
     /// This node's cluster membership, if it is in one.
     pub cluster: Option<Arc<Cluster>>,
     /// What the service is told about each live stream, by stream id.
@@ -76,12 +79,14 @@ impl AppState {
         ftl_control: ftl::ServerConfig,
         whip_takeover: bool,
         runtime: tokio::runtime::Handle,
+        local: Arc<LocalNode>,
         cluster: Option<Arc<Cluster>>,
     ) -> Self {
         Self {
             engine,
             service: ServiceClient::new(service),
             runtime,
+            local,
             cluster,
             started: Mutex::new(HashMap::new()),
             ftl_control,

@@ -556,3 +556,28 @@ fn node_calls_without_the_secret_are_refused() {
     assert_eq!(node_ids(o), ["x"]);
     orchestrator.stop();
 }
+
+#[test]
+fn a_single_node_answers_the_registry_api_itself() {
+    let node = common::start_node(1);
+    let id = node.http_addr().to_string();
+    let nodes = common::cluster::get_json(node.http_addr(), "/v1/nodes");
+    assert_eq!(nodes[0]["id"], id.as_str());
+    assert_eq!(nodes[0]["url"], format!("http://{id}"));
+    assert_eq!(nodes[0]["streams"], 0);
+    assert!(holders(node.http_addr(), CHANNEL).is_empty());
+    let key = node.service().example_stream_key(CHANNEL).unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    assert_eq!(
+        holders(node.http_addr(), CHANNEL),
+        [(id.clone(), true, vec![id.clone()])]
+    );
+    let nodes = common::cluster::get_json(node.http_addr(), "/v1/nodes");
+    assert_eq!(nodes[0]["streams"], 1);
+    let missing = http::request(node.http_addr(), "GET", "/v1/streams/999", &[], b"");
+    assert_eq!(missing.status, 404);
+    drop(publisher);
+    node.stop();
+}

@@ -14,7 +14,8 @@ use axum::http::StatusCode;
 use engine::{EngineError, EngineHandle};
 
 use super::client::{path, url_with_path};
-use super::{Cluster, RELAY_VIA_HEADER, RelayEntry};
+use super::local::RelayEntry;
+use super::{Cluster, RELAY_VIA_HEADER};
 use crate::http::HttpError;
 use crate::orchestrator::records::StreamRecord;
 
@@ -34,7 +35,7 @@ impl Cluster {
         channel: &str,
         via: &[String],
     ) -> Result<(), HttpError> {
-        if via.iter().any(|node| node == &self.id) {
+        if via.iter().any(|node| node == self.id()) {
             return Err(HttpError::new(
                 StatusCode::LOOP_DETECTED,
                 "this relay request came through this node already",
@@ -71,18 +72,19 @@ impl Cluster {
                     .retry_after(1)
             })?
             .unwrap_or_default();
+        let me = self.local.identity();
         let source = holders
             .iter()
             .filter(|h| {
-                h.report.node != self.id
-                    && !h.report.path.contains(&self.id)
+                h.report.node != me.id
+                    && !h.report.path.contains(&me.id)
                     && !via.contains(&h.report.node)
             })
             // Nearest first (a holder in this region, then the fewest hops
             // from the origin), then the least watched.
             .min_by_key(|h| {
                 (
-                    h.report.region != self.region,
+                    h.report.region != me.region,
                     h.report.path.len(),
                     h.report.viewers,
                 )
@@ -112,7 +114,7 @@ impl Cluster {
             Err(error) => return Err(crate::http::engine_error(error)),
         };
         let mut chain: Vec<String> = via.to_vec();
-        chain.push(self.id.clone());
+        chain.push(me.id.clone());
         let session = self
             .request_upstream(source, channel, opened.offer, &chain)
             .await;
@@ -150,9 +152,9 @@ impl Cluster {
             }
         };
         let mut path_here = source.report.path.clone();
-        path_here.push(self.id.clone());
+        path_here.push(me.id.clone());
         tracing::info!(%channel, from = %source.report.node, path = ?path_here, "relay opened");
-        self.relays.lock().insert(
+        self.local.relays.lock().insert(
             channel.to_owned(),
             RelayEntry {
                 stream_id: opened.stream_id,
@@ -160,7 +162,7 @@ impl Cluster {
                 upstream_resource: resource,
             },
         );
-        let report = self.stream_report(false, path_here, 0);
+        let report = self.local.stream_report(false, path_here, 0);
         if let Err(error) = self
             .client
             .post(&path(&["v1", "streams", channel, "start"]), &report)
@@ -233,7 +235,7 @@ impl Cluster {
     /// know yet) and the orchestrators hear that this copy is gone.
     pub async fn relay_closed(&self, engine: &EngineHandle, channel: &str, stream_id: u64) {
         let entry = {
-            let mut relays = self.relays.lock();
+            let mut relays = self.local.relays.lock();
             match relays.get(channel) {
                 Some(entry) if entry.stream_id == stream_id => relays.remove(channel),
                 _ => None,

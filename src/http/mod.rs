@@ -6,6 +6,7 @@ mod api;
 pub mod first_bytes;
 pub mod headers;
 mod player;
+mod registry_view;
 mod whep;
 mod whip;
 
@@ -140,6 +141,9 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/api/streams", get(api::streams))
         .route("/api/streams/{channel}", get(api::stream))
         .route("/metrics", get(api::metrics))
+        .route("/v1/nodes", get(registry_view::nodes))
+        .route("/v1/streams", get(registry_view::streams))
+        .route("/v1/streams/{channel}", get(registry_view::stream))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }

@@ -1,0 +1,50 @@
+//! This node's own registry view, in the orchestrator's format:
+//! `GET /v1/nodes` (this node and its load) and `GET /v1/streams[/{channel}]`
+//! (its live streams, with relay paths). On a single node this is the
+//! embedded orchestrator; in a cluster, the orchestrator's `/v1/` shows the
+//! whole cluster and a node's shows what it holds.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::HttpError;
+use crate::orchestrator::records::{NodeReport, StreamRecord};
+use crate::state::AppState;
+
+/// `GET /v1/nodes`.
+pub async fn nodes(State(state): State<Arc<AppState>>) -> Json<Vec<NodeReport>> {
+    let engine = state.engine.clone();
+    let local = Arc::clone(&state.local);
+    let report = tokio::task::spawn_blocking(move || local.node_report(&engine))
+        .await
+        .ok();
+    Json(report.into_iter().collect())
+}
+
+/// `GET /v1/streams`.
+pub async fn streams(State(state): State<Arc<AppState>>) -> Json<Vec<StreamRecord>> {
+    Json(state.local.stream_records(&state.engine))
+}
+
+/// `GET /v1/streams/{channel}`: `404` unless this node holds it.
+pub async fn stream(
+    State(state): State<Arc<AppState>>,
+    Path(channel): Path<String>,
+) -> Result<Json<Vec<StreamRecord>>, HttpError> {
+    let held: Vec<StreamRecord> = state
+        .local
+        .stream_records(&state.engine)
+        .into_iter()
+        .filter(|record| record.channel == channel)
+        .collect();
+    if held.is_empty() {
+        return Err(HttpError::new(
+            StatusCode::NOT_FOUND,
+            "no live stream on this channel",
+        ));
+    }
+    Ok(Json(held))
+}
