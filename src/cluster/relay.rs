@@ -212,6 +212,14 @@ impl Cluster {
             .text()
             .await
             .map_err(|error| bad_gateway(error.to_string()))?;
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            // No keyframe there yet, or no room: the viewer may retry.
+            return Err(HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the origin cannot serve the stream yet; retry shortly",
+            )
+            .retry_after(1));
+        }
         if status != reqwest::StatusCode::CREATED {
             let reason: String = body.trim().chars().take(200).collect();
             return Err(bad_gateway(format!("{status} {reason}")));
