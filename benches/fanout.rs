@@ -212,8 +212,7 @@ impl Worker {
             let index = self.clients.iter().position(|c| c.local == source).unwrap();
             self.viewers[index].handle_datagram(
                 now,
-                source,
-                self.server_addr,
+                (Protocol::Udp, source, self.server_addr),
                 &buf[..n],
                 &mut self.send,
             );

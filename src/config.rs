@@ -89,6 +89,8 @@ pub struct WebRtcSection {
     pub port_base: u16,
     /// The IP announced in ICE candidates (behind 1:1 NAT: the public one).
     pub public_ip: IpAddr,
+    /// Also accept ICE over TCP (RFC 6544, passive) on each worker's port.
+    pub ice_tcp: bool,
 }
 
 /// `[workers]`
@@ -297,6 +299,7 @@ impl Default for WebRtcSection {
             bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port_base: 8200,
             public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ice_tcp: engine::EngineConfig::default().ice_tcp,
         }
     }
 }
@@ -463,6 +466,7 @@ impl Config {
         engine.webrtc_bind = self.webrtc.bind;
         engine.webrtc_port_base = self.webrtc.port_base;
         engine.public_ip = self.webrtc.public_ip;
+        engine.ice_tcp = self.webrtc.ice_tcp;
         engine.ftl_media_ports = self.ftl.media_port_min..=self.ftl.media_port_max;
         engine.ftl_media_bind = self.ftl.media_bind;
         engine.max_viewers_per_worker = self.limits.max_peers_per_worker;

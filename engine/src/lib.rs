@@ -21,6 +21,7 @@
 mod catch_up;
 pub mod demux;
 pub mod ftl_media;
+mod ice_tcp;
 mod inbox;
 pub mod peer;
 pub mod publisher;
@@ -86,6 +87,9 @@ pub struct EngineConfig {
     pub socket_buffer_bytes: usize,
     /// A relay whose stream has had no local viewer this long closes.
     pub relay_idle_grace: Duration,
+    /// Also offer a passive ICE-TCP candidate (RFC 6544) on each worker's
+    /// port number, for peers whose networks block UDP.
+    pub ice_tcp: bool,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +113,7 @@ impl Default for EngineConfig {
             ftl_media_timeout: Duration::from_secs(10),
             socket_buffer_bytes: 4 << 20,
             relay_idle_grace: Duration::from_secs(10),
+            ice_tcp: true,
         }
     }
 }
@@ -222,8 +227,11 @@ pub struct WorkerStats {
     pub forwarded: u64,
     /// Times a viewer fell a whole ring behind and skipped to a keyframe.
     pub laps: u64,
-    /// Datagrams on the WebRTC socket that matched no viewer.
+    /// Datagrams on the WebRTC socket (and ICE-TCP connections) that
+    /// matched no viewer.
     pub unroutable: u64,
+    /// ICE-TCP connections open.
+    pub ice_tcp_connections: usize,
     /// Keyframe requests from viewers.
     pub keyframe_requests: u64,
     /// Loop turns.
@@ -397,6 +405,15 @@ impl Engine {
                 config.socket_buffer_bytes,
             )?;
             let address = SocketAddr::new(config.public_ip, socket.local_addr()?.port());
+            // ICE-TCP listens on the same port number when the port is fixed.
+            let tcp = if config.ice_tcp {
+                let listener =
+                    std::net::TcpListener::bind(SocketAddr::new(config.webrtc_bind, port))?;
+                let announced = SocketAddr::new(config.public_ip, listener.local_addr()?.port());
+                Some((listener, announced))
+            } else {
+                None
+            };
             let poll = mio::Poll::new()?;
             let waker = Arc::new(mio::Waker::new(poll.registry(), worker::WAKER)?);
             let (commands, inbox) = unbounded();
@@ -407,13 +424,14 @@ impl Engine {
                 viewers: Arc::clone(&viewers),
                 address,
             });
-            pending.push((poll, socket, address, inbox, viewers));
+            pending.push((poll, socket, address, inbox, viewers, tcp));
         }
         let wakers: Arc<[Arc<mio::Waker>]> = links.iter().map(|l| Arc::clone(&l.waker)).collect();
         let wake_pending: Arc<[AtomicBool]> =
             (0..workers).map(|_| AtomicBool::new(false)).collect();
         let mut threads = Vec::with_capacity(workers);
-        for (index, (poll, socket, address, inbox, viewers)) in pending.into_iter().enumerate() {
+        for (index, (poll, socket, address, inbox, viewers, tcp)) in pending.into_iter().enumerate()
+        {
             let worker = worker::Worker::new(worker::WorkerSetup {
                 index,
                 poll,
@@ -426,6 +444,7 @@ impl Engine {
                 rtc_base: base.clone(),
                 viewers,
                 config: config.clone(),
+                tcp,
             })?;
             threads.push(
                 std::thread::Builder::new()

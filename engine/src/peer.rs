@@ -189,19 +189,19 @@ fn viewer_config(stream: &Stream, base: &RtcConfig) -> (RtcConfig, u32) {
 }
 
 impl Viewer {
-    /// A viewer of `stream` answering `offer` (standard WHEP). `candidate` is
-    /// the worker's advertised address; `ufrag` routes its STUN to us.
+    /// A viewer of `stream` answering `offer` (standard WHEP). `candidates`
+    /// are the worker's advertised addresses; `ufrag` routes its STUN to us.
     pub fn answer(
         now: Instant,
         base: &RtcConfig,
         ufrag: String,
-        candidate: SocketAddr,
+        candidates: impl Into<LocalAddresses>,
         stream: Arc<Stream>,
         offer: &str,
     ) -> Result<(Self, String), ViewerError> {
         let offer = SdpOffer::from_sdp_string(offer).map_err(unparseable)?;
         let (config, profile) = viewer_config(&stream, base);
-        let mut rtc = build_rtc(now, config, ufrag, candidate)?;
+        let mut rtc = build_rtc(now, config, ufrag, candidates.into())?;
         let answer = rtc.sdp_api().accept_offer(offer)?;
         let answer = answer.to_sdp_string();
         let mut viewer = Self::new(now, rtc, stream);
@@ -229,11 +229,11 @@ impl Viewer {
         now: Instant,
         base: &RtcConfig,
         ufrag: String,
-        candidate: SocketAddr,
+        candidates: impl Into<LocalAddresses>,
         stream: Arc<Stream>,
     ) -> Result<(Self, String), ViewerError> {
         let (config, _) = viewer_config(&stream, base);
-        let mut rtc = build_rtc(now, config, ufrag, candidate)?;
+        let mut rtc = build_rtc(now, config, ufrag, candidates.into())?;
         let mut api = rtc.sdp_api();
         let video = api.add_media(
             MediaKind::Video,
@@ -469,18 +469,42 @@ pub(crate) fn sending_or_receiving_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
     mids
 }
 
+/// Where a worker's peers are reached: its UDP socket's announced address
+/// and, with ICE-TCP, its TCP listener's (a passive candidate, RFC 6544).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalAddresses {
+    /// The UDP host candidate.
+    pub udp: SocketAddr,
+    /// The passive TCP host candidate, if ICE-TCP is on.
+    pub tcp: Option<SocketAddr>,
+}
+
+impl From<SocketAddr> for LocalAddresses {
+    fn from(udp: SocketAddr) -> Self {
+        Self { udp, tcp: None }
+    }
+}
+
 pub(crate) fn build_rtc(
     now: Instant,
     config: RtcConfig,
     ufrag: String,
-    candidate: SocketAddr,
+    addresses: LocalAddresses,
 ) -> Result<Rtc, ViewerError> {
     let mut credentials = IceCreds::new();
     credentials.ufrag = ufrag;
     let mut rtc = config.set_local_ice_credentials(credentials).build(now);
-    let candidate =
-        Candidate::host(candidate, "udp").map_err(|e| ViewerError::Negotiation(e.into()))?;
-    rtc.add_local_candidate(candidate);
+    let bad = |e: str0m::error::IceError| ViewerError::Negotiation(e.into());
+    rtc.add_local_candidate(Candidate::host(addresses.udp, "udp").map_err(bad)?);
+    if let Some(tcp) = addresses.tcp {
+        let candidate = Candidate::builder()
+            .tcp()
+            .host(tcp)
+            .tcptype(str0m::net::TcpType::Passive)
+            .build()
+            .map_err(bad)?;
+        rtc.add_local_candidate(candidate);
+    }
     Ok(rtc)
 }
 

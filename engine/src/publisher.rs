@@ -17,7 +17,9 @@ use str0m::{Event, Rtc, RtcConfig};
 
 use crate::rtc_io::{RtcIo, RtcPeer};
 
-use crate::peer::{DrainOutcome, ViewerError, build_rtc, sending_or_receiving_mids, unparseable};
+use crate::peer::{
+    DrainOutcome, LocalAddresses, ViewerError, build_rtc, sending_or_receiving_mids, unparseable,
+};
 use crate::ring::{RingPacket, RingWriter};
 use crate::stream::{Stream, TrackKind};
 use crate::udp::SendBatch;
@@ -71,7 +73,7 @@ impl Publisher {
         now: Instant,
         base: &RtcConfig,
         ufrag: String,
-        candidate: SocketAddr,
+        candidates: impl Into<LocalAddresses>,
         stream: Arc<Stream>,
         (video, audio): (Option<RingWriter>, Option<RingWriter>),
         offer: &str,
@@ -82,7 +84,7 @@ impl Publisher {
             return Err(ViewerError::Simulcast);
         }
         let offer = SdpOffer::from_sdp_string(offer).map_err(unparseable)?;
-        let mut rtc = build_rtc(now, publisher_config(base), ufrag, candidate)?;
+        let mut rtc = build_rtc(now, publisher_config(base), ufrag, candidates.into())?;
         let answer = rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
         let mut tracks = Vec::with_capacity(2);
         let mut writers = [(TrackKind::Video, video), (TrackKind::Audio, audio)];
@@ -115,7 +117,7 @@ impl Publisher {
         (video, audio): (Option<RingWriter>, Option<RingWriter>),
     ) -> Result<(Self, String), ViewerError> {
         let config = publisher_config(base).set_ice_lite(false);
-        let mut rtc = build_rtc(now, config, ufrag, candidate)?;
+        let mut rtc = build_rtc(now, config, ufrag, candidate.into())?;
         let mut api = rtc.sdp_api();
         let mut tracks = Vec::with_capacity(2);
         for (kind, writer) in [(TrackKind::Video, video), (TrackKind::Audio, audio)] {

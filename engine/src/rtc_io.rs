@@ -15,6 +15,10 @@ use crate::udp::SendBatch;
 /// Most due timeouts re-fed in one drain before giving up for this turn.
 const MAX_REFEEDS: usize = 8;
 
+/// How a datagram arrived: over UDP or an ICE-TCP connection, from where,
+/// to which of our addresses.
+pub type Route = (Protocol, SocketAddr, SocketAddr);
+
 /// One peer's `Rtc` and the state every peer keeps about it.
 pub struct RtcIo {
     pub(crate) rtc: Rtc,
@@ -43,11 +47,10 @@ impl RtcIo {
     pub(crate) fn accepts(
         &self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        (proto, source, destination): Route,
         datagram: &[u8],
     ) -> bool {
-        match Receive::new(Protocol::Udp, source, destination, datagram) {
+        match Receive::new(proto, source, destination, datagram) {
             Ok(receive) => self.rtc.accepts(&Input::Receive(now, receive)),
             Err(_) => false,
         }
@@ -58,11 +61,10 @@ impl RtcIo {
     pub(crate) fn receive(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        (proto, source, destination): Route,
         datagram: &[u8],
     ) -> bool {
-        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, datagram) else {
+        let Ok(receive) = Receive::new(proto, source, destination, datagram) else {
             return true;
         };
         self.rtc.handle_input(Input::Receive(now, receive)).is_ok() || self.rtc.is_alive()
@@ -85,6 +87,9 @@ impl RtcIo {
         let mut refeeds = 0;
         loop {
             match self.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) if transmit.proto == Protocol::Tcp => {
+                    send.push_tcp(transmit.destination, transmit.contents.into())
+                }
                 Ok(Output::Transmit(transmit)) => {
                     send.push(transmit.destination, transmit.contents.into())
                 }
@@ -161,27 +166,21 @@ pub trait RtcPeer {
         self.io().closed
     }
 
-    /// Whether the `Rtc` takes this datagram (STUN integrity, known remote).
-    fn accepts(
-        &self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-    ) -> bool {
-        self.io().accepts(now, source, destination, datagram)
+    /// Whether the `Rtc` takes this datagram (STUN integrity, known remote),
+    /// arrived over `route`: protocol, source and our destination address.
+    fn accepts(&self, now: Instant, route: Route, datagram: &[u8]) -> bool {
+        self.io().accepts(now, route, datagram)
     }
 
-    /// Feeds one datagram, then drains.
+    /// Feeds one datagram (or ICE-TCP frame), then drains.
     fn handle_datagram(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        route: Route,
         datagram: &[u8],
         send: &mut SendBatch,
     ) -> DrainOutcome {
-        if !self.io_mut().receive(now, source, destination, datagram) {
+        if !self.io_mut().receive(now, route, datagram) {
             return self.close(now, send);
         }
         self.drain(now, send)

@@ -187,9 +187,11 @@ pub struct SendStats {
     pub bytes: u64,
 }
 
-/// Datagrams waiting to be sent, each owned until the flush.
+/// Datagrams waiting to be sent, each owned until the flush; and messages
+/// for ICE-TCP connections, which the worker writes itself.
 pub struct SendBatch {
     queue: Vec<(SocketAddr, Vec<u8>)>,
+    tcp: Vec<(SocketAddr, Vec<u8>)>,
     gso: bool,
     stats: SendStats,
 }
@@ -200,6 +202,7 @@ impl SendBatch {
     pub fn new(gso: bool) -> Self {
         Self {
             queue: Vec::with_capacity(BATCH.saturating_mul(4)),
+            tcp: Vec::new(),
             gso,
             stats: SendStats::default(),
         }
@@ -228,6 +231,16 @@ impl SendBatch {
     /// Queues a datagram for `destination`.
     pub fn push(&mut self, destination: SocketAddr, contents: Vec<u8>) {
         self.queue.push((destination, contents));
+    }
+
+    /// Queues a message for the ICE-TCP connection from `destination`.
+    pub fn push_tcp(&mut self, destination: SocketAddr, contents: Vec<u8>) {
+        self.tcp.push((destination, contents));
+    }
+
+    /// Takes the queued ICE-TCP messages.
+    pub fn drain_tcp(&mut self) -> std::vec::Drain<'_, (SocketAddr, Vec<u8>)> {
+        self.tcp.drain(..)
     }
 
     /// Sends everything queued on `socket`, [`BATCH`] messages per syscall.

@@ -15,14 +15,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token};
 use str0m::RtcConfig;
+use str0m::net::Protocol;
 
 use crate::demux::{Demux, Slot, stun_local_ufrag};
 use crate::ftl_media::FtlIngest;
+use crate::ice_tcp::{IceTcp, TcpRead};
 use crate::inbox::Command;
+use crate::peer::LocalAddresses;
 use crate::peer::{DrainOutcome, Viewer, ViewerError};
 use crate::publisher::Publisher;
 use crate::relay::Relay;
-use crate::rtc_io::RtcPeer;
+use crate::rtc_io::{Route, RtcPeer};
 use crate::stream::Stream;
 use crate::udp::{BATCH, RecvBatch, SendBatch};
 use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, PeerId, WorkerStats};
@@ -31,8 +34,9 @@ use crate::{EngineConfig, EngineError, EngineEvent, OpenedViewer, PeerId, Worker
 const SOCKET: Token = Token(0);
 /// The inbox waker's token.
 pub(crate) const WAKER: Token = Token(1);
-/// FTL media sockets and relay sockets get tokens from here on.
-const FIRST_INGEST: usize = 2;
+/// FTL media sockets and relay sockets get tokens from here on (the
+/// ICE-TCP listener is 2; its connections are far above).
+const FIRST_INGEST: usize = 3;
 
 /// Most datagrams read from the WebRTC socket per turn.
 const WEBRTC_READ_BUDGET: usize = 16 * BATCH;
@@ -99,6 +103,8 @@ pub(crate) struct WorkerSetup {
     pub rtc_base: RtcBase,
     pub viewers: Arc<AtomicUsize>,
     pub config: EngineConfig,
+    /// With ICE-TCP: the bound listener and the address it is announced as.
+    pub tcp: Option<(std::net::TcpListener, SocketAddr)>,
 }
 
 /// A peer on this worker: a WHEP viewer, a WHIP publisher, or an edge
@@ -127,26 +133,18 @@ impl Peer {
         }
     }
 
-    fn accepts(
-        &self,
-        now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
-        datagram: &[u8],
-    ) -> bool {
-        self.rtc().accepts(now, source, destination, datagram)
+    fn accepts(&self, now: Instant, route: Route, datagram: &[u8]) -> bool {
+        self.rtc().accepts(now, route, datagram)
     }
 
     fn handle_datagram(
         &mut self,
         now: Instant,
-        source: SocketAddr,
-        destination: SocketAddr,
+        route: Route,
         datagram: &[u8],
         send: &mut SendBatch,
     ) -> DrainOutcome {
-        self.rtc_mut()
-            .handle_datagram(now, source, destination, datagram, send)
+        self.rtc_mut().handle_datagram(now, route, datagram, send)
     }
 
     fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
@@ -232,6 +230,8 @@ pub(crate) struct Worker {
     /// Viewers per followed stream, by stream id.
     following: HashMap<u64, (Arc<Stream>, usize)>,
     send: SendBatch,
+    /// The passive ICE-TCP candidate, if on.
+    ice_tcp: Option<IceTcp>,
     stats: WorkerStats,
     more_work: bool,
     next_housekeeping: Instant,
@@ -244,7 +244,17 @@ impl Worker {
             .poll
             .registry()
             .register(&mut socket, SOCKET, Interest::READABLE)?;
+        let ice_tcp = match setup.tcp {
+            Some((listener, address)) => Some(IceTcp::new(
+                listener,
+                address,
+                setup.poll.registry(),
+                setup.config.max_viewers_per_worker,
+            )?),
+            None => None,
+        };
         Ok(Self {
+            ice_tcp,
             index: setup.index,
             poll: setup.poll,
             socket,
@@ -305,6 +315,21 @@ impl Worker {
                 match event.token() {
                     SOCKET => self.receive_webrtc(now, &mut recv),
                     WAKER => {}
+                    crate::ice_tcp::LISTENER => {
+                        if let Some(tcp) = &mut self.ice_tcp {
+                            tcp.accept(now, self.poll.registry());
+                        }
+                    }
+                    token if IceTcp::owns(token) => {
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.receive_tcp(now, token);
+                        }
+                        if event.is_writable()
+                            && let Some(tcp) = &mut self.ice_tcp
+                        {
+                            tcp.write(token, self.poll.registry());
+                        }
+                    }
                     token if self.relays.contains_key(&token) => {
                         self.receive_relay(now, token, &mut recv)
                     }
@@ -320,12 +345,91 @@ impl Worker {
                 self.housekeeping(now);
                 self.next_housekeeping = now + HOUSEKEEPING;
             }
-            self.send.flush(&self.socket);
+            self.flush();
             let busy = now.elapsed().as_nanos();
             self.stats.busy_nanos = self
                 .stats
                 .busy_nanos
                 .saturating_add(u64::try_from(busy).unwrap_or(u64::MAX));
+        }
+    }
+
+    /// Sends what the turn queued: datagrams in batches, ICE-TCP frames to
+    /// their connections.
+    fn flush(&mut self) {
+        self.send.flush(&self.socket);
+        if let Some(tcp) = &mut self.ice_tcp {
+            for (remote, message) in self.send.drain_tcp() {
+                tcp.send(remote, &message, self.poll.registry());
+            }
+        }
+    }
+
+    /// Reads an ICE-TCP connection and feeds its frames to its peer. The
+    /// first frame must be a STUN request naming a peer of this worker, or
+    /// the connection is closed.
+    fn receive_tcp(&mut self, now: Instant, token: Token) {
+        loop {
+            let Some(tcp) = &mut self.ice_tcp else {
+                return;
+            };
+            let local = tcp.address();
+            let Some(mut read) = tcp.read(token) else {
+                return;
+            };
+            let mut refused = read.peer.is_none() && crate::ice_tcp::cannot_open(&read.buffer);
+            let (closed, more, remote) = (read.closed, read.more, read.remote);
+            let TcpRead {
+                buffer,
+                framed,
+                peer,
+                ..
+            } = &mut read;
+            let whole = if refused { 0 } else { *framed };
+            for frame in crate::ice_tcp::frames(&buffer[..whole]) {
+                let route = (Protocol::Tcp, remote, local);
+                if peer.is_none() {
+                    *peer = stun_local_ufrag(frame).filter(|slot| {
+                        entry_in(&mut self.slots, *slot).is_some_and(|entry| {
+                            guarded(|| entry.peer.accepts(now, route, frame)).unwrap_or(false)
+                        })
+                    });
+                }
+                let Some(slot) = *peer else {
+                    refused = true;
+                    break;
+                };
+                let Some(entry) = entry_in(&mut self.slots, slot) else {
+                    refused = true;
+                    break;
+                };
+                let send = &mut self.send;
+                let outcome = guarded(|| entry.peer.handle_datagram(now, route, frame, send));
+                self.after_drain(now, slot, outcome);
+            }
+            let Some(tcp) = &mut self.ice_tcp else {
+                return;
+            };
+            if refused || closed {
+                if refused {
+                    tracing::debug!(worker = self.index, %remote, "ICE-TCP connection opened with no STUN request for a peer here; closed");
+                    self.stats.unroutable += 1;
+                }
+                tcp.close(token, self.poll.registry());
+                return;
+            }
+            tcp.restore(token, read);
+            if !more {
+                return;
+            }
+        }
+    }
+
+    /// The addresses new peers announce.
+    fn candidates(&self) -> LocalAddresses {
+        LocalAddresses {
+            udp: self.address,
+            tcp: self.ice_tcp.as_ref().map(IceTcp::address),
         }
     }
 
@@ -388,11 +492,8 @@ impl Worker {
             return;
         };
         let send = &mut self.send;
-        let outcome = guarded(|| {
-            entry
-                .peer
-                .handle_datagram(now, source, address, datagram, send)
-        });
+        let route = (Protocol::Udp, source, address);
+        let outcome = guarded(|| entry.peer.handle_datagram(now, route, datagram, send));
         self.after_drain(now, slot, outcome);
     }
 
@@ -407,7 +508,8 @@ impl Worker {
     ) -> Option<Slot> {
         let address = self.address;
         let entry = entry_in(&mut self.slots, slot)?;
-        if !guarded(|| entry.peer.accepts(now, source, address, datagram)).unwrap_or(false) {
+        let route = (Protocol::Udp, source, address);
+        if !guarded(|| entry.peer.accepts(now, route, datagram)).unwrap_or(false) {
             return None;
         }
         if self.demux.lookup(source) != Some(slot) {
@@ -458,11 +560,8 @@ impl Worker {
                     return;
                 };
                 let send = &mut self.send;
-                let outcome = guarded(|| {
-                    entry
-                        .peer
-                        .handle_datagram(now, source, local, datagram, send)
-                });
+                let route = (Protocol::Udp, source, local);
+                let outcome = guarded(|| entry.peer.handle_datagram(now, route, datagram, send));
                 self.after_drain(now, slot, outcome);
             }
         }
@@ -643,6 +742,7 @@ impl Worker {
                 let mut stats = self.stats.clone();
                 stats.send = self.send.stats();
                 stats.ftl_streams = self.ingests.len();
+                stats.ice_tcp_connections = self.ice_tcp.as_ref().map_or(0, IceTcp::len);
                 let live = self.slots.iter().filter_map(|s| s.entry.as_ref());
                 let (viewers, connected) = live.fold((0, 0), |(all, connected), e| {
                     (all + 1, connected + usize::from(e.peer.is_connected()))
@@ -666,7 +766,7 @@ impl Worker {
                 for slot in live {
                     self.remove_peer(now, slot, Removal::Close);
                 }
-                self.send.flush(&self.socket);
+                self.flush();
                 return false;
             }
         }
@@ -733,7 +833,7 @@ impl Worker {
         }
         let slot = self.take_slot()?;
         let base = &self.rtc_base.config;
-        let address = self.address;
+        let address = self.candidates();
         let opened = guarded(|| match offer {
             Some(offer) => Viewer::answer(
                 now,
@@ -786,7 +886,7 @@ impl Worker {
     ) -> Result<OpenedViewer, EngineError> {
         let slot = self.take_slot()?;
         let base = &self.rtc_base.config;
-        let address = self.address;
+        let address = self.candidates();
         let opened = guarded(|| {
             Publisher::answer(now, base, slot.ufrag(), address, stream, writers, &offer)
         })
@@ -1086,6 +1186,12 @@ impl Worker {
         }
         for stream_id in abandoned {
             self.close_ingest(stream_id);
+        }
+        if let Some(tcp) = &mut self.ice_tcp {
+            let slots = &mut self.slots;
+            tcp.sweep(now, connect_timeout, self.poll.registry(), |slot| {
+                entry_in(slots, slot).is_some()
+            });
         }
     }
 }

@@ -188,6 +188,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         &per_worker(|w| w.unroutable),
     );
     family(
+        "waveguide_ice_tcp_connections",
+        "gauge",
+        "ICE-TCP connections open.",
+        &per_worker(|w| w.ice_tcp_connections as u64),
+    );
+    family(
         "waveguide_viewer_keyframe_requests_total",
         "counter",
         "PLI/FIR from viewers.",

@@ -1,0 +1,237 @@
+//! ICE over TCP (RFC 6544, RFC 4571 framing): a str0m viewer that has only a
+//! TCP candidate reaches the node's passive TCP candidate, completes ICE and
+//! DTLS over it, and receives the stream byte for byte; garbage on the TCP
+//! port is dropped without harm; and the candidate can be switched off.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::ftl_publisher::FtlPublisher;
+use common::http;
+use common::media::h264_clip;
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind};
+use str0m::net::{Protocol, Receive, TcpType};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+
+/// The passive TCP candidate's address in an SDP answer.
+fn tcp_candidate(answer: &str) -> Option<SocketAddr> {
+    answer
+        .lines()
+        .filter_map(|line| line.strip_prefix("a=candidate:"))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields.get(2) == Some(&"tcp") && fields.contains(&"passive"))
+        .map(|fields| format!("{}:{}", fields[4], fields[5]).parse().unwrap())
+}
+
+fn offer_for(rtc: &mut Rtc) -> (String, str0m::change::SdpPendingOffer) {
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    let (offer, pending) = api.apply().unwrap();
+    (offer.to_sdp_string(), pending)
+}
+
+fn client() -> Rtc {
+    let mut config = Rtc::builder()
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false);
+    config
+        .codec_config()
+        .add_h264(102.into(), Some(103.into()), true, 0x42e01f);
+    config.build(Instant::now())
+}
+
+fn whep(node: &waveguide::Node, offer: &str) -> http::Response {
+    let response = http::whep_offer(node.http_addr(), "123", offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    response
+}
+
+/// A str0m viewer whose only candidate is an active TCP one.
+struct TcpSession {
+    rtc: Rtc,
+    stream: TcpStream,
+    server: SocketAddr,
+    local: SocketAddr,
+    connected: bool,
+    /// Video packets received: sequence number and payload.
+    video: Vec<(u64, Vec<u8>)>,
+}
+
+impl TcpSession {
+    /// Feeds one RFC 4571 frame and drains what it causes (SRTP keys are
+    /// installed while draining, so each frame is drained before the next).
+    fn receive(&mut self, frame: &[u8]) {
+        let receive = Receive::new(Protocol::Tcp, self.server, self.local, frame).unwrap();
+        self.rtc
+            .handle_input(Input::Receive(Instant::now(), receive))
+            .unwrap();
+        self.drain();
+    }
+
+    /// Writes what the `Rtc` sends, framed, and records what it received.
+    fn drain(&mut self) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Transmit(transmit) => {
+                    assert_eq!(transmit.proto, Protocol::Tcp);
+                    let length = u16::try_from(transmit.contents.len()).unwrap();
+                    self.stream.write_all(&length.to_be_bytes()).unwrap();
+                    self.stream.write_all(&transmit.contents).unwrap();
+                }
+                Output::Event(Event::Connected) => self.connected = true,
+                Output::Event(Event::RtpPacket(packet))
+                    if packet.header.payload_type == 102.into() =>
+                {
+                    self.video.push((*packet.seq_no, packet.payload.to_vec()));
+                }
+                Output::Event(_) => {}
+                Output::Timeout(_) => return,
+            }
+        }
+    }
+}
+
+#[test]
+fn a_viewer_with_only_tcp_watches_over_ice_tcp() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let clip = h264_clip();
+    let first = publisher.send_first_frame(&clip);
+    publisher.wait_until_watchable(&node);
+
+    let mut rtc = client();
+    let (offer, pending) = offer_for(&mut rtc);
+    let answer = whep(&node, &offer).body;
+    let server = tcp_candidate(&answer).expect("the answer has a passive TCP candidate");
+    let stream = TcpStream::connect(server).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let local = stream.local_addr().unwrap();
+    let candidate = Candidate::builder()
+        .tcp()
+        .host(local)
+        .tcptype(TcpType::Active)
+        .build()
+        .unwrap();
+    rtc.add_local_candidate(candidate);
+    rtc.sdp_api()
+        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
+        .unwrap();
+
+    let mut session = TcpSession {
+        rtc,
+        stream,
+        server,
+        local,
+        connected: false,
+        video: Vec::new(),
+    };
+    let mut inbound: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut next = first;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline && session.video.len() < clip.len() {
+        session.drain();
+        match session.stream.read(&mut buf) {
+            Ok(0) => panic!("the node closed the ICE-TCP connection"),
+            Ok(read) => inbound.extend_from_slice(&buf[..read]),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(error) => panic!("{error}"),
+        }
+        while inbound.len() >= 2 {
+            let length = usize::from(u16::from_be_bytes([inbound[0], inbound[1]]));
+            if inbound.len() < 2 + length {
+                break;
+            }
+            let frame: Vec<u8> = inbound.drain(..2 + length).skip(2).collect();
+            session.receive(&frame);
+        }
+        session
+            .rtc
+            .handle_input(Input::Timeout(Instant::now()))
+            .unwrap();
+        // Once connected, publish the rest of the clip, a packet per turn.
+        if session.connected && next < clip.len() {
+            let packet = &clip[next];
+            publisher.send_video(
+                next as u16,
+                packet.timestamp,
+                packet.marker,
+                &packet.payload,
+            );
+            next += 1;
+        }
+    }
+    let TcpSession {
+        connected,
+        mut video,
+        ..
+    } = session;
+    assert!(connected, "ICE and DTLS completed over TCP");
+    let stats = node.engine().stats(Duration::from_secs(1));
+    assert_eq!(stats[0].ice_tcp_connections, 1);
+    video.sort_by_key(|(sequence, _)| *sequence);
+    video.dedup_by_key(|(sequence, _)| *sequence);
+    let got: Vec<&Vec<u8>> = video.iter().map(|(_, payload)| payload).collect();
+    let sent: Vec<&Vec<u8>> = clip.iter().map(|p| &p.payload).collect();
+    assert_eq!(got.len(), sent.len(), "every video packet arrived over TCP");
+    assert!(
+        got == sent,
+        "video over TCP differs from what was published"
+    );
+    drop(publisher);
+    node.stop();
+}
+
+#[test]
+fn garbage_on_the_tcp_port_is_dropped_and_the_candidate_can_be_off() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    let mut rtc = client();
+    let (offer, _) = offer_for(&mut rtc);
+    let server = tcp_candidate(&whep(&node, &offer).body).unwrap();
+    // A frame that is not a STUN request for a peer: the connection closes.
+    for garbage in [&[0u8, 4, 1, 2, 3, 4][..], b"GET / HTTP/1.1\r\n\r\n"] {
+        let mut stream = TcpStream::connect(server).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(garbage).unwrap();
+        let mut buf = [0u8; 64];
+        match stream.read(&mut buf) {
+            Ok(0) => {}
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("expected the node to close the connection, got {other:?}"),
+        }
+    }
+    drop(publisher);
+    node.stop();
+
+    let node = common::start_node_with(1, |config| config.engine.ice_tcp = false);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    let mut rtc = client();
+    let (offer, _) = offer_for(&mut rtc);
+    assert_eq!(tcp_candidate(&whep(&node, &offer).body), None);
+    drop(publisher);
+    node.stop();
+}
