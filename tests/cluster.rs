@@ -261,10 +261,13 @@ fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
 
     let (publisher, first) = publish_first_frame(&a, o);
 
-    // An eu viewer is sent to an eu node (b and c are equally idle; b wins
-    // the tie by id), which relays the stream from a.
-    let first_viewer = join_via(o, "eu");
-    assert_eq!(first_viewer.node, b.http_addr());
+    // Two eu viewers at once are sent to an eu node (b and c are equally
+    // idle; b wins the tie by id), which sets up one relay from a for both.
+    let joining: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || join_via(o, "eu")))
+        .collect();
+    let mut viewers: Vec<RunningViewer> = joining.into_iter().map(|j| j.join().unwrap()).collect();
+    assert!(viewers.iter().all(|v| v.node == b.http_addr()));
     wait_for(Duration::from_secs(5), "the relay registered", || {
         holders(o, CHANNEL)
             == [
@@ -272,12 +275,12 @@ fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
                 ("b".to_owned(), false, path(&["a", "b"])),
             ]
     });
-    // A second eu viewer goes to b, which now holds the stream, and shares
+    // A third eu viewer goes to b, which now holds the stream, and shares
     // its one upstream session.
-    let second_viewer = join_via(o, "eu");
-    assert_eq!(second_viewer.node, b.http_addr());
+    viewers.push(join_via(o, "eu"));
+    assert_eq!(viewers[2].node, b.http_addr());
     assert_eq!(viewers_on(&a), Some(1), "one upstream session from b to a");
-    assert_eq!(viewers_on(&b), Some(2));
+    assert_eq!(viewers_on(&b), Some(3));
     // A viewer with no region goes to the origin itself.
     let at_origin = http::request(o, "POST", &format!("/whep/endpoint/{CHANNEL}"), &[], b"");
     assert_eq!(at_origin.status, 307);
@@ -294,13 +297,7 @@ fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
         node_ids(o) == ["a", "b"]
     });
 
-    finish_stream(
-        publisher,
-        first,
-        &[&b],
-        vec![first_viewer, second_viewer],
-        o,
-    );
+    finish_stream(publisher, first, &[&b], viewers, o);
     b.stop();
     a.stop();
     orchestrator.stop();
@@ -362,13 +359,41 @@ fn relays_chain_refuse_loops_carry_keyframe_requests_and_close_when_idle() {
     );
     assert_eq!(looped.status, 508, "{}", looped.body);
 
-    // A keyframe request from d's viewer travels d → b → a.
-    let before = keyframe_requests_on(&a);
+    // A viewer's own via header is ignored: only nodes (with the secret) say
+    // where a relay request came through.
+    let (_, plain_offer) = TestViewer::new();
+    let plain = http::request(
+        b.http_addr(),
+        "POST",
+        &format!("/whep/endpoint/{CHANNEL}"),
+        &[
+            ("Content-Type", "application/sdp"),
+            ("X-Waveguide-Relay-Via", "b"),
+        ],
+        plain_offer.as_bytes(),
+    );
+    assert_eq!(plain.status, 201, "{}", plain.body);
+    let plain_resource = plain.header("location").unwrap().to_owned();
+    let plain_path = plain_resource.trim_start_matches(&format!("http://{}", b.http_addr()));
+    assert_eq!(
+        http::request(b.http_addr(), "DELETE", plain_path, &[], b"").status,
+        200
+    );
+
+    // A keyframe request from d's viewer travels d → b → a: once the joins'
+    // own requests are past the 500 ms limit, each hop counts one more.
+    std::thread::sleep(Duration::from_millis(1200));
+    let (before_b, before_a) = (keyframe_requests_on(&b), keyframe_requests_on(&a));
     at_d.ask_keyframe.store(true, Ordering::Release);
     wait_for(
         Duration::from_secs(5),
+        "the keyframe request to reach b",
+        || keyframe_requests_on(&b) > before_b,
+    );
+    wait_for(
+        Duration::from_secs(5),
         "the keyframe request to reach a",
-        || keyframe_requests_on(&a) > before,
+        || keyframe_requests_on(&a) > before_a,
     );
 
     // d's viewer leaves: after the grace period d's relay closes, and b
@@ -580,4 +605,41 @@ fn a_single_node_answers_the_registry_api_itself() {
     assert_eq!(missing.status, 404);
     drop(publisher);
     node.stop();
+}
+
+#[test]
+fn an_origin_without_a_keyframe_yet_makes_the_edge_answer_503() {
+    let orchestrator = start_orchestrator(Store::Memory);
+    let o = orchestrator.address();
+    let a = start_member(&[o], "a", "us");
+    let b = start_member(&[o], "b", "eu");
+    wait_for(Duration::from_secs(10), "two nodes registered", || {
+        node_ids(o) == ["a", "b"]
+    });
+    // Connected and registered, but no media yet: the origin says 503.
+    let key = a.service().example_stream_key(CHANNEL).unwrap();
+    let publisher = FtlPublisher::connect(a.ftl_addr(), &key).expect("FTL handshake");
+    wait_for(Duration::from_secs(5), "the stream registered", || {
+        holders(o, CHANNEL).len() == 1
+    });
+    let (_, offer) = TestViewer::new();
+    let refused = http::request(
+        b.http_addr(),
+        "POST",
+        &format!("/whep/endpoint/{CHANNEL}"),
+        &[("Content-Type", "application/sdp")],
+        offer.as_bytes(),
+    );
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    // The failed relay left nothing behind on b.
+    assert_eq!(viewers_on(&b), None);
+    wait_for(Duration::from_secs(5), "b's relay slot to be freed", || {
+        peers_on(&b) == 0
+    });
+    assert_eq!(holders(o, CHANNEL).len(), 1);
+    drop(publisher);
+    b.stop();
+    a.stop();
+    orchestrator.stop();
 }

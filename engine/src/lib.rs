@@ -575,6 +575,68 @@ impl EngineHandle {
         replace: bool,
         timeout: Duration,
     ) -> Result<OpenedPublisher, EngineError> {
+        let (id, answer, stream_id, replaced) = self.open_fed_stream(
+            channel,
+            replace,
+            timeout,
+            |stream, writers, reply| Command::OpenPublisher {
+                stream,
+                writers,
+                offer,
+                reply,
+            },
+            Source::Whip,
+        )?;
+        Ok(OpenedPublisher {
+            id,
+            answer,
+            stream_id,
+            replaced,
+        })
+    }
+
+    /// Opens a relay of `channel` from another node, waiting up to `timeout`
+    /// for its worker: a local stream fed by a receive-only session whose
+    /// offer (in the reply) goes to the origin's WHEP endpoint; the origin's
+    /// answer goes to [`accept_answer`](Self::accept_answer). Viewers of the
+    /// channel get `StreamNotReady` until the first keyframe arrives. A live
+    /// stream on the channel is refused with `ChannelLive`.
+    pub fn open_relay(&self, channel: &str, timeout: Duration) -> Result<OpenedRelay, EngineError> {
+        let (id, offer, stream_id, _) = self.open_fed_stream(
+            channel,
+            false,
+            timeout,
+            |stream, writers, reply| Command::OpenRelay {
+                stream,
+                writers,
+                reply,
+            },
+            Source::Relay,
+        )?;
+        Ok(OpenedRelay {
+            id,
+            offer,
+            stream_id,
+        })
+    }
+
+    /// A new stream on `channel` with video and audio rings, fed by a peer
+    /// that `command` opens on the least-loaded worker; registered once the
+    /// worker replies. Returns the peer, its SDP, the stream's id and the
+    /// stream it replaced. A live stream is refused with `ChannelLive`, or,
+    /// with `replace`, ended and replaced.
+    fn open_fed_stream(
+        &self,
+        channel: &str,
+        replace: bool,
+        timeout: Duration,
+        command: impl FnOnce(
+            Arc<Stream>,
+            (Option<ring::RingWriter>, Option<ring::RingWriter>),
+            inbox::Reply<Result<OpenedViewer, EngineError>>,
+        ) -> Command,
+        source: fn(PeerId) -> Source,
+    ) -> Result<(PeerId, String, u64, Option<u64>), EngineError> {
         let shared = &*self.shared;
         if !replace && self.stream(channel).is_some() {
             return Err(EngineError::ChannelLive);
@@ -592,92 +654,32 @@ impl EngineHandle {
         ));
         let link = self.least_loaded()?;
         let (reply, pending) = reply_channel();
-        link.send(Command::OpenPublisher {
-            stream: Arc::clone(&stream),
-            writers: (Some(video_writer), Some(audio_writer)),
-            offer,
+        link.send(command(
+            Arc::clone(&stream),
+            (Some(video_writer), Some(audio_writer)),
             reply,
-        })?;
-        let (id, answer) = pending.wait(timeout)??;
+        ))?;
+        let (id, sdp) = pending.wait(timeout)??;
         let mut streams = shared.streams.lock();
         if streams
             .get(channel)
             .is_some_and(|live| !live.stream.is_ended() && !replace)
         {
-            // Another publisher won the race for the channel.
+            // Another publisher (or relay) won the race for the channel.
             drop(streams);
             let _ = self.close_viewer(id);
             return Err(EngineError::ChannelLive);
         }
         let live = Live {
             stream,
-            source: Source::Whip(id),
+            source: source(id),
         };
         let replaced = streams.insert(channel.to_owned(), live);
         drop(streams);
         if let Some(old) = &replaced {
             old.stop(&shared.workers);
         }
-        Ok(OpenedPublisher {
-            id,
-            answer,
-            stream_id,
-            replaced: replaced.map(|old| old.stream.id()),
-        })
-    }
-
-    /// Opens a relay of `channel` from another node, waiting up to `timeout`
-    /// for its worker: a local stream fed by a receive-only session whose
-    /// offer (in the reply) goes to the origin's WHEP endpoint; the origin's
-    /// answer goes to [`accept_answer`](Self::accept_answer). Viewers of the
-    /// channel get `StreamNotReady` until the first keyframe arrives. A live
-    /// stream on the channel is refused with `ChannelLive`.
-    pub fn open_relay(&self, channel: &str, timeout: Duration) -> Result<OpenedRelay, EngineError> {
-        let shared = &*self.shared;
-        if self.stream(channel).is_some() {
-            return Err(EngineError::ChannelLive);
-        }
-        self.check_stream_room(channel)?;
-        let origin = Instant::now();
-        let (video_writer, video) = ring::PacketRing::new(shared.config.video_ring_packets, origin);
-        let (audio_writer, audio) = ring::PacketRing::new(shared.config.audio_ring_packets, origin);
-        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
-        let stream = Arc::new(Stream::new(
-            stream_id,
-            channel.to_owned(),
-            Some(video),
-            Some(audio),
-        ));
-        let link = self.least_loaded()?;
-        let (reply, pending) = reply_channel();
-        link.send(Command::OpenRelay {
-            stream: Arc::clone(&stream),
-            writers: (Some(video_writer), Some(audio_writer)),
-            reply,
-        })?;
-        let (id, offer) = pending.wait(timeout)??;
-        let mut streams = shared.streams.lock();
-        if streams
-            .get(channel)
-            .is_some_and(|live| !live.stream.is_ended())
-        {
-            // A publisher or another relay won the race for the channel.
-            drop(streams);
-            let _ = self.close_viewer(id);
-            return Err(EngineError::ChannelLive);
-        }
-        streams.insert(
-            channel.to_owned(),
-            Live {
-                stream,
-                source: Source::Relay(id),
-            },
-        );
-        Ok(OpenedRelay {
-            id,
-            offer,
-            stream_id,
-        })
+        Ok((id, sdp, stream_id, replaced.map(|old| old.stream.id())))
     }
 
     /// Ends a WHIP publisher's or a relay's session. Its stream ends at once

@@ -29,7 +29,7 @@ pub struct Relay {
     token: Token,
     /// Its own sends, flushed to its own socket after every drain.
     send: SendBatch,
-    /// Since when the stream has had no local viewer.
+    /// Since when the stream has had no local viewer (counted once connected).
     idle_since: Option<Instant>,
 }
 
@@ -51,7 +51,7 @@ impl Relay {
             local,
             token,
             send: SendBatch::new(false),
-            idle_since: Some(now),
+            idle_since: None,
         };
         Ok((relay, offer))
     }
@@ -91,10 +91,11 @@ impl Relay {
         self.publisher.last_media()
     }
 
-    /// Whether the stream has had no local viewer for `grace`: the relay is
-    /// then no longer needed.
+    /// Whether the stream has had no local viewer for `grace` since the
+    /// relay connected: it is then no longer needed. (Until it connects, the
+    /// connect timeout bounds it.)
     pub fn idle_for(&mut self, now: Instant, grace: Duration) -> bool {
-        if self.stream().viewers() > 0 {
+        if !self.is_connected() || self.stream().viewers() > 0 {
             self.idle_since = None;
             return false;
         }

@@ -36,14 +36,8 @@ pub struct OrchestratorClient {
 impl OrchestratorClient {
     /// A client of the orchestrators at `urls`, each call bounded by `timeout`.
     pub fn new(urls: Vec<String>, secret: String, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
-            http,
+            http: bounded_client(timeout),
             urls: urls
                 .into_iter()
                 .map(|url| url.trim_end_matches('/').to_owned())
@@ -116,6 +110,17 @@ impl OrchestratorClient {
         }
         Err(ClusterError::Unreachable(last_error))
     }
+}
+
+/// An HTTP client whose every call (connecting included) ends within
+/// `timeout`, and which follows no redirects.
+pub fn bounded_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
 }
 
 /// `segments` appended to `base` as path segments, each percent-encoded.

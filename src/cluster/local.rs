@@ -78,19 +78,20 @@ impl LocalNode {
         }
     }
 
-    /// Every live stream of this node, as the registry records it.
+    /// Every live stream of this node, as the registry records it (a relay
+    /// still being set up is not yet one: nobody should be sent to it).
     pub fn stream_records(&self, engine: &EngineHandle) -> Vec<StreamRecord> {
         let mut records: Vec<StreamRecord> = engine
             .stream_infos()
             .into_iter()
-            .map(|info| {
+            .filter_map(|info| {
                 let channel = info.stream.channel().to_owned();
                 let origin = info.ingest != Ingest::Relay;
-                let path = self.stream_path(&channel, info.ingest);
-                StreamRecord {
+                let path = self.stream_path(&channel, info.ingest)?;
+                Some(StreamRecord {
                     report: self.stream_report(origin, path, info.stream.viewers() as u64),
                     channel,
-                }
+                })
             })
             .collect();
         records.sort_by(|a, b| a.channel.cmp(&b.channel));
@@ -110,26 +111,31 @@ impl LocalNode {
     }
 
     /// The path a stream of this node reports: itself for a stream published
-    /// here, the relay's path for a relayed one.
-    fn stream_path(&self, channel: &str, ingest: Ingest) -> Vec<String> {
-        let own = || vec![self.identity.id.clone()];
+    /// here, the relay's path for a relayed one (none while it is set up).
+    fn stream_path(&self, channel: &str, ingest: Ingest) -> Option<Vec<String>> {
         match ingest {
             Ingest::Relay => self
                 .relays
                 .lock()
                 .get(channel)
-                .map_or_else(own, |relay| relay.path.clone()),
-            Ingest::Ftl | Ingest::Whip => own(),
+                .map(|relay| relay.path.clone()),
+            Ingest::Ftl | Ingest::Whip => Some(vec![self.identity.id.clone()]),
         }
     }
 }
 
-/// Bytes sent and CPU time at the last report, to turn totals into rates.
+/// Bytes sent and CPU time at the last sample, to turn totals into rates,
+/// and the rates then found.
 struct LoadSample {
     at: Instant,
     sent_bytes: u64,
     cpu_ticks: u64,
+    rates: (u64, f64),
 }
+
+/// Samples closer together than this repeat the last rates (a `GET` right
+/// after a heartbeat must not shorten the heartbeat's window to nothing).
+const MIN_SAMPLE_WINDOW: Duration = Duration::from_secs(1);
 
 impl LoadSample {
     fn now() -> Self {
@@ -137,28 +143,29 @@ impl LoadSample {
             at: Instant::now(),
             sent_bytes: 0,
             cpu_ticks: process_cpu_ticks(),
+            rates: (0, 0.0),
         }
     }
 
     /// Egress bits per second and CPU cores used since the last sample.
     fn advance(&mut self, sent_bytes: u64) -> (u64, f64) {
         let now = Instant::now();
-        let seconds = now.saturating_duration_since(self.at).as_secs_f64();
+        let window = now.saturating_duration_since(self.at);
+        if window < MIN_SAMPLE_WINDOW {
+            return self.rates;
+        }
+        let seconds = window.as_secs_f64();
         let ticks = process_cpu_ticks();
-        let (bps, cpu) = if seconds > 0.0 {
-            let bits = sent_bytes.saturating_sub(self.sent_bytes) as f64 * 8.0;
-            // Linux counts CPU time in clock ticks of 1/100 s.
-            let busy = ticks.saturating_sub(self.cpu_ticks) as f64 / 100.0;
-            ((bits / seconds) as u64, busy / seconds)
-        } else {
-            (0, 0.0)
-        };
+        let bits = sent_bytes.saturating_sub(self.sent_bytes) as f64 * 8.0;
+        // Linux counts CPU time in clock ticks of 1/100 s.
+        let busy = ticks.saturating_sub(self.cpu_ticks) as f64 / 100.0;
         *self = Self {
             at: now,
             sent_bytes,
             cpu_ticks: ticks,
+            rates: ((bits / seconds) as u64, busy / seconds),
         };
-        (bps, cpu)
+        self.rates
     }
 }
 

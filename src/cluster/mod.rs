@@ -46,12 +46,12 @@ pub struct ClusterConfig {
 /// This node's membership.
 pub struct Cluster {
     local: Arc<LocalNode>,
-    client: OrchestratorClient,
+    client: Arc<OrchestratorClient>,
     /// Calls to upstream nodes (relay WHEP sessions).
     upstream: reqwest::Client,
     secret: String,
-    /// One relay set-up at a time per channel.
-    opening: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Relay set-ups in flight, by channel: one per channel at a time.
+    opening: Mutex<HashMap<String, relay::Setup>>,
 }
 
 impl Cluster {
@@ -59,17 +59,12 @@ impl Cluster {
     pub fn new(config: &ClusterConfig, local: Arc<LocalNode>) -> Self {
         Self {
             local,
-            client: OrchestratorClient::new(
+            client: Arc::new(OrchestratorClient::new(
                 config.orchestrators.clone(),
                 config.secret.clone(),
                 config.timeout,
-            ),
-            upstream: reqwest::Client::builder()
-                .timeout(config.timeout)
-                .connect_timeout(config.timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            )),
+            upstream: client::bounded_client(config.timeout),
             secret: config.secret.clone(),
             opening: Mutex::new(HashMap::new()),
         }
@@ -130,9 +125,19 @@ impl Cluster {
         }
     }
 
-    /// One round of reports: the node's load, then each live stream.
+    /// One round of reports: the node's load, then each live stream, all
+    /// at once (each call is bounded by the client's timeout).
     pub async fn heartbeat(&self, engine: &EngineHandle) {
-        let report = self.local.node_report(engine);
+        let local = Arc::clone(&self.local);
+        let reading = engine.clone();
+        // Reading the workers' counters waits on them: not on the runtime.
+        let Ok((report, records)) = tokio::task::spawn_blocking(move || {
+            (local.node_report(&reading), local.stream_records(&reading))
+        })
+        .await
+        else {
+            return;
+        };
         if let Err(error) = self
             .client
             .post(&path(&["v1", "nodes", self.id(), "heartbeat"]), &report)
@@ -141,19 +146,23 @@ impl Cluster {
             tracing::warn!(%error, "node heartbeat failed");
             return;
         }
-        for record in self.local.stream_records(engine) {
-            let channel = &record.channel;
-            if let Err(error) = self
-                .client
-                .post(
-                    &path(&["v1", "streams", channel, "heartbeat"]),
-                    &record.report,
-                )
-                .await
-            {
-                tracing::warn!(%channel, %error, "stream heartbeat failed");
-            }
+        let mut calls = tokio::task::JoinSet::new();
+        for record in records {
+            let client = Arc::clone(&self.client);
+            calls.spawn(async move {
+                let channel = &record.channel;
+                let posted = client
+                    .post(
+                        &path(&["v1", "streams", channel, "heartbeat"]),
+                        &record.report,
+                    )
+                    .await;
+                if let Err(error) = posted {
+                    tracing::warn!(%channel, %error, "stream heartbeat failed");
+                }
+            });
         }
+        while calls.join_next().await.is_some() {}
     }
 
     /// Tells the orchestrators this node leaves (on a clean stop).

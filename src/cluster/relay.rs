@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use engine::{EngineError, EngineHandle};
+use tokio::sync::watch;
 
 use super::client::{path, url_with_path};
 use super::local::RelayEntry;
@@ -25,12 +26,20 @@ const FIRST_KEYFRAME_WAIT: Duration = Duration::from_secs(5);
 /// How long a request waits for the worker that opens the relay.
 const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest wait for a relay set-up another request started.
+const SETUP_WAIT: Duration = Duration::from_secs(30);
+
+/// A relay set-up in flight: its result once known.
+pub(super) type Setup = watch::Receiver<Option<Result<(), HttpError>>>;
+
 impl Cluster {
     /// Makes sure `channel` is live here, relaying it from another node if
-    /// need be. `via` lists the nodes the asking request came through (empty
-    /// for a viewer). Waits for the first keyframe of a new relay.
+    /// need be, and waits (boundedly) for its first keyframe. `via` lists
+    /// the nodes a relay request came through (empty for a viewer). The
+    /// set-up runs as its own task, shared by every request for the channel
+    /// meanwhile, so a client that gives up cannot leave it half done.
     pub async fn ensure_relay(
-        &self,
+        self: &Arc<Self>,
         engine: &EngineHandle,
         channel: &str,
         via: &[String],
@@ -41,16 +50,43 @@ impl Cluster {
                 "this relay request came through this node already",
             ));
         }
-        let gate = Arc::clone(self.opening.lock().entry(channel.to_owned()).or_default());
-        let opened = {
-            let _turn = gate.lock().await;
-            let opened = self.open_relay(engine, channel, via).await;
-            self.opening.lock().remove(channel);
-            opened
+        let setup = {
+            let mut opening = self.opening.lock();
+            match opening.get(channel) {
+                Some(setup) => Some(setup.clone()),
+                None if engine.stream(channel).is_some() => None,
+                None => {
+                    let (done, setup) = watch::channel(None);
+                    opening.insert(channel.to_owned(), setup.clone());
+                    let cluster = Arc::clone(self);
+                    let engine = engine.clone();
+                    let channel = channel.to_owned();
+                    let via = via.to_vec();
+                    tokio::spawn(async move {
+                        let opened = cluster.open_relay(&engine, &channel, &via).await;
+                        if opened.is_ok() {
+                            wait_for_keyframe(&engine, &channel).await;
+                        }
+                        cluster.opening.lock().remove(&channel);
+                        done.send_replace(Some(opened));
+                    });
+                    Some(setup)
+                }
+            }
         };
-        opened?;
-        wait_for_keyframe(engine, channel).await;
-        Ok(())
+        // Held already: published here, or a relay whose set-up is done.
+        let Some(mut setup) = setup else {
+            return Ok(());
+        };
+        let outcome = tokio::time::timeout(SETUP_WAIT, setup.wait_for(Option::is_some)).await;
+        match outcome {
+            Ok(Ok(result)) => result.clone().unwrap_or(Ok(())),
+            _ => Err(HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the relay is still being set up; retry shortly",
+            )
+            .retry_after(1)),
+        }
     }
 
     async fn open_relay(
@@ -162,6 +198,18 @@ impl Cluster {
                 upstream_resource: resource,
             },
         );
+        if engine.stream(channel).map(|s| s.id()) != Some(opened.stream_id) {
+            // It closed while being set up: its close found no entry to
+            // clean up, so this does, and nothing is reported.
+            let entry = self.local.relays.lock().remove(channel);
+            if let Some(resource) = entry.and_then(|entry| entry.upstream_resource) {
+                self.delete_upstream(&resource).await;
+            }
+            return Err(HttpError::new(
+                StatusCode::BAD_GATEWAY,
+                "the relay closed while it was being set up",
+            ));
+        }
         let report = self.local.stream_report(false, path_here, 0);
         if let Err(error) = self
             .client

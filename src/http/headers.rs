@@ -7,15 +7,18 @@ pub fn media_type(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or_default().trim()
 }
 
+/// The token of an `Authorization: Bearer <token>` value (any case of
+/// `Bearer`), trimmed.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// The secret in an `Authorization` value for `channel`: the scheme must be
 /// `Bearer` (any case); the token is `<channel>-<secret>` (`-`, `,` or `_`
 /// after the channel, as encoders write it) or the bare secret.
 pub fn bearer_secret<'a>(authorization: &'a str, channel: &str) -> Option<&'a str> {
-    let (scheme, token) = authorization.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
+    let token = bearer_token(authorization)?;
     let secret = token
         .strip_prefix(channel)
         .and_then(|rest| rest.strip_prefix(['-', ',', '_']))

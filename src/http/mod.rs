@@ -42,7 +42,7 @@ pub fn limit_header_time(
 }
 
 /// An HTTP error: a status and a one-line reason, sent as plain text.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HttpError {
     status: StatusCode,
     reason: String,

@@ -92,12 +92,18 @@ pub async fn create(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+        .and_then(super::headers::bearer_token);
+    let relay_secret = state
+        .cluster
+        .as_ref()
+        .zip(token)
+        .is_some_and(|(cluster, token)| cluster.is_secret(token));
+    // Only another node (with the cluster secret) says which nodes a relay
+    // request came through; a viewer's header is ignored.
     let via: Vec<String> = headers
         .get(crate::cluster::RELAY_VIA_HEADER)
         .and_then(|v| v.to_str().ok())
+        .filter(|_| relay_secret)
         .map(|v| {
             v.split(',')
                 .map(str::trim)
@@ -106,12 +112,7 @@ pub async fn create(
                 .collect()
         })
         .unwrap_or_default();
-    let from_relay = !via.is_empty()
-        && state
-            .cluster
-            .as_ref()
-            .zip(token)
-            .is_some_and(|(cluster, token)| cluster.is_secret(token));
+    let from_relay = !via.is_empty();
     if !from_relay && !state.service.authorize_viewer(&channel, token).await {
         let mut error = HttpError::new(
             StatusCode::UNAUTHORIZED,
@@ -120,12 +121,10 @@ pub async fn create(
         error.www_authenticate = true;
         return Err(error);
     }
-    if let Some(cluster) = &state.cluster
-        && (state.engine.stream(&channel).is_none() || via.iter().any(|n| n == cluster.id()))
-    {
+    let offer = sdp_body(&headers, &body)?;
+    if let Some(cluster) = &state.cluster {
         cluster.ensure_relay(&state.engine, &channel, &via).await?;
     }
-    let offer = sdp_body(&headers, &body)?;
     let engine = state.engine.clone();
     let opened = tokio::task::spawn_blocking(move || {
         engine.open_viewer(&channel, offer)?.wait(WORKER_TIMEOUT)?

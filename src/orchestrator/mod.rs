@@ -72,7 +72,8 @@ pub struct Orchestrator {
 
 /// The orchestrator's routes.
 pub fn router(state: Arc<OrchestratorState>) -> Router {
-    // Browsers publish and play through the redirects: CORS as on a node.
+    // Browser players follow the redirects (publishers use the key-in-path
+    // route, since fetch drops Authorization on a cross-origin redirect).
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])

@@ -153,6 +153,11 @@ impl Registry {
 
     /// Every stream held by a live node, by channel, origins first.
     pub async fn streams(&self) -> Result<Vec<StreamRecord>, RegistryError> {
+        Ok(self.snapshot().await?.1)
+    }
+
+    /// The live nodes and the streams they hold, read once.
+    pub async fn snapshot(&self) -> Result<(Vec<NodeReport>, Vec<StreamRecord>), RegistryError> {
         let nodes = self.nodes().await?;
         let mut streams: Vec<StreamRecord> = match self {
             Self::Memory(memory) => {
@@ -175,7 +180,7 @@ impl Registry {
                 &b.report.node,
             ))
         });
-        Ok(streams)
+        Ok((nodes, streams))
     }
 }
 

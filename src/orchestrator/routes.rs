@@ -49,9 +49,7 @@ fn authorize(state: &OrchestratorState, headers: &HeaderMap) -> Result<(), HttpE
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+        .and_then(crate::http::headers::bearer_token);
     match token {
         Some(token)
             if crate::http::headers::constant_time_eq(
@@ -208,8 +206,7 @@ async fn redirect(
     uri: &Uri,
 ) -> Result<Response, HttpError> {
     let region = region.unwrap_or_else(|| state.region.clone());
-    let nodes = state.registry.nodes().await.map_err(registry_error)?;
-    let streams = state.registry.streams().await.map_err(registry_error)?;
+    let (nodes, streams) = state.registry.snapshot().await.map_err(registry_error)?;
     let node = match role {
         Role::Publisher => placement::for_publisher(channel, &region, &nodes, &streams)
             .ok_or_else(|| {
