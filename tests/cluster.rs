@@ -114,18 +114,6 @@ fn join_node(node: SocketAddr, mut viewer: TestViewer, offer: &str) -> RunningVi
     }
 }
 
-/// The video payloads a viewer received, in sequence order, once each.
-fn payloads_in_order(viewer: &TestViewer) -> Vec<Vec<u8>> {
-    let mut video: Vec<_> = viewer
-        .video()
-        .into_iter()
-        .map(|r| (r.sequence, r.payload.clone()))
-        .collect();
-    video.sort_by_key(|(sequence, _)| *sequence);
-    video.dedup_by_key(|(sequence, _)| *sequence);
-    video.into_iter().map(|(_, payload)| payload).collect()
-}
-
 /// Sends the clip from packet `first` on at real time (30 fps, Opus every
 /// 20 ms), answering NACKs.
 fn send_rest(publisher: &FtlPublisher, video: &[MediaPacket], audio: &[Vec<u8>], first: usize) {
@@ -224,7 +212,7 @@ fn finish_stream(
     let sent: Vec<Vec<u8>> = video.iter().map(|p| p.payload.clone()).collect();
     for viewer in viewers {
         let viewer = viewer.finish();
-        let got = payloads_in_order(&viewer);
+        let got = viewer.video_payloads_in_order();
         assert_eq!(
             got.len(),
             sent.len(),

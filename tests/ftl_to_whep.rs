@@ -66,17 +66,6 @@ fn join(node: &waveguide::Node, connected: mpsc::Sender<()>) -> RunningViewer {
     }
 }
 
-fn payloads_in_order(viewer: &TestViewer) -> Vec<Vec<u8>> {
-    let mut video: Vec<_> = viewer
-        .video()
-        .into_iter()
-        .map(|r| (r.sequence, r.payload.clone()))
-        .collect();
-    video.sort_by_key(|(sequence, _)| *sequence);
-    video.dedup_by_key(|(sequence, _)| *sequence);
-    video.into_iter().map(|(_, payload)| payload).collect()
-}
-
 #[test]
 fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     let node = common::start_node(2);
@@ -177,7 +166,7 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
 
     let late_viewer = finished.pop().unwrap();
     for viewer in &finished {
-        let got = payloads_in_order(viewer);
+        let got = viewer.video_payloads_in_order();
         assert_eq!(
             got.len(),
             sent.len(),
@@ -207,7 +196,7 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     }
 
     // The late viewer starts at the newest keyframe, at once.
-    let got = payloads_in_order(&late_viewer);
+    let got = late_viewer.video_payloads_in_order();
     let first = late_viewer
         .video()
         .into_iter()
@@ -242,7 +231,7 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     );
 
     // The viewer that left had been getting the stream from its start.
-    let left_got = payloads_in_order(&left_viewer);
+    let left_got = left_viewer.video_payloads_in_order();
     assert!(!left_got.is_empty() && left_got.len() < sent.len());
     assert!(sent.starts_with(&left_got[..left_got.len() - 1]));
 

@@ -52,6 +52,19 @@ fn client() -> Rtc {
     config.build(Instant::now())
 }
 
+/// A node (adjusted by `adjust`) with channel 123 live: its first frame sent.
+/// Returns the node, the publisher and how many packets it sent.
+fn watchable_node(
+    adjust: impl FnOnce(&mut waveguide::NodeConfig),
+) -> (waveguide::Node, FtlPublisher, usize) {
+    let node = common::start_node_with(1, adjust);
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let first = publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    (node, publisher, first)
+}
+
 fn whep(node: &waveguide::Node, offer: &str) -> http::Response {
     let response = http::whep_offer(node.http_addr(), "123", offer);
     assert_eq!(response.status, 201, "{}", response.body);
@@ -105,12 +118,8 @@ impl TcpSession {
 
 #[test]
 fn a_viewer_with_only_tcp_watches_over_ice_tcp() {
-    let node = common::start_node(1);
-    let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let (node, publisher, first) = watchable_node(|_| {});
     let clip = h264_clip();
-    let first = publisher.send_first_frame(&clip);
-    publisher.wait_until_watchable(&node);
 
     let mut rtc = client();
     let (offer, pending) = offer_for(&mut rtc);
@@ -199,11 +208,7 @@ fn a_viewer_with_only_tcp_watches_over_ice_tcp() {
 
 #[test]
 fn garbage_on_the_tcp_port_is_dropped_and_the_candidate_can_be_off() {
-    let node = common::start_node(1);
-    let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
-    publisher.send_first_frame(&h264_clip());
-    publisher.wait_until_watchable(&node);
+    let (node, publisher, _) = watchable_node(|_| {});
     let mut rtc = client();
     let (offer, _) = offer_for(&mut rtc);
     let server = tcp_candidate(&whep(&node, &offer).body).unwrap();
@@ -224,11 +229,7 @@ fn garbage_on_the_tcp_port_is_dropped_and_the_candidate_can_be_off() {
     drop(publisher);
     node.stop();
 
-    let node = common::start_node_with(1, |config| config.engine.ice_tcp = false);
-    let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
-    publisher.send_first_frame(&h264_clip());
-    publisher.wait_until_watchable(&node);
+    let (node, publisher, _) = watchable_node(|config| config.engine.ice_tcp = false);
     let mut rtc = client();
     let (offer, _) = offer_for(&mut rtc);
     assert_eq!(tcp_candidate(&whep(&node, &offer).body), None);

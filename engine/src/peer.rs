@@ -78,6 +78,19 @@ pub(crate) fn unparseable(error: impl std::fmt::Display) -> ViewerError {
     ViewerError::BadSdp("not well-formed SDP".into())
 }
 
+/// Applies the remote side's `answer` to our `pending` offer (taken: a
+/// second answer is refused).
+pub(crate) fn accept_pending_answer(
+    rtc: &mut Rtc,
+    pending: &mut Option<SdpPendingOffer>,
+    answer: &str,
+) -> Result<(), ViewerError> {
+    let answer = SdpAnswer::from_sdp_string(answer).map_err(unparseable)?;
+    let pending = pending.take().ok_or(ViewerError::NotAwaitingAnswer)?;
+    rtc.sdp_api().accept_answer(pending, answer)?;
+    Ok(())
+}
+
 /// What a viewer wants its worker to know after a drain.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DrainOutcome {
@@ -261,12 +274,7 @@ impl Viewer {
 
     /// Completes the server-offer flow with the viewer's answer.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
-        let answer = SdpAnswer::from_sdp_string(answer).map_err(unparseable)?;
-        let pending = self
-            .pending_offer
-            .take()
-            .ok_or(ViewerError::NotAwaitingAnswer)?;
-        self.io.rtc.sdp_api().accept_answer(pending, answer)?;
+        accept_pending_answer(&mut self.io.rtc, &mut self.pending_offer, answer)?;
         self.resolve_payload_types();
         if !self
             .tracks

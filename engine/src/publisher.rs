@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::{Event, Rtc, RtcConfig};
@@ -18,7 +18,8 @@ use str0m::{Event, Rtc, RtcConfig};
 use crate::rtc_io::{RtcIo, RtcPeer};
 
 use crate::peer::{
-    DrainOutcome, LocalAddresses, ViewerError, build_rtc, sending_or_receiving_mids, unparseable,
+    DrainOutcome, LocalAddresses, ViewerError, accept_pending_answer, build_rtc,
+    sending_or_receiving_mids, unparseable,
 };
 use crate::ring::{RingPacket, RingWriter};
 use crate::stream::{Stream, TrackKind};
@@ -141,12 +142,7 @@ impl Publisher {
     /// Completes a relay's session with the origin's answer. Tracks the
     /// origin does not send are dropped; without H.264 the relay is refused.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
-        let answer = SdpAnswer::from_sdp_string(answer).map_err(unparseable)?;
-        let pending = self
-            .pending_offer
-            .take()
-            .ok_or(ViewerError::NotAwaitingAnswer)?;
-        self.io.rtc.sdp_api().accept_answer(pending, answer)?;
+        accept_pending_answer(&mut self.io.rtc, &mut self.pending_offer, answer)?;
         let rtc = &self.io.rtc;
         self.tracks
             .retain(|track| receives(rtc, track.kind, track.mid));

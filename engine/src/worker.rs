@@ -667,13 +667,7 @@ impl Worker {
                 reply,
             } => {
                 let opened = self.open_viewer(now, stream, offer);
-                let viewer = opened.as_ref().ok().map(|(viewer, _)| *viewer);
-                // The caller gave up waiting: nobody will ever use this viewer.
-                if reply.send(opened).is_err()
-                    && let Some(viewer) = viewer
-                {
-                    self.remove_peer(now, viewer.slot, Removal::Close);
-                }
+                self.reply_opened(now, reply, opened);
             }
             Command::OpenPublisher {
                 stream,
@@ -682,12 +676,7 @@ impl Worker {
                 reply,
             } => {
                 let opened = self.open_publisher(now, stream, writers, offer);
-                let peer = opened.as_ref().ok().map(|(peer, _)| *peer);
-                if reply.send(opened).is_err()
-                    && let Some(peer) = peer
-                {
-                    self.remove_peer(now, peer.slot, Removal::Close);
-                }
+                self.reply_opened(now, reply, opened);
             }
             Command::OpenRelay {
                 stream,
@@ -695,12 +684,7 @@ impl Worker {
                 reply,
             } => {
                 let opened = self.open_relay(now, stream, writers);
-                let peer = opened.as_ref().ok().map(|(peer, _)| *peer);
-                if reply.send(opened).is_err()
-                    && let Some(peer) = peer
-                {
-                    self.remove_peer(now, peer.slot, Removal::Close);
-                }
+                self.reply_opened(now, reply, opened);
             }
             Command::AcceptAnswer {
                 viewer,
@@ -771,6 +755,22 @@ impl Worker {
             }
         }
         true
+    }
+
+    /// Answers an open request; if the caller gave up waiting, nobody will
+    /// ever use the new peer, so it is closed.
+    fn reply_opened(
+        &mut self,
+        now: Instant,
+        reply: crate::inbox::Reply<Result<OpenedViewer, EngineError>>,
+        opened: Result<OpenedViewer, EngineError>,
+    ) {
+        let peer = opened.as_ref().ok().map(|(peer, _)| *peer);
+        if reply.send(opened).is_err()
+            && let Some(peer) = peer
+        {
+            self.remove_peer(now, peer.slot, Removal::Close);
+        }
     }
 
     fn close_ingest(&mut self, stream_id: u64) {

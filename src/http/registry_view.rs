@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 use super::HttpError;
 use crate::orchestrator::records::{NodeReport, StreamRecord};
@@ -34,17 +33,6 @@ pub async fn stream(
     State(state): State<Arc<AppState>>,
     Path(channel): Path<String>,
 ) -> Result<Json<Vec<StreamRecord>>, HttpError> {
-    let held: Vec<StreamRecord> = state
-        .local
-        .stream_records(&state.engine)
-        .into_iter()
-        .filter(|record| record.channel == channel)
-        .collect();
-    if held.is_empty() {
-        return Err(HttpError::new(
-            StatusCode::NOT_FOUND,
-            "no live stream on this channel",
-        ));
-    }
-    Ok(Json(held))
+    let streams = state.local.stream_records(&state.engine);
+    crate::orchestrator::routes::holders_of(streams, &channel).map(Json)
 }

@@ -7,7 +7,7 @@
 pub mod placement;
 pub mod records;
 pub mod registry;
-mod routes;
+pub mod routes;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -94,34 +94,7 @@ impl Rank<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orchestrator::records::StreamReport;
-
-    fn node(id: &str, region: &str, viewers: u64, capacity: u64) -> NodeReport {
-        NodeReport {
-            id: id.into(),
-            region: region.into(),
-            url: format!("http://{id}"),
-            capacity,
-            streams: 0,
-            viewers,
-            egress_bps: 0,
-            cpu: 0.0,
-        }
-    }
-
-    fn held(channel: &str, node: &str, path: &[&str]) -> StreamRecord {
-        StreamRecord {
-            channel: channel.into(),
-            report: StreamReport {
-                node: node.into(),
-                url: format!("http://{node}"),
-                region: String::new(),
-                origin: path.len() == 1,
-                path: path.iter().map(|s| (*s).to_owned()).collect(),
-                viewers: 0,
-            },
-        }
-    }
+    use crate::orchestrator::records::samples::{held, node};
 
     fn id(node: Option<&NodeReport>) -> Option<&str> {
         node.map(|n| n.id.as_str())

@@ -76,3 +76,39 @@ impl NodeReport {
         self.viewers < self.capacity
     }
 }
+
+/// Records for unit tests.
+#[cfg(test)]
+pub(crate) mod samples {
+    use super::*;
+
+    /// A node at `http://{id}`.
+    pub fn node(id: &str, region: &str, viewers: u64, capacity: u64) -> NodeReport {
+        NodeReport {
+            id: id.into(),
+            region: region.into(),
+            url: format!("http://{id}"),
+            capacity,
+            streams: 0,
+            viewers,
+            egress_bps: 0,
+            cpu: 0.0,
+        }
+    }
+
+    /// `channel` held by `node`, which got it through `path` (an origin
+    /// when the path is `node` alone).
+    pub fn held(channel: &str, node: &str, path: &[&str]) -> StreamRecord {
+        StreamRecord {
+            channel: channel.into(),
+            report: StreamReport {
+                node: node.into(),
+                url: format!("http://{node}"),
+                region: String::new(),
+                origin: path.len() == 1,
+                path: path.iter().map(|s| (*s).to_owned()).collect(),
+                viewers: 0,
+            },
+        }
+    }
+}

@@ -272,33 +272,14 @@ async fn scan_values<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::orchestrator::records::StreamReport;
+    use crate::orchestrator::records::samples;
 
     fn node(id: &str) -> NodeReport {
-        NodeReport {
-            id: id.into(),
-            region: "eu".into(),
-            url: format!("http://{id}"),
-            capacity: 10,
-            streams: 0,
-            viewers: 0,
-            egress_bps: 0,
-            cpu: 0.0,
-        }
+        samples::node(id, "eu", 0, 10)
     }
 
     fn stream(channel: &str, node: &str) -> StreamRecord {
-        StreamRecord {
-            channel: channel.into(),
-            report: StreamReport {
-                node: node.into(),
-                url: format!("http://{node}"),
-                region: String::new(),
-                origin: true,
-                path: vec![node.into()],
-                viewers: 0,
-            },
-        }
+        samples::held(channel, node, &[node])
     }
 
     #[tokio::test]

@@ -174,11 +174,16 @@ pub async fn stream(
     State(state): State<Arc<OrchestratorState>>,
     Path(channel): Path<String>,
 ) -> Result<Json<Vec<StreamRecord>>, HttpError> {
-    let holders: Vec<StreamRecord> = state
-        .registry
-        .streams()
-        .await
-        .map_err(registry_error)?
+    let streams = state.registry.streams().await.map_err(registry_error)?;
+    holders_of(streams, &channel).map(Json)
+}
+
+/// The records of `channel` among `streams`; `404` if there are none.
+pub fn holders_of(
+    streams: Vec<StreamRecord>,
+    channel: &str,
+) -> Result<Vec<StreamRecord>, HttpError> {
+    let holders: Vec<StreamRecord> = streams
         .into_iter()
         .filter(|s| s.channel == channel)
         .collect();
@@ -188,7 +193,7 @@ pub async fn stream(
             "no live stream on this channel",
         ));
     }
-    Ok(Json(holders))
+    Ok(holders)
 }
 
 /// Which way a redirect sends its client.

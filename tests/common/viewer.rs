@@ -156,6 +156,18 @@ impl TestViewer {
             .collect()
     }
 
+    /// The video payloads received, in sequence order, once each.
+    pub fn video_payloads_in_order(&self) -> Vec<Vec<u8>> {
+        let mut video: Vec<_> = self
+            .video()
+            .into_iter()
+            .map(|r| (r.sequence, r.payload.clone()))
+            .collect();
+        video.sort_by_key(|(sequence, _)| *sequence);
+        video.dedup_by_key(|(sequence, _)| *sequence);
+        video.into_iter().map(|(_, payload)| payload).collect()
+    }
+
     /// Received audio packets.
     pub fn audio(&self) -> Vec<&Received> {
         self.received
