@@ -22,7 +22,7 @@ use common::cluster::{
     RedisServer, TTL, address_of, holders, node_ids, spawn_member, spawn_orchestrator,
     start_member, start_orchestrator, wait_for,
 };
-use common::ftl_publisher::FtlPublisher;
+use common::ftl_publisher::{ClipPacer, FtlPublisher};
 use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
 use common::viewer::TestViewer;
@@ -114,38 +114,11 @@ fn join_node(node: SocketAddr, mut viewer: TestViewer, offer: &str) -> RunningVi
     }
 }
 
-/// Sends the clip from packet `first` on at real time (30 fps, Opus every
-/// 20 ms), answering NACKs.
+/// Sends the clip from packet `first` on at real time, answering NACKs.
 fn send_rest(publisher: &FtlPublisher, video: &[MediaPacket], audio: &[Vec<u8>], first: usize) {
-    let start = Instant::now();
-    let base = video[first].timestamp;
-    let (mut next_video, mut next_audio) = (first, 0usize);
-    while next_video < video.len() {
-        let now = start.elapsed();
-        while next_video < video.len()
-            && Duration::from_millis(u64::from((video[next_video].timestamp - base) / 90)) <= now
-        {
-            let packet = &video[next_video];
-            publisher.send_video(
-                next_video as u16,
-                packet.timestamp,
-                packet.marker,
-                &packet.payload,
-            );
-            next_video += 1;
-        }
-        while next_audio < audio.len() && Duration::from_millis(next_audio as u64 * 20) <= now {
-            publisher.send_audio(
-                next_audio as u16,
-                next_audio as u32 * 960,
-                &audio[next_audio],
-            );
-            next_audio += 1;
-        }
-        for sequence in publisher.read_nacks() {
-            let packet = &video[usize::from(sequence)];
-            publisher.send_video(sequence, packet.timestamp, packet.marker, &packet.payload);
-        }
+    let mut pacer = ClipPacer::new(video, first);
+    while pacer.send_due(publisher, video, audio, |_| false) {
+        pacer.answer_nacks(publisher, video);
         std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::ftl_publisher::FtlPublisher;
+use common::ftl_publisher::{ClipPacer, FtlPublisher};
 use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
 use common::viewer::TestViewer;
@@ -92,41 +92,13 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     }
 
     // Real time: 30 frames per second, an Opus packet every 20 ms.
-    let start = Instant::now();
-    let frame_of = |packet: &MediaPacket| packet.timestamp / 3000;
+    let mut pacer = ClipPacer::new(&video, first_frame);
     let mut late: Option<RunningViewer> = None;
     let mut left: Option<RunningViewer> = None;
     let mut nacked = Vec::new();
-    let (mut next_video, mut next_audio) = (first_frame, 0usize);
-    while next_video < video.len() {
-        let now = start.elapsed();
-        while next_video < video.len()
-            && Duration::from_millis(u64::from(frame_of(&video[next_video])) * 1000 / 30) <= now
-        {
-            let packet = &video[next_video];
-            if next_video as u16 != GAP {
-                publisher.send_video(
-                    next_video as u16,
-                    packet.timestamp,
-                    packet.marker,
-                    &packet.payload,
-                );
-            }
-            next_video += 1;
-        }
-        while next_audio < audio.len() && Duration::from_millis(next_audio as u64 * 20) <= now {
-            publisher.send_audio(
-                next_audio as u16,
-                next_audio as u32 * 960,
-                &audio[next_audio],
-            );
-            next_audio += 1;
-        }
-        for sequence in publisher.read_nacks() {
-            nacked.push(sequence);
-            let packet = &video[usize::from(sequence)];
-            publisher.send_video(sequence, packet.timestamp, packet.marker, &packet.payload);
-        }
+    while pacer.send_due(&publisher, &video, &audio, |index| index as u16 == GAP) {
+        nacked.extend(pacer.answer_nacks(&publisher, &video));
+        let now = pacer.elapsed();
         if late.is_none() && now >= Duration::from_millis(1500) {
             late = Some(join(&node, connected_tx.clone()));
         }
@@ -143,11 +115,7 @@ fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     // Let the last packets (and any retransmission) arrive.
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline && !nacked.contains(&GAP) {
-        for sequence in publisher.read_nacks() {
-            nacked.push(sequence);
-            let packet = &video[usize::from(sequence)];
-            publisher.send_video(sequence, packet.timestamp, packet.marker, &packet.payload);
-        }
+        nacked.extend(pacer.answer_nacks(&publisher, &video));
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(500));
