@@ -91,6 +91,19 @@ pub struct WebRtcSection {
     pub public_ip: IpAddr,
     /// Also accept ICE over TCP (RFC 6544, passive) on each worker's port.
     pub ice_tcp: bool,
+    /// More interfaces to serve WebRTC on, each announced with its own IP
+    /// (several public IPs behind 1:1 NAT, or IPv4 and IPv6).
+    pub extra_interfaces: Vec<InterfaceEntry>,
+}
+
+/// One entry of `webrtc.extra_interfaces`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceEntry {
+    /// The local address its sockets bind to.
+    pub bind: IpAddr,
+    /// The IP announced for it.
+    pub public_ip: IpAddr,
 }
 
 /// `[workers]`
@@ -300,6 +313,7 @@ impl Default for WebRtcSection {
             port_base: 8200,
             public_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             ice_tcp: engine::EngineConfig::default().ice_tcp,
+            extra_interfaces: Vec::new(),
         }
     }
 }
@@ -400,6 +414,23 @@ impl Config {
                 "must be an address viewers can reach, not 0.0.0.0",
             ));
         }
+        for interface in &self.webrtc.extra_interfaces {
+            if interface.public_ip.is_unspecified() || interface.bind.is_unspecified() {
+                return Err(invalid(
+                    "webrtc.extra_interfaces",
+                    "bind and public_ip must be specific addresses (the main interface already binds webrtc.bind)",
+                ));
+            }
+            if interface.public_ip.is_ipv4() != interface.bind.is_ipv4() {
+                return Err(invalid(
+                    "webrtc.extra_interfaces",
+                    format!(
+                        "{} and {} are not of the same IP version",
+                        interface.bind, interface.public_ip
+                    ),
+                ));
+            }
+        }
         if self.limits.video_ring_packets < 64 || self.limits.audio_ring_packets < 16 {
             return Err(invalid(
                 "limits.video_ring_packets",
@@ -467,6 +498,15 @@ impl Config {
         engine.webrtc_port_base = self.webrtc.port_base;
         engine.public_ip = self.webrtc.public_ip;
         engine.ice_tcp = self.webrtc.ice_tcp;
+        engine.extra_interfaces = self
+            .webrtc
+            .extra_interfaces
+            .iter()
+            .map(|interface| engine::WebRtcInterface {
+                bind: interface.bind,
+                public_ip: interface.public_ip,
+            })
+            .collect();
         engine.ftl_media_ports = self.ftl.media_port_min..=self.ftl.media_port_max;
         engine.ftl_media_bind = self.ftl.media_bind;
         engine.max_viewers_per_worker = self.limits.max_peers_per_worker;
@@ -635,6 +675,32 @@ mod tests {
         assert_eq!(role.node_ttl, Duration::from_secs(4));
         // A single node needs none of it.
         assert!(Config::default().node_config().unwrap().cluster.is_none());
+    }
+
+    #[test]
+    fn extra_interfaces_reach_the_engine_and_are_checked() {
+        let config = Config::parse(
+            "[webrtc]\npublic_ip = \"203.0.113.7\"\nextra_interfaces = [\n\
+             { bind = \"10.0.0.8\", public_ip = \"203.0.113.8\" },\n\
+             { bind = \"fd00::8\", public_ip = \"2001:db8::8\" },\n]\n",
+        )
+        .unwrap();
+        let engine = config.node_config().unwrap().engine;
+        assert_eq!(engine.extra_interfaces.len(), 2);
+        assert_eq!(
+            engine.extra_interfaces[1].public_ip,
+            "2001:db8::8".parse::<IpAddr>().unwrap()
+        );
+        for bad in [
+            "{ bind = \"10.0.0.8\", public_ip = \"2001:db8::8\" }",
+            "{ bind = \"0.0.0.0\", public_ip = \"203.0.113.8\" }",
+        ] {
+            let config = Config::parse(&format!("[webrtc]\nextra_interfaces = [{bad}]\n")).unwrap();
+            match config.node_config() {
+                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "webrtc.extra_interfaces"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

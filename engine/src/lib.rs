@@ -90,6 +90,20 @@ pub struct EngineConfig {
     /// Also offer a passive ICE-TCP candidate (RFC 6544) on each worker's
     /// port number, for peers whose networks block UDP.
     pub ice_tcp: bool,
+    /// More interfaces to serve WebRTC on: each worker binds one more UDP
+    /// socket per interface (same port number) and every peer is offered
+    /// one more candidate, so a host behind 1:1 NAT with several public IPs
+    /// (or with IPv4 and IPv6) is reachable on each.
+    pub extra_interfaces: Vec<WebRtcInterface>,
+}
+
+/// One more address to serve WebRTC on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebRtcInterface {
+    /// The local address its sockets bind to.
+    pub bind: IpAddr,
+    /// The IP announced for it (behind 1:1 NAT, the public one).
+    pub public_ip: IpAddr,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +128,7 @@ impl Default for EngineConfig {
             socket_buffer_bytes: 4 << 20,
             relay_idle_grace: Duration::from_secs(10),
             ice_tcp: true,
+            extra_interfaces: Vec::new(),
         }
     }
 }
@@ -414,6 +429,16 @@ impl Engine {
             } else {
                 None
             };
+            let mut extra = Vec::with_capacity(config.extra_interfaces.len());
+            for interface in &config.extra_interfaces {
+                let socket = bind_udp_with(
+                    SocketAddr::new(interface.bind, port),
+                    config.socket_buffer_bytes,
+                    true,
+                )?;
+                let announced = SocketAddr::new(interface.public_ip, socket.local_addr()?.port());
+                extra.push((socket, announced));
+            }
             let poll = mio::Poll::new()?;
             let waker = Arc::new(mio::Waker::new(poll.registry(), worker::WAKER)?);
             let (commands, inbox) = unbounded();
@@ -424,13 +449,14 @@ impl Engine {
                 viewers: Arc::clone(&viewers),
                 address,
             });
-            pending.push((poll, socket, address, inbox, viewers, tcp));
+            pending.push((poll, socket, address, inbox, viewers, (tcp, extra)));
         }
         let wakers: Arc<[Arc<mio::Waker>]> = links.iter().map(|l| Arc::clone(&l.waker)).collect();
         let wake_pending: Arc<[AtomicBool]> =
             (0..workers).map(|_| AtomicBool::new(false)).collect();
         let mut threads = Vec::with_capacity(workers);
-        for (index, (poll, socket, address, inbox, viewers, tcp)) in pending.into_iter().enumerate()
+        for (index, (poll, socket, address, inbox, viewers, (tcp, extra))) in
+            pending.into_iter().enumerate()
         {
             let worker = worker::Worker::new(worker::WorkerSetup {
                 index,
@@ -445,6 +471,7 @@ impl Engine {
                 viewers,
                 config: config.clone(),
                 tcp,
+                extra,
             })?;
             threads.push(
                 std::thread::Builder::new()
@@ -884,8 +911,17 @@ impl EngineHandle {
 
 /// A non-blocking UDP socket with the given buffer sizes.
 pub(crate) fn bind_udp(address: SocketAddr, buffer_bytes: usize) -> io::Result<UdpSocket> {
+    bind_udp_with(address, buffer_bytes, false)
+}
+
+/// As [`bind_udp`]; with `only_v6`, an IPv6 socket serves IPv6 alone, so an
+/// IPv4 socket of another interface can share its port.
+fn bind_udp_with(address: SocketAddr, buffer_bytes: usize, only_v6: bool) -> io::Result<UdpSocket> {
     let domain = socket2::Domain::for_address(address);
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if address.is_ipv6() && only_v6 {
+        socket.set_only_v6(true)?;
+    }
     // Best effort: the kernel caps these at net.core.[rw]mem_max.
     let _ = socket.set_recv_buffer_size(buffer_bytes);
     let _ = socket.set_send_buffer_size(buffer_bytes);

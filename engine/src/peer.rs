@@ -477,19 +477,26 @@ pub(crate) fn sending_or_receiving_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
     mids
 }
 
-/// Where a worker's peers are reached: its UDP socket's announced address
-/// and, with ICE-TCP, its TCP listener's (a passive candidate, RFC 6544).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a worker's peers are reached: its UDP socket's announced address,
+/// those of its extra interfaces, and, with ICE-TCP, its TCP listener's (a
+/// passive candidate, RFC 6544).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalAddresses {
-    /// The UDP host candidate.
+    /// The main UDP host candidate.
     pub udp: SocketAddr,
+    /// One more UDP host candidate per extra interface.
+    pub more_udp: Vec<SocketAddr>,
     /// The passive TCP host candidate, if ICE-TCP is on.
     pub tcp: Option<SocketAddr>,
 }
 
 impl From<SocketAddr> for LocalAddresses {
     fn from(udp: SocketAddr) -> Self {
-        Self { udp, tcp: None }
+        Self {
+            udp,
+            more_udp: Vec::new(),
+            tcp: None,
+        }
     }
 }
 
@@ -503,7 +510,9 @@ pub(crate) fn build_rtc(
     credentials.ufrag = ufrag;
     let mut rtc = config.set_local_ice_credentials(credentials).build(now);
     let bad = |e: str0m::error::IceError| ViewerError::Negotiation(e.into());
-    rtc.add_local_candidate(Candidate::host(addresses.udp, "udp").map_err(bad)?);
+    for udp in std::iter::once(addresses.udp).chain(addresses.more_udp) {
+        rtc.add_local_candidate(Candidate::host(udp, "udp").map_err(bad)?);
+    }
     if let Some(tcp) = addresses.tcp {
         let candidate = Candidate::builder()
             .tcp()

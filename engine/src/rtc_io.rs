@@ -90,9 +90,11 @@ impl RtcIo {
                 Ok(Output::Transmit(transmit)) if transmit.proto == Protocol::Tcp => {
                     send.push_tcp(transmit.destination, transmit.contents.into())
                 }
-                Ok(Output::Transmit(transmit)) => {
-                    send.push(transmit.destination, transmit.contents.into())
-                }
+                Ok(Output::Transmit(transmit)) => send.push_from(
+                    transmit.source,
+                    transmit.destination,
+                    transmit.contents.into(),
+                ),
                 Ok(Output::Event(Event::Connected)) => self.connected = true,
                 Ok(Output::Event(
                     Event::IceConnectionStateChange(IceConnectionState::Disconnected)

@@ -188,10 +188,14 @@ pub struct SendStats {
 }
 
 /// Datagrams waiting to be sent, each owned until the flush; and messages
-/// for ICE-TCP connections, which the worker writes itself.
+/// for ICE-TCP connections, which the worker writes itself. A worker with
+/// extra interfaces has one more batch per interface ("alternates"), for
+/// datagrams that must leave from that interface's socket.
 pub struct SendBatch {
     queue: Vec<(SocketAddr, Vec<u8>)>,
     tcp: Vec<(SocketAddr, Vec<u8>)>,
+    /// Each extra interface's announced address and its batch.
+    alternates: Vec<(SocketAddr, SendBatch)>,
     gso: bool,
     stats: SendStats,
 }
@@ -203,14 +207,40 @@ impl SendBatch {
         Self {
             queue: Vec::with_capacity(BATCH.saturating_mul(4)),
             tcp: Vec::new(),
+            alternates: Vec::new(),
             gso,
             stats: SendStats::default(),
         }
     }
 
-    /// Counters so far.
+    /// A batch with one alternate batch per address in `alternates`: a
+    /// datagram pushed from one of them goes to its batch.
+    pub fn with_alternates(gso: bool, alternates: Vec<SocketAddr>) -> Self {
+        let mut batch = Self::new(gso);
+        batch.alternates = alternates
+            .into_iter()
+            .map(|address| (address, Self::new(gso)))
+            .collect();
+        batch
+    }
+
+    /// The alternate batches, in the order they were given.
+    pub fn alternates_mut(&mut self) -> impl Iterator<Item = &mut SendBatch> {
+        self.alternates.iter_mut().map(|(_, batch)| batch)
+    }
+
+    /// Counters so far (the alternates' included).
     pub fn stats(&self) -> SendStats {
-        self.stats
+        let mut stats = self.stats;
+        for (_, batch) in &self.alternates {
+            let other = batch.stats();
+            stats.sent = stats.sent.saturating_add(other.sent);
+            stats.syscalls = stats.syscalls.saturating_add(other.syscalls);
+            stats.dropped = stats.dropped.saturating_add(other.dropped);
+            stats.segmented = stats.segmented.saturating_add(other.segmented);
+            stats.bytes = stats.bytes.saturating_add(other.bytes);
+        }
+        stats
     }
 
     /// Whether GSO is still in use.
@@ -231,6 +261,19 @@ impl SendBatch {
     /// Queues a datagram for `destination`.
     pub fn push(&mut self, destination: SocketAddr, contents: Vec<u8>) {
         self.queue.push((destination, contents));
+    }
+
+    /// Queues a datagram for `destination` that must leave from `source`:
+    /// an alternate's address puts it in that alternate's batch.
+    pub fn push_from(&mut self, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
+        match self
+            .alternates
+            .iter_mut()
+            .find(|(address, _)| *address == source)
+        {
+            Some((_, batch)) => batch.push(destination, contents),
+            None => self.push(destination, contents),
+        }
     }
 
     /// Queues a message for the ICE-TCP connection from `destination`.

@@ -37,6 +37,8 @@ pub(crate) const WAKER: Token = Token(1);
 /// FTL media sockets and relay sockets get tokens from here on (the
 /// ICE-TCP listener is 2; its connections are far above).
 const FIRST_INGEST: usize = 3;
+/// The extra interfaces' WebRTC sockets get tokens from here on.
+const FIRST_EXTRA: usize = 1 << 29;
 
 /// Most datagrams read from the WebRTC socket per turn.
 const WEBRTC_READ_BUDGET: usize = 16 * BATCH;
@@ -105,6 +107,8 @@ pub(crate) struct WorkerSetup {
     pub config: EngineConfig,
     /// With ICE-TCP: the bound listener and the address it is announced as.
     pub tcp: Option<(std::net::TcpListener, SocketAddr)>,
+    /// The extra interfaces' WebRTC sockets, each with its announced address.
+    pub extra: Vec<(std::net::UdpSocket, SocketAddr)>,
 }
 
 /// A peer on this worker: a WHEP viewer, a WHIP publisher, or an edge
@@ -211,6 +215,8 @@ pub(crate) struct Worker {
     poll: Poll,
     socket: mio::net::UdpSocket,
     address: SocketAddr,
+    /// More WebRTC sockets, one per extra interface, with their addresses.
+    extra: Vec<(mio::net::UdpSocket, SocketAddr)>,
     inbox: Receiver<Command>,
     wakers: Arc<[Arc<mio::Waker>]>,
     wake_pending: Arc<[AtomicBool]>,
@@ -244,6 +250,17 @@ impl Worker {
             .poll
             .registry()
             .register(&mut socket, SOCKET, Interest::READABLE)?;
+        let mut extra = Vec::with_capacity(setup.extra.len());
+        for (index, (socket, address)) in setup.extra.into_iter().enumerate() {
+            let mut socket = mio::net::UdpSocket::from_std(socket);
+            setup.poll.registry().register(
+                &mut socket,
+                Token(FIRST_EXTRA + index),
+                Interest::READABLE,
+            )?;
+            extra.push((socket, address));
+        }
+        let alternates = extra.iter().map(|(_, address)| *address).collect();
         let ice_tcp = match setup.tcp {
             Some((listener, address)) => Some(IceTcp::new(
                 listener,
@@ -259,6 +276,7 @@ impl Worker {
             poll: setup.poll,
             socket,
             address: setup.address,
+            extra,
             inbox: setup.inbox,
             wakers: setup.wakers,
             wake_pending: setup.wake_pending,
@@ -275,7 +293,7 @@ impl Worker {
             relays: HashMap::new(),
             next_token: FIRST_INGEST,
             following: HashMap::new(),
-            send: SendBatch::new(true),
+            send: SendBatch::with_alternates(true, alternates),
             stats: WorkerStats {
                 index: setup.index,
                 address: Some(setup.address),
@@ -313,7 +331,10 @@ impl Worker {
             self.wake_pending[self.index].store(false, Ordering::Release);
             for event in events.iter() {
                 match event.token() {
-                    SOCKET => self.receive_webrtc(now, &mut recv),
+                    SOCKET => self.receive_webrtc(now, &mut recv, 0),
+                    token if (FIRST_EXTRA..FIRST_EXTRA + self.extra.len()).contains(&token.0) => {
+                        self.receive_webrtc(now, &mut recv, token.0 - FIRST_EXTRA + 1)
+                    }
                     WAKER => {}
                     crate::ice_tcp::LISTENER => {
                         if let Some(tcp) = &mut self.ice_tcp {
@@ -358,6 +379,9 @@ impl Worker {
     /// their connections.
     fn flush(&mut self) {
         self.send.flush(&self.socket);
+        for (batch, (socket, _)) in self.send.alternates_mut().zip(&self.extra) {
+            batch.flush(socket);
+        }
         if let Some(tcp) = &mut self.ice_tcp {
             for (remote, message) in self.send.drain_tcp() {
                 tcp.send(remote, &message, self.poll.registry());
@@ -429,6 +453,7 @@ impl Worker {
     fn candidates(&self) -> LocalAddresses {
         LocalAddresses {
             udp: self.address,
+            more_udp: self.extra.iter().map(|(_, address)| *address).collect(),
             tcp: self.ice_tcp.as_ref().map(IceTcp::address),
         }
     }
@@ -438,77 +463,93 @@ impl Worker {
         timer.map_or(self.next_housekeeping, |t| t.min(self.next_housekeeping))
     }
 
-    fn receive_webrtc(&mut self, now: Instant, recv: &mut RecvBatch) {
+    /// The WebRTC socket `index` (0: the main one; then the extra
+    /// interfaces) and the address it is announced as.
+    fn udp_socket(&self, index: usize) -> Option<(&mio::net::UdpSocket, SocketAddr)> {
+        if index == 0 {
+            return Some((&self.socket, self.address));
+        }
+        self.extra
+            .get(index - 1)
+            .map(|(socket, address)| (socket, *address))
+    }
+
+    fn receive_webrtc(&mut self, now: Instant, recv: &mut RecvBatch, index: usize) {
+        let Some((_, destination)) = self.udp_socket(index) else {
+            return;
+        };
         let mut read = 0;
         loop {
             if read >= WEBRTC_READ_BUDGET {
                 // Edge-triggered: datagrams are left behind, so come back.
                 self.more_work = true;
-                self.poll_webrtc_again();
+                self.poll_webrtc_again(index);
                 return;
             }
-            match recv.recv(&self.socket) {
+            let Some((socket, _)) = self.udp_socket(index) else {
+                return;
+            };
+            match recv.recv(socket) {
                 Ok(count) => read += count,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     tracing::debug!(worker = self.index, %error, "WebRTC socket read failed");
                     self.more_work = true;
-                    self.poll_webrtc_again();
+                    self.poll_webrtc_again(index);
                     return;
                 }
             }
             for (source, datagram) in recv.datagrams() {
-                self.route(now, source, datagram);
+                self.route(now, (Protocol::Udp, source, destination), datagram);
             }
             if self.send.len() >= FLUSH_AT {
-                self.send.flush(&self.socket);
+                self.flush();
             }
         }
     }
 
-    /// Registers the socket again so an edge fires even if nothing new arrives.
-    fn poll_webrtc_again(&mut self) {
-        let _ = self
-            .poll
-            .registry()
-            .reregister(&mut self.socket, SOCKET, Interest::READABLE);
+    /// Registers a socket again so an edge fires even if nothing new arrives.
+    fn poll_webrtc_again(&mut self, index: usize) {
+        let registry = self.poll.registry();
+        let _ = match index {
+            0 => registry.reregister(&mut self.socket, SOCKET, Interest::READABLE),
+            _ => match self.extra.get_mut(index - 1) {
+                Some((socket, _)) => {
+                    registry.reregister(socket, Token(FIRST_EXTRA + index - 1), Interest::READABLE)
+                }
+                None => Ok(()),
+            },
+        };
     }
 
-    fn route(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+    /// Hands a datagram that arrived over `route` to its peer.
+    fn route(&mut self, now: Instant, route: Route, datagram: &[u8]) {
+        let (_, source, _) = route;
         // STUN goes by our ufrag (a client may reuse a port an older viewer
         // had); everything else by source address.
         let slot = match stun_local_ufrag(datagram) {
-            Some(slot) => self.admit(now, source, datagram, slot),
+            Some(slot) => self.admit(now, route, datagram, slot),
             None => self.demux.lookup(source),
         };
         let Some(slot) = slot else {
             self.stats.unroutable += 1;
             return;
         };
-        let address = self.address;
         let Some(entry) = entry_in(&mut self.slots, slot) else {
             self.stats.unroutable += 1;
             return;
         };
         let send = &mut self.send;
-        let route = (Protocol::Udp, source, address);
         let outcome = guarded(|| entry.peer.handle_datagram(now, route, datagram, send));
         self.after_drain(now, slot, outcome);
     }
 
     /// A STUN request for `slot`: checked by the viewer's `Rtc` (message
     /// integrity), and only then is its source remembered.
-    fn admit(
-        &mut self,
-        now: Instant,
-        source: SocketAddr,
-        datagram: &[u8],
-        slot: Slot,
-    ) -> Option<Slot> {
-        let address = self.address;
+    fn admit(&mut self, now: Instant, route: Route, datagram: &[u8], slot: Slot) -> Option<Slot> {
+        let (_, source, _) = route;
         let entry = entry_in(&mut self.slots, slot)?;
-        let route = (Protocol::Udp, source, address);
         if !guarded(|| entry.peer.accepts(now, route, datagram)).unwrap_or(false) {
             return None;
         }
@@ -978,7 +1019,7 @@ impl Worker {
             };
             self.after_drain(now, slot, outcome);
             if self.send.len() >= FLUSH_AT {
-                self.send.flush(&self.socket);
+                self.flush();
             }
         }
     }

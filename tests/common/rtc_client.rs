@@ -14,6 +14,8 @@ pub struct RtcClient {
     local: SocketAddr,
     next_timeout: Instant,
     pub connected_at: Option<Instant>,
+    /// Every address a datagram came from.
+    pub sources: std::collections::BTreeSet<SocketAddr>,
 }
 
 impl RtcClient {
@@ -31,6 +33,7 @@ impl RtcClient {
             local,
             next_timeout: now,
             connected_at: None,
+            sources: std::collections::BTreeSet::new(),
         }
     }
 
@@ -45,6 +48,7 @@ impl RtcClient {
         let now = Instant::now();
         let mut fed = false;
         while let Ok((n, source)) = self.socket.recv_from(buf) {
+            self.sources.insert(source);
             if !keep(&buf[..n]) {
                 continue;
             }

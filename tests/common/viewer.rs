@@ -232,6 +232,11 @@ impl TestViewer {
         self.connected_at = self.client.connected_at;
     }
 
+    /// Every address the server sent from.
+    pub fn sources(&self) -> &std::collections::BTreeSet<std::net::SocketAddr> {
+        &self.client.sources
+    }
+
     /// The audio mid, for checks.
     pub fn audio_mid(&self) -> Mid {
         self.audio
