@@ -211,7 +211,7 @@ fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
     let o = orchestrator.address();
     let a = start_member(&[o], "a", "us");
     let b = start_member(&[o], "b", "eu");
-    let c = spawn_member(o, "c", "eu");
+    let c = spawn_member(&[o], "c", "eu");
     wait_for(Duration::from_secs(10), "three nodes registered", || {
         node_ids(o) == ["a", "b", "c"]
     });
@@ -390,10 +390,12 @@ fn two_orchestrators_share_a_redis_registry_and_one_may_die() {
     // Nodes report to the second first, and fail over to the first.
     let a = start_member(&[o2, o1], "a", "us");
     let b = start_member(&[o2, o1], "b", "eu");
+    // c is in another region, so no viewer is sent to it.
+    let c = spawn_member(&[o2, o1], "c", "ap");
     wait_for(
         Duration::from_secs(10),
-        "both orchestrators see both nodes",
-        || node_ids(o1) == ["a", "b"] && node_ids(o2) == ["a", "b"],
+        "both orchestrators see all nodes",
+        || node_ids(o1) == ["a", "b", "c"] && node_ids(o2) == ["a", "b", "c"],
     );
     let (publisher, first_packet) = publish_first_frame(&a, o1);
     let first_viewer = join_via(o2, "eu");
@@ -406,8 +408,13 @@ fn two_orchestrators_share_a_redis_registry_and_one_may_die() {
     assert_eq!(second_viewer.node, b.http_addr());
     assert_eq!(viewers_on(&a), Some(1), "one upstream session from b to a");
     std::thread::sleep(TTL * 2);
-    assert_eq!(node_ids(o1), ["a", "b"]);
+    assert_eq!(node_ids(o1), ["a", "b", "c"]);
     assert_eq!(holders(o1, CHANNEL).len(), 2);
+    // A node killed without a word expires from the shared registry too.
+    c.kill();
+    wait_for(TTL * 3, "the killed node to expire", || {
+        node_ids(o1) == ["a", "b"]
+    });
 
     finish_stream(
         publisher,

@@ -55,6 +55,9 @@ pub fn start_member(orchestrators: &[SocketAddr], id: &str, region: &str) -> Nod
     super::start_node_with(1, |node| {
         node.cluster = Some(config);
         node.engine.relay_idle_grace = Duration::from_millis(1500);
+        // Tests pause media while they wait for expiries; streams end by
+        // their publisher's DISCONNECT, not by this timeout.
+        node.engine.ftl_media_timeout = Duration::from_secs(20);
     })
 }
 
@@ -145,14 +148,20 @@ pub fn spawn_orchestrator(redis_url: &str) -> (ChildProcess, SocketAddr) {
     (process, address)
 }
 
-/// A member node as a child process (so that it can be killed).
-pub fn spawn_member(orchestrator: SocketAddr, id: &str, region: &str) -> ChildProcess {
+/// A member node as a child process (so that it can be killed), reporting
+/// to `orchestrators` in turn.
+pub fn spawn_member(orchestrators: &[SocketAddr], id: &str, region: &str) -> ChildProcess {
+    let urls: Vec<String> = orchestrators
+        .iter()
+        .map(|o| format!("\"http://{o}\""))
+        .collect();
     let toml = format!(
         "[http]\naddress = \"127.0.0.1:0\"\n[ftl]\naddress = \"127.0.0.1:0\"\nmedia_port_min = 0\nmedia_port_max = 0\n\
          [webrtc]\nbind = \"127.0.0.1\"\nport_base = 0\npublic_ip = \"127.0.0.1\"\n[workers]\ncount = 1\n\
-         [orchestrator]\nurls = [\"http://{orchestrator}\"]\nsecret = \"{SECRET}\"\nnode_id = \"{id}\"\n\
+         [orchestrator]\nurls = [{urls}]\nsecret = \"{SECRET}\"\nnode_id = \"{id}\"\n\
          region = \"{region}\"\nheartbeat_ms = {heartbeat}\n[logging]\nformat = \"json\"\n",
-        heartbeat = HEARTBEAT.as_millis()
+        heartbeat = HEARTBEAT.as_millis(),
+        urls = urls.join(", ")
     );
     spawn_binary(&[], &toml, "running").0
 }
