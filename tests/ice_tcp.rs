@@ -236,3 +236,40 @@ fn garbage_on_the_tcp_port_is_dropped_and_the_candidate_can_be_off() {
     drop(publisher);
     node.stop();
 }
+
+#[test]
+fn a_flood_of_idle_tcp_connections_is_capped_and_harms_nobody() {
+    let (node, publisher, _) = watchable_node(|_| {});
+    let mut rtc = client();
+    let (offer, _) = offer_for(&mut rtc);
+    let server = tcp_candidate(&whep(&node, &offer).body).unwrap();
+    // 300 connections that never speak: at most 256 per worker are kept
+    // until the connect timeout; the rest are closed at once.
+    let idle: Vec<TcpStream> = (0..300)
+        .map(|_| TcpStream::connect(server).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut closed = 0;
+    for stream in &idle {
+        stream.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 1];
+        if matches!((&*stream).read(&mut buf), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 300 - 256,
+        "only {closed} of 300 idle connections were closed"
+    );
+    assert!(
+        closed < 300,
+        "connections under the cap are kept for their STUN request"
+    );
+    // HTTP and WebRTC over UDP go on.
+    let mut rtc = client();
+    let (offer, _) = offer_for(&mut rtc);
+    whep(&node, &offer);
+    drop(idle);
+    drop(publisher);
+    node.stop();
+}

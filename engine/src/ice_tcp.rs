@@ -31,6 +31,14 @@ const MAX_FRAME: usize = 2 + u16::MAX as usize;
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Most bytes held for a connection that has not yet named its peer: one
+/// STUN request and its length (see [`cannot_open`]).
+const UNIDENTIFIED_MAX: usize = 2 + 1280;
+
+/// Most connections per worker that have not named their peer yet; more are
+/// closed as soon as they are accepted (a flood of idle connections).
+const MAX_UNIDENTIFIED: usize = 256;
+
 /// One accepted connection.
 struct Connection {
     stream: TcpStream,
@@ -140,6 +148,11 @@ impl IceTcp {
 
     /// Accepts every waiting connection (over the limit, each is closed at once).
     pub(crate) fn accept(&mut self, now: Instant, registry: &Registry) {
+        let mut unidentified = self
+            .connections
+            .values()
+            .filter(|c| c.peer.is_none())
+            .count();
         loop {
             let (mut stream, remote) = match self.listener.accept() {
                 Ok(accepted) => accepted,
@@ -150,7 +163,7 @@ impl IceTcp {
                     return;
                 }
             };
-            if self.connections.len() >= self.max_connections {
+            if self.connections.len() >= self.max_connections || unidentified >= MAX_UNIDENTIFIED {
                 continue;
             }
             let token = Token(self.next);
@@ -166,6 +179,7 @@ impl IceTcp {
                 self.close(old, registry);
                 self.by_remote.insert(remote, token);
             }
+            unidentified += 1;
             self.connections.insert(
                 token,
                 Connection {
@@ -187,14 +201,25 @@ impl IceTcp {
         let mut buffer = std::mem::take(&mut connection.inbound);
         let mut closed = false;
         let mut more = false;
+        // Until the connection names its peer it may hold one STUN request.
+        let limit = if connection.peer.is_some() {
+            MAX_FRAME
+        } else {
+            UNIDENTIFIED_MAX
+        };
         loop {
             let start = buffer.len();
-            if start >= MAX_FRAME {
-                // At least one whole frame is in: hand it out first.
+            if start >= limit {
+                // A whole frame fits in what is held: hand it out first.
                 more = true;
                 break;
             }
-            buffer.resize(start + READ_CHUNK, 0);
+            let chunk = if connection.peer.is_some() {
+                READ_CHUNK
+            } else {
+                limit - start
+            };
+            buffer.resize(start + chunk, 0);
             match connection.stream.read(&mut buffer[start..]) {
                 Ok(0) => {
                     buffer.truncate(start);
