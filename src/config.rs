@@ -171,6 +171,10 @@ pub struct OrchestratorSection {
     pub timeout_ms: u64,
     /// A relay with no local viewer for this long closes, in milliseconds.
     pub relay_grace_ms: u64,
+    /// More certificate authorities (a PEM file) to trust for `https://`
+    /// orchestrators and nodes, besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// `[orchestrator.server]`
     pub server: OrchestratorServerSection,
 }
@@ -260,6 +264,7 @@ impl Default for OrchestratorSection {
             heartbeat_ms: 2000,
             timeout_ms: 2000,
             relay_grace_ms: engine::EngineConfig::default().relay_idle_grace.as_millis() as u64,
+            ca_file: None,
             server: OrchestratorServerSection::default(),
         }
     }
@@ -477,14 +482,7 @@ impl Config {
             service: self.service.clone(),
             max_body_bytes: self.http.max_body_bytes,
             http_header_timeout: Duration::from_millis(self.http.header_timeout_ms),
-            tls: match (&self.http.tls_cert, &self.http.tls_key) {
-                (Some(cert), Some(key)) => Some(crate::TlsFiles {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                }),
-                (None, None) => None,
-                _ => return Err(invalid("http.tls_cert", "tls_cert and tls_key go together")),
-            },
+            tls: self.tls_files()?,
             ..NodeConfig::default()
         };
         node.ftl_control.handshake_timeout = ms(self.ftl.handshake_timeout_ms);
@@ -520,6 +518,17 @@ impl Config {
         engine.socket_buffer_bytes = self.limits.socket_buffer_bytes;
         engine.relay_idle_grace = ms(self.orchestrator.relay_grace_ms);
         Ok(node)
+    }
+
+    fn tls_files(&self) -> Result<Option<crate::TlsFiles>, ConfigError> {
+        match (&self.http.tls_cert, &self.http.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(invalid("http.tls_cert", "tls_cert and tls_key go together")),
+        }
     }
 
     fn cluster_config(&self) -> Result<Option<crate::cluster::ClusterConfig>, ConfigError> {
@@ -565,6 +574,7 @@ impl Config {
             },
             heartbeat: Duration::from_millis(section.heartbeat_ms),
             timeout: Duration::from_millis(section.timeout_ms),
+            ca_file: section.ca_file.clone(),
         }))
     }
 
@@ -609,6 +619,7 @@ impl Config {
             stream_ttl: Duration::from_millis(server.stream_ttl_ms),
             region: server.region.clone(),
             header_timeout: Duration::from_millis(self.http.header_timeout_ms),
+            tls: self.tls_files()?,
         })
     }
 }

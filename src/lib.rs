@@ -104,20 +104,11 @@ impl Node {
             .thread_name("waveguide-control")
             .enable_all()
             .build()?;
+        // Clients calling other nodes over HTTPS need it even without a certificate.
+        http::install_crypto_provider();
         // Checked before anything starts: a bad certificate is a start-up error.
         let rustls_config = match &config.tls {
-            Some(tls) => {
-                // One process-wide provider; a second install is harmless.
-                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-                let loaded = runtime
-                    .block_on(axum_server::tls_rustls::RustlsConfig::from_pem_file(
-                        &tls.cert, &tls.key,
-                    ))
-                    .map_err(|error| {
-                        io::Error::new(error.kind(), format!("TLS certificate or key: {error}"))
-                    })?;
-                Some(loaded)
-            }
+            Some(tls) => Some(http::load_tls(&runtime, tls)?),
             None => None,
         };
         let engine = Engine::start(config.engine.clone())?;
@@ -147,8 +138,13 @@ impl Node {
             region: settings.map(|c| c.region.clone()).unwrap_or_default(),
             capacity: settings.map_or(config.engine.max_viewers_total as u64, |c| c.capacity),
         }));
-        let cluster =
-            settings.map(|settings| Arc::new(cluster::Cluster::new(settings, Arc::clone(&local))));
+        let cluster = match settings {
+            Some(settings) => Some(Arc::new(cluster::Cluster::new(
+                settings,
+                Arc::clone(&local),
+            )?)),
+            None => None,
+        };
         let state = Arc::new(AppState::new(
             engine.handle(),
             config.service.clone(),
@@ -160,36 +156,13 @@ impl Node {
         ));
         let router = http::router(Arc::clone(&state), config.max_body_bytes);
         let listener = http_listener.into_std()?;
-        let header_timeout = config.http_header_timeout;
-        match rustls_config {
-            None => {
-                runtime.spawn(async move {
-                    let mut server = axum_server::from_tcp(listener).map(|acceptor| {
-                        http::first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout)
-                    });
-                    http::limit_header_time(server.http_builder(), header_timeout);
-                    if let Err(error) = server.serve(router.into_make_service()).await {
-                        tracing::error!(%error, "HTTP server stopped");
-                    }
-                });
-            }
-            Some(rustls_config) => {
-                // HTTP/1.1 only: hyper has no header timeout for HTTP/2.
-                let mut tls = (*rustls_config.get_inner()).clone();
-                tls.alpn_protocols = vec![b"http/1.1".to_vec()];
-                rustls_config.reload_from_config(Arc::new(tls));
-                runtime.spawn(async move {
-                    let mut server =
-                        axum_server::from_tcp_rustls(listener, rustls_config).map(|acceptor| {
-                            http::first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout)
-                        });
-                    http::limit_header_time(server.http_builder(), header_timeout);
-                    if let Err(error) = server.serve(router.into_make_service()).await {
-                        tracing::error!(%error, "HTTPS server stopped");
-                    }
-                });
-            }
-        }
+        http::spawn_server(
+            runtime.handle(),
+            listener,
+            router,
+            config.http_header_timeout,
+            rustls_config,
+        );
         runtime.spawn(ingest_ftl::serve(ftl_listener, Arc::clone(&state)));
         if let Some(webhook) = state.service.webhook() {
             let interval = std::time::Duration::from_millis(webhook.heartbeat_ms.max(100));

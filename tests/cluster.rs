@@ -611,3 +611,128 @@ fn an_origin_without_a_keyframe_yet_makes_the_edge_answer_503() {
     a.stop();
     orchestrator.stop();
 }
+
+#[test]
+fn a_cluster_speaks_https_end_to_end() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("waveguide-cluster-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let tls = waveguide::TlsFiles {
+        cert: cert.clone(),
+        key: key.clone(),
+    };
+    let orchestrator =
+        waveguide::orchestrator::Orchestrator::start(waveguide::orchestrator::OrchestratorConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            secret: common::cluster::SECRET.into(),
+            node_ttl: TTL,
+            stream_ttl: TTL,
+            tls: Some(tls.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+    let o = orchestrator.address();
+    let member = |id: &str, region: &str| {
+        let cluster = waveguide::cluster::ClusterConfig {
+            orchestrators: vec![format!("https://{o}")],
+            secret: common::cluster::SECRET.into(),
+            node_id: Some(id.into()),
+            region: region.into(),
+            public_url: None,
+            capacity: 100,
+            heartbeat: common::cluster::HEARTBEAT,
+            timeout: Duration::from_secs(2),
+            ca_file: Some(cert.clone()),
+        };
+        common::start_node_with(1, |node| {
+            node.cluster = Some(cluster);
+            node.tls = Some(tls.clone());
+            node.engine.ftl_media_timeout = Duration::from_secs(20);
+        })
+    };
+    let a = member("a", "us");
+    let b = member("b", "eu");
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let nodes = || -> Vec<String> {
+        let list: serde_json::Value = client
+            .get(format!("https://{o}/v1/nodes"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["url"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "both nodes registered over HTTPS",
+        || nodes().len() == 2,
+    );
+    assert!(nodes().iter().all(|url| url.starts_with("https://")));
+
+    let key = a.service().example_stream_key(CHANNEL).unwrap();
+    let publisher = FtlPublisher::connect(a.ftl_addr(), &key).expect("FTL handshake");
+    let video = h264_clip();
+    let first = publisher.send_first_frame(&video);
+    publisher.wait_until_watchable(&a);
+    let (mut viewer, offer) = TestViewer::new();
+    let mut asked = None;
+    wait_for(
+        Duration::from_secs(5),
+        "the orchestrator to know the stream",
+        || {
+            let response = client
+                .post(format!("https://{o}/whep/endpoint/{CHANNEL}?region=eu"))
+                .header("Content-Type", "application/sdp")
+                .body(offer.clone())
+                .send()
+                .unwrap();
+            let redirected = response.status() == reqwest::StatusCode::TEMPORARY_REDIRECT;
+            if redirected {
+                asked = Some(response);
+            }
+            redirected
+        },
+    );
+    let location = asked.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        location,
+        format!("https://{}/whep/endpoint/{CHANNEL}", b.http_addr())
+    );
+    // b relays from a over HTTPS.
+    let answered = client
+        .post(&location)
+        .header("Content-Type", "application/sdp")
+        .body(offer)
+        .send()
+        .unwrap();
+    assert_eq!(answered.status(), reqwest::StatusCode::CREATED);
+    viewer.accept_answer(&answered.text().unwrap());
+    viewer.run(Duration::from_secs(10), |v| v.video().len() >= first);
+    assert_eq!(
+        viewer.video().len(),
+        first,
+        "the first frame came through the relay"
+    );
+    assert_eq!(viewers_on(&a), Some(1));
+    drop(publisher);
+    b.stop();
+    a.stop();
+    orchestrator.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

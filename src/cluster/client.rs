@@ -34,10 +34,10 @@ pub struct OrchestratorClient {
 }
 
 impl OrchestratorClient {
-    /// A client of the orchestrators at `urls`, each call bounded by `timeout`.
-    pub fn new(urls: Vec<String>, secret: String, timeout: Duration) -> Self {
+    /// A client of the orchestrators at `urls` (through `http`).
+    pub fn new(http: reqwest::Client, urls: Vec<String>, secret: String) -> Self {
         Self {
-            http: bounded_client(timeout),
+            http,
             urls: urls
                 .into_iter()
                 .map(|url| url.trim_end_matches('/').to_owned())
@@ -113,14 +113,29 @@ impl OrchestratorClient {
 }
 
 /// An HTTP client whose every call (connecting included) ends within
-/// `timeout`, and which follows no redirects.
-pub fn bounded_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+/// `timeout`, which follows no redirects, and which trusts the system's
+/// certificate authorities plus those in the PEM file `extra_roots`.
+pub fn bounded_client(
+    timeout: Duration,
+    extra_roots: Option<&std::path::Path>,
+) -> std::io::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = extra_roots {
+        let pem = std::fs::read(path).map_err(|error| {
+            std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+        })?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|error| std::io::Error::other(format!("{}: {error}", path.display())))?;
+        for root in roots {
+            builder = builder.add_root_certificate(root);
+        }
+    }
+    builder
         .build()
-        .unwrap_or_default()
+        .map_err(|error| std::io::Error::other(format!("HTTP client: {error}")))
 }
 
 /// `segments` appended to `base` as path segments, each percent-encoded.

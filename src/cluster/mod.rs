@@ -41,6 +41,9 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// Longest wait for one orchestrator or upstream call.
     pub timeout: Duration,
+    /// More certificate authorities (PEM) to trust for `https://`
+    /// orchestrators and nodes, besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// This node's membership.
@@ -55,19 +58,21 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Membership of `local` as `config` says.
-    pub fn new(config: &ClusterConfig, local: Arc<LocalNode>) -> Self {
-        Self {
+    /// Membership of `local` as `config` says; fails if `ca_file` cannot
+    /// be read.
+    pub fn new(config: &ClusterConfig, local: Arc<LocalNode>) -> std::io::Result<Self> {
+        let http = client::bounded_client(config.timeout, config.ca_file.as_deref())?;
+        Ok(Self {
             local,
             client: Arc::new(OrchestratorClient::new(
+                http.clone(),
                 config.orchestrators.clone(),
                 config.secret.clone(),
-                config.timeout,
             )),
-            upstream: client::bounded_client(config.timeout),
+            upstream: http,
             secret: config.secret.clone(),
             opening: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     /// This node's id.

@@ -126,7 +126,9 @@ impl Cluster {
                 )
             })
             .ok_or_else(|| {
-                if holders.is_empty() {
+                // A record of this node itself is stale (it does not hold the
+                // stream, or it would not be here): the stream is not live.
+                if holders.iter().all(|h| h.report.node == me.id) {
                     HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel")
                 } else {
                     HttpError::new(

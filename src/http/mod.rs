@@ -41,6 +41,66 @@ pub fn limit_header_time(
         .header_read_timeout(timeout);
 }
 
+/// Loads a PEM certificate chain and key for HTTPS (and installs the
+/// process's TLS crypto provider, which HTTPS clients use too).
+pub fn load_tls(
+    runtime: &tokio::runtime::Runtime,
+    tls: &crate::TlsFiles,
+) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
+    install_crypto_provider();
+    runtime
+        .block_on(axum_server::tls_rustls::RustlsConfig::from_pem_file(
+            &tls.cert, &tls.key,
+        ))
+        .map_err(|error| {
+            std::io::Error::new(error.kind(), format!("TLS certificate or key: {error}"))
+        })
+}
+
+/// Installs aws-lc-rs as the process's rustls provider (a second install
+/// is harmless): HTTPS servers and the clients that call other nodes use it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Serves `router` on `listener`, over HTTPS with `tls`, else HTTP. Both
+/// close connections that have not sent a request head within
+/// `header_timeout`; HTTPS offers only `http/1.1` (hyper has no header
+/// timeout for HTTP/2).
+pub fn spawn_server(
+    runtime: &tokio::runtime::Handle,
+    listener: std::net::TcpListener,
+    router: Router,
+    header_timeout: Duration,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+) {
+    match tls {
+        None => {
+            runtime.spawn(async move {
+                let mut server = axum_server::from_tcp(listener)
+                    .map(|acceptor| first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout));
+                limit_header_time(server.http_builder(), header_timeout);
+                if let Err(error) = server.serve(router.into_make_service()).await {
+                    tracing::error!(%error, "HTTP server stopped");
+                }
+            });
+        }
+        Some(rustls_config) => {
+            let mut tls = (*rustls_config.get_inner()).clone();
+            tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+            rustls_config.reload_from_config(Arc::new(tls));
+            runtime.spawn(async move {
+                let mut server = axum_server::from_tcp_rustls(listener, rustls_config)
+                    .map(|acceptor| first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout));
+                limit_header_time(server.http_builder(), header_timeout);
+                if let Err(error) = server.serve(router.into_make_service()).await {
+                    tracing::error!(%error, "HTTPS server stopped");
+                }
+            });
+        }
+    }
+}
+
 /// An HTTP error: a status and a one-line reason, sent as plain text.
 #[derive(Debug, Clone)]
 pub struct HttpError {

@@ -48,6 +48,8 @@ pub struct OrchestratorConfig {
     pub region: String,
     /// A connection whose request head is incomplete this long is closed.
     pub header_timeout: Duration,
+    /// Serve HTTPS with this certificate chain and key.
+    pub tls: Option<crate::TlsFiles>,
 }
 
 impl Default for OrchestratorConfig {
@@ -60,6 +62,7 @@ impl Default for OrchestratorConfig {
             stream_ttl: Duration::from_secs(10),
             region: String::new(),
             header_timeout: crate::http::HEADER_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -124,20 +127,19 @@ impl Orchestrator {
             stream_ttl: config.stream_ttl,
             region: config.region.clone(),
         });
+        let tls = match &config.tls {
+            Some(tls) => Some(crate::http::load_tls(&runtime, tls)?),
+            None => None,
+        };
         let listener = runtime.block_on(tokio::net::TcpListener::bind(config.listen))?;
         let address = listener.local_addr()?;
-        let listener = listener.into_std()?;
-        let header_timeout = config.header_timeout;
-        let app = router(state);
-        runtime.spawn(async move {
-            let mut server = axum_server::from_tcp(listener).map(|acceptor| {
-                crate::http::first_bytes::FirstBytesAcceptor::new(acceptor, header_timeout)
-            });
-            crate::http::limit_header_time(server.http_builder(), header_timeout);
-            if let Err(error) = server.serve(app.into_make_service()).await {
-                tracing::error!(%error, "orchestrator HTTP server stopped");
-            }
-        });
+        crate::http::spawn_server(
+            runtime.handle(),
+            listener.into_std()?,
+            router(state),
+            config.header_timeout,
+            tls,
+        );
         Ok(Self { runtime, address })
     }
 

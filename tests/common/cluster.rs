@@ -51,6 +51,7 @@ pub fn start_member(orchestrators: &[SocketAddr], id: &str, region: &str) -> Nod
         capacity: 100,
         heartbeat: HEARTBEAT,
         timeout: Duration::from_secs(1),
+        ca_file: None,
     };
     super::start_node_with(1, |node| {
         node.cluster = Some(config);
