@@ -419,7 +419,33 @@ impl Config {
                 "must be an address viewers can reach, not 0.0.0.0",
             ));
         }
-        for interface in &self.webrtc.extra_interfaces {
+        let extra = &self.webrtc.extra_interfaces;
+        if extra
+            .iter()
+            .any(|i| i.bind.is_ipv4() == self.webrtc.bind.is_ipv4())
+            && self.webrtc.bind.is_unspecified()
+        {
+            return Err(invalid(
+                "webrtc.bind",
+                "with webrtc.extra_interfaces of its IP version, bind the main interface to its own address (the wildcard would hold the port on every address)",
+            ));
+        }
+        for (index, interface) in extra.iter().enumerate() {
+            let earlier = &extra[..index];
+            if interface.bind == self.webrtc.bind
+                || interface.public_ip == self.webrtc.public_ip
+                || earlier
+                    .iter()
+                    .any(|e| e.bind == interface.bind || e.public_ip == interface.public_ip)
+            {
+                return Err(invalid(
+                    "webrtc.extra_interfaces",
+                    format!(
+                        "{} / {} repeats another interface",
+                        interface.bind, interface.public_ip
+                    ),
+                ));
+            }
             if interface.public_ip.is_unspecified() || interface.bind.is_unspecified() {
                 return Err(invalid(
                     "webrtc.extra_interfaces",
@@ -691,7 +717,7 @@ mod tests {
     #[test]
     fn extra_interfaces_reach_the_engine_and_are_checked() {
         let config = Config::parse(
-            "[webrtc]\npublic_ip = \"203.0.113.7\"\nextra_interfaces = [\n\
+            "[webrtc]\nbind = \"10.0.0.7\"\npublic_ip = \"203.0.113.7\"\nextra_interfaces = [\n\
              { bind = \"10.0.0.8\", public_ip = \"203.0.113.8\" },\n\
              { bind = \"fd00::8\", public_ip = \"2001:db8::8\" },\n]\n",
         )
@@ -702,13 +728,28 @@ mod tests {
             engine.extra_interfaces[1].public_ip,
             "2001:db8::8".parse::<IpAddr>().unwrap()
         );
-        for bad in [
-            "{ bind = \"10.0.0.8\", public_ip = \"2001:db8::8\" }",
-            "{ bind = \"0.0.0.0\", public_ip = \"203.0.113.8\" }",
+        for (bad, key) in [
+            (
+                "bind = \"10.0.0.7\"\nextra_interfaces = [{ bind = \"10.0.0.8\", public_ip = \"2001:db8::8\" }]",
+                "webrtc.extra_interfaces",
+            ),
+            (
+                "bind = \"10.0.0.7\"\nextra_interfaces = [{ bind = \"0.0.0.0\", public_ip = \"203.0.113.8\" }]",
+                "webrtc.extra_interfaces",
+            ),
+            (
+                "bind = \"10.0.0.7\"\nextra_interfaces = [{ bind = \"10.0.0.7\", public_ip = \"203.0.113.8\" }]",
+                "webrtc.extra_interfaces",
+            ),
+            // The default wildcard bind would hold the port on 10.0.0.8 too.
+            (
+                "extra_interfaces = [{ bind = \"10.0.0.8\", public_ip = \"203.0.113.8\" }]",
+                "webrtc.bind",
+            ),
         ] {
-            let config = Config::parse(&format!("[webrtc]\nextra_interfaces = [{bad}]\n")).unwrap();
+            let config = Config::parse(&format!("[webrtc]\n{bad}\n")).unwrap();
             match config.node_config() {
-                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "webrtc.extra_interfaces"),
+                Err(ConfigError::Invalid { key: found, .. }) => assert_eq!(found, key, "{bad}"),
                 other => panic!("{bad}: {other:?}"),
             }
         }

@@ -103,3 +103,32 @@ fn a_viewer_that_reaches_only_the_extra_interface_is_served_from_it() {
     drop(publisher);
     node.stop();
 }
+
+#[test]
+fn with_a_fixed_port_every_interface_shares_the_port_number() {
+    let port = common::cluster::free_port();
+    let node = common::start_node_with(1, |config| {
+        config.engine.webrtc_port_base = port;
+        config.engine.ice_tcp = false;
+        config.engine.extra_interfaces = vec![WebRtcInterface {
+            bind: SECOND,
+            public_ip: SECOND,
+        }];
+    });
+    let key = node.service().example_stream_key("123").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    publisher.send_first_frame(&h264_clip());
+    publisher.wait_until_watchable(&node);
+    let (_, offer) = TestViewer::new();
+    let response = http::whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    assert_eq!(
+        udp_candidates(&response.body),
+        [
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            SocketAddr::new(SECOND, port)
+        ]
+    );
+    drop(publisher);
+    node.stop();
+}

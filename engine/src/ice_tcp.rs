@@ -39,6 +39,14 @@ const UNIDENTIFIED_MAX: usize = 2 + 1280;
 /// closed as soon as they are accepted (a flood of idle connections).
 const MAX_UNIDENTIFIED: usize = 256;
 
+/// Most connections one peer may have (a viewer's ICE agent opens one per
+/// candidate pair it tries; more would only spend the server's descriptors).
+pub(crate) const MAX_PER_PEER: usize = 2;
+
+/// Most connections per worker in all (file descriptors are shared with the
+/// HTTP server and every other socket of the process).
+const MAX_CONNECTIONS: usize = 4096;
+
 /// One accepted connection.
 struct Connection {
     stream: TcpStream,
@@ -127,8 +135,16 @@ impl IceTcp {
             connections: HashMap::new(),
             by_remote: HashMap::new(),
             next: FIRST_CONNECTION,
-            max_connections,
+            max_connections: max_connections.min(MAX_CONNECTIONS),
         })
+    }
+
+    /// Connections that belong to `slot`.
+    pub(crate) fn connections_of(&self, slot: Slot) -> usize {
+        self.connections
+            .values()
+            .filter(|c| c.peer == Some(slot))
+            .count()
     }
 
     /// The announced address.
@@ -168,6 +184,10 @@ impl IceTcp {
             }
             let token = Token(self.next);
             self.next = self.next.wrapping_add(1).max(FIRST_CONNECTION);
+            if self.connections.contains_key(&token) {
+                // The numbering wrapped onto a connection still open.
+                continue;
+            }
             let _ = stream.set_nodelay(true);
             if registry
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
@@ -257,30 +277,39 @@ impl IceTcp {
             return;
         };
         read.buffer.drain(..read.framed);
-        connection.inbound = read.buffer;
+        // An idle connection keeps no read buffer (its peer sends little).
+        connection.inbound = if read.buffer.is_empty() {
+            Vec::new()
+        } else {
+            read.buffer
+        };
         connection.peer = read.peer;
     }
 
-    /// Queues one frame for the connection from `remote` and writes what
-    /// the kernel takes; a connection too far behind is closed.
-    pub(crate) fn send(&mut self, remote: SocketAddr, message: &[u8], registry: &Registry) {
-        let Some(&token) = self.by_remote.get(&remote) else {
-            return;
-        };
-        let Ok(length) = u16::try_from(message.len()) else {
-            return;
-        };
-        let Some(connection) = self.connections.get_mut(&token) else {
-            return;
-        };
+    /// Queues one frame for the connection from `remote`; returns the
+    /// connection's token if it should be written now (nothing was queued
+    /// before: otherwise a WRITABLE event will come). A connection too far
+    /// behind is closed, and its peer returned in `behind`.
+    pub(crate) fn queue(
+        &mut self,
+        remote: SocketAddr,
+        message: &[u8],
+        registry: &Registry,
+        behind: &mut Vec<Slot>,
+    ) -> Option<Token> {
+        let &token = self.by_remote.get(&remote)?;
+        let length = u16::try_from(message.len()).ok()?;
+        let connection = self.connections.get_mut(&token)?;
         if connection.outbound.len() + message.len() > MAX_UNSENT {
-            tracing::debug!(%remote, "ICE-TCP connection too far behind; closed");
+            tracing::debug!(%remote, "ICE-TCP connection too far behind; closed with its peer");
+            behind.extend(connection.peer);
             self.close(token, registry);
-            return;
+            return None;
         }
+        let idle = connection.outbound.is_empty();
         connection.outbound.extend_from_slice(&length.to_be_bytes());
         connection.outbound.extend_from_slice(message);
-        self.write(token, registry);
+        idle.then_some(token)
     }
 
     /// Writes what is queued for `token` until the kernel stops taking it.
@@ -305,7 +334,9 @@ impl IceTcp {
                 }
             }
         }
-        connection.outbound.drain(..written);
+        if written > 0 {
+            connection.outbound.drain(..written);
+        }
         if failed {
             self.close(token, registry);
         }

@@ -248,14 +248,17 @@ impl SendBatch {
         self.gso
     }
 
-    /// Datagrams queued.
+    /// Datagrams and ICE-TCP messages queued, the alternates' included.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.alternates.iter().fold(
+            self.queue.len().saturating_add(self.tcp.len()),
+            |sum, (_, batch)| sum.saturating_add(batch.len()),
+        )
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.len() == 0
     }
 
     /// Queues a datagram for `destination`.
@@ -445,6 +448,43 @@ mod tests {
     use super::*;
     use std::net::UdpSocket;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn datagrams_from_an_alternate_address_leave_from_its_socket() {
+        let main = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let second = UdpSocket::bind("127.0.0.2:0").unwrap();
+        let viewer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = viewer.local_addr().unwrap();
+        let mut batch = SendBatch::with_alternates(false, vec![second.local_addr().unwrap()]);
+        batch.push_from(main.local_addr().unwrap(), to, b"main".to_vec());
+        batch.push_from(second.local_addr().unwrap(), to, b"second".to_vec());
+        batch.push_tcp(to, b"tcp".to_vec());
+        // Every queue counts, so the worker's early flush sees them all.
+        assert_eq!(batch.len(), 3);
+        batch.flush(&main);
+        for alternate in batch.alternates_mut() {
+            alternate.flush(&second);
+        }
+        assert_eq!(batch.drain_tcp().count(), 1);
+        assert!(batch.is_empty());
+        viewer
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        for _ in 0..2 {
+            let (n, from) = viewer.recv_from(&mut buf).unwrap();
+            got.push((buf[..n].to_vec(), from));
+        }
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                (b"main".to_vec(), main.local_addr().unwrap()),
+                (b"second".to_vec(), second.local_addr().unwrap()),
+            ]
+        );
+    }
 
     fn receive_all(socket: &UdpSocket, expected: usize) -> Vec<Vec<u8>> {
         socket

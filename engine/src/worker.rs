@@ -47,6 +47,9 @@ const WEBRTC_READ_BUDGET: usize = 16 * BATCH;
 /// an `Rtc`: a burst of them must not stall forwarding).
 const INBOX_BUDGET: usize = 32;
 
+/// Most ICE-TCP frames taken from one connection per turn.
+const TCP_FRAME_BUDGET: usize = 256;
+
 /// Most timers fired per turn.
 const TIMER_BUDGET: usize = 4096;
 
@@ -238,6 +241,8 @@ pub(crate) struct Worker {
     send: SendBatch,
     /// The passive ICE-TCP candidate, if on.
     ice_tcp: Option<IceTcp>,
+    /// ICE-TCP connections with frames left over from their budget.
+    tcp_backlog: Vec<Token>,
     stats: WorkerStats,
     more_work: bool,
     next_housekeeping: Instant,
@@ -272,6 +277,7 @@ impl Worker {
         };
         Ok(Self {
             ice_tcp,
+            tcp_backlog: Vec::new(),
             index: setup.index,
             poll: setup.poll,
             socket,
@@ -357,6 +363,9 @@ impl Worker {
                     token => self.receive_ftl(now, token, &mut recv),
                 }
             }
+            for token in std::mem::take(&mut self.tcp_backlog) {
+                self.receive_tcp(now, token);
+            }
             if !self.handle_inbox(now) {
                 return;
             }
@@ -382,10 +391,22 @@ impl Worker {
         for (batch, (socket, _)) in self.send.alternates_mut().zip(&self.extra) {
             batch.flush(socket);
         }
+        let mut behind = Vec::new();
         if let Some(tcp) = &mut self.ice_tcp {
+            let registry = self.poll.registry();
+            let mut touched = Vec::new();
             for (remote, message) in self.send.drain_tcp() {
-                tcp.send(remote, &message, self.poll.registry());
+                touched.extend(tcp.queue(remote, &message, registry, &mut behind));
             }
+            // One write per connection that had nothing queued; the others
+            // are written when the kernel reports room (WRITABLE).
+            for token in touched {
+                tcp.write(token, registry);
+            }
+        }
+        let now = Instant::now();
+        for slot in behind {
+            self.remove_peer(now, slot, Removal::Drop);
         }
     }
 
@@ -393,6 +414,7 @@ impl Worker {
     /// first frame must be a STUN request naming a peer of this worker, or
     /// the connection is closed.
     fn receive_tcp(&mut self, now: Instant, token: Token) {
+        let mut frames_left = TCP_FRAME_BUDGET;
         loop {
             let Some(tcp) = &mut self.ice_tcp else {
                 return;
@@ -402,6 +424,7 @@ impl Worker {
                 return;
             };
             let mut refused = read.peer.is_none() && crate::ice_tcp::cannot_open(&read.buffer);
+            let mut peer_gone = false;
             let (closed, more, remote) = (read.closed, read.more, read.remote);
             let TcpRead {
                 buffer,
@@ -410,11 +433,23 @@ impl Worker {
                 ..
             } = &mut read;
             let whole = if refused { 0 } else { *framed };
+            let mut taken = 0;
             for frame in crate::ice_tcp::frames(&buffer[..whole]) {
+                if frames_left == 0 {
+                    break;
+                }
+                frames_left -= 1;
+                taken += 2 + frame.len();
+                if frame.is_empty() {
+                    continue;
+                }
                 let route = (Protocol::Tcp, remote, local);
                 if peer.is_none() {
+                    let ice_tcp = self.ice_tcp.as_ref();
                     *peer = stun_local_ufrag(frame).filter(|slot| {
-                        entry_in(&mut self.slots, *slot).is_some_and(|entry| {
+                        ice_tcp.is_some_and(|tcp| {
+                            tcp.connections_of(*slot) < crate::ice_tcp::MAX_PER_PEER
+                        }) && entry_in(&mut self.slots, *slot).is_some_and(|entry| {
                             guarded(|| entry.peer.accepts(now, route, frame)).unwrap_or(false)
                         })
                     });
@@ -424,25 +459,33 @@ impl Worker {
                     break;
                 };
                 let Some(entry) = entry_in(&mut self.slots, slot) else {
-                    refused = true;
+                    peer_gone = true;
                     break;
                 };
                 let send = &mut self.send;
                 let outcome = guarded(|| entry.peer.handle_datagram(now, route, frame, send));
                 self.after_drain(now, slot, outcome);
             }
+            *framed = taken;
             let Some(tcp) = &mut self.ice_tcp else {
                 return;
             };
-            if refused || closed {
+            if refused || closed || peer_gone {
                 if refused {
-                    tracing::debug!(worker = self.index, %remote, "ICE-TCP connection opened with no STUN request for a peer here; closed");
+                    tracing::debug!(worker = self.index, %remote, "ICE-TCP connection opened with no STUN request for a peer here (or its peer has enough); closed");
                     self.stats.unroutable += 1;
                 }
                 tcp.close(token, self.poll.registry());
                 return;
             }
+            let unread = taken < whole;
             tcp.restore(token, read);
+            if frames_left == 0 && (unread || more) {
+                // Enough for one turn: come back to the rest next turn.
+                self.more_work = true;
+                self.tcp_backlog.push(token);
+                return;
+            }
             if !more {
                 return;
             }
@@ -1233,6 +1276,9 @@ impl Worker {
             tcp.sweep(now, connect_timeout, self.poll.registry(), |slot| {
                 entry_in(slots, slot).is_some()
             });
+            // Connections left waiting when accepting last failed (no free
+            // descriptor) get another chance.
+            tcp.accept(now, self.poll.registry());
         }
     }
 }
