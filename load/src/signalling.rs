@@ -45,8 +45,12 @@ pub struct Signalling {
 }
 
 impl Signalling {
-    /// A client for the server at `base` (such as `http://127.0.0.1:8091`).
+    /// A client for the server at `base` (such as `http://127.0.0.1:8091`,
+    /// or an `https://` one whose certificate the system trusts).
     pub fn new(base: &str) -> Result<Self, SignalError> {
+        // reqwest's rustls needs a process-wide provider (a second install
+        // is harmless).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let base = reqwest::Url::parse(base).map_err(|e| SignalError::Refused {
             status: StatusCode::BAD_REQUEST,
             reason: format!("bad server URL {base}: {e}"),
@@ -112,5 +116,19 @@ impl Signalling {
     /// Ends a session; errors are ignored (the server times sessions out).
     pub fn delete(&self, resource: &reqwest::Url) {
         let _ = self.client.delete(resource.clone()).send();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In a workspace build reqwest has rustls without a built-in provider
+    /// (the server needs aws-lc-rs): the load tool, alone in its process,
+    /// must still build its client.
+    #[test]
+    fn a_client_builds_in_a_process_that_installed_no_tls_provider() {
+        assert!(Signalling::new("http://127.0.0.1:8091").is_ok());
+        assert!(Signalling::new("https://127.0.0.1:8443").is_ok());
     }
 }
