@@ -614,16 +614,8 @@ fn an_origin_without_a_keyframe_yet_makes_the_edge_answer_503() {
 
 #[test]
 fn a_cluster_speaks_https_end_to_end() {
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("waveguide-cluster-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
-    let tls = waveguide::TlsFiles {
-        cert: cert.clone(),
-        key: key.clone(),
-    };
+    let (certified, tls, dir) = common::self_signed("127.0.0.1", "cluster-tls");
+    let cert = tls.cert.clone();
     let orchestrator =
         waveguide::orchestrator::Orchestrator::start(waveguide::orchestrator::OrchestratorConfig {
             listen: "127.0.0.1:0".parse().unwrap(),

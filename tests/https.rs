@@ -16,12 +16,7 @@ use waveguide::TlsFiles;
 
 #[test]
 fn the_http_server_speaks_tls_with_the_configured_certificate() {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("waveguide-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let (certified, TlsFiles { cert, key }, dir) = common::self_signed("localhost", "tls");
     let node = common::start_node_with(1, |config| {
         config.tls = Some(TlsFiles {
             cert: cert.clone(),

@@ -25,6 +25,26 @@ use std::time::Duration;
 
 use waveguide::{Node, NodeConfig};
 
+/// A self-signed certificate for `name` (a host name or an IP), written as
+/// PEM files into a fresh directory under the system's temp dir (`tag`
+/// names it; remove it when done).
+pub fn self_signed(
+    name: &str,
+    tag: &str,
+) -> (
+    rcgen::CertifiedKey<rcgen::KeyPair>,
+    waveguide::TlsFiles,
+    std::path::PathBuf,
+) {
+    let certified = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("waveguide-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (certified, waveguide::TlsFiles { cert, key }, dir)
+}
+
 /// A node on 127.0.0.1 with every port picked by the kernel.
 pub fn start_node(workers: usize) -> Node {
     start_node_with(workers, |_| {})
