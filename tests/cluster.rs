@@ -515,7 +515,7 @@ fn whip_publishers_are_redirected_to_a_node_and_publish_there() {
 }
 
 #[test]
-fn node_calls_without_the_secret_are_refused() {
+fn node_calls_need_the_secret_and_well_formed_reports() {
     let orchestrator = start_orchestrator(Store::Memory);
     let o = orchestrator.address();
     let report = r#"{"id":"x","region":"","url":"http://127.0.0.1:1","capacity":1,"streams":0,"viewers":0,"egress_bps":0,"cpu":0.0}"#;
@@ -547,6 +547,39 @@ fn node_calls_without_the_secret_are_refused() {
     );
     assert_eq!(accepted.status, 204, "{}", accepted.body);
     assert_eq!(node_ids(o), ["x"]);
+
+    // Malformed reports get a clear 4xx and change nothing.
+    let authorized = [json, ("Authorization", bearer.as_str())];
+    let huge = format!("{{\"id\":\"{}\"}}", "y".repeat(70 * 1024));
+    let stream_report = r#"{"node":"x","url":"http://127.0.0.1:1","origin":true,"path":["someone-else"],"viewers":0}"#;
+    for (path, body, status) in [
+        ("/v1/nodes/x/heartbeat", "not json", 400),
+        ("/v1/nodes/x/heartbeat", r#"{"id":"x"}"#, 422),
+        ("/v1/nodes/y/heartbeat", report, 400),
+        ("/v1/nodes/y/heartbeat", huge.as_str(), 413),
+        ("/v1/streams/1/start", stream_report, 400),
+    ] {
+        let refused = http::request(o, "POST", path, &authorized, body.as_bytes());
+        assert_eq!(
+            refused.status,
+            status,
+            "{path} {}: {}",
+            &body[..body.len().min(40)],
+            refused.body
+        );
+        assert!(!refused.body.trim().is_empty(), "a reason is given");
+    }
+    let bad_url = report.replace("http://127.0.0.1:1", "ftp://x");
+    let refused = http::request(
+        o,
+        "POST",
+        "/v1/nodes/x/heartbeat",
+        &authorized,
+        bad_url.as_bytes(),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(node_ids(o), ["x"]);
+    assert!(holders(o, "1").is_empty());
     orchestrator.stop();
 }
 
