@@ -761,3 +761,29 @@ fn a_cluster_speaks_https_end_to_end() {
     orchestrator.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn orchestrators_answer_503_while_redis_is_down_and_recover_when_it_returns() {
+    let redis = RedisServer::start();
+    let port = redis.port;
+    let orchestrator = start_orchestrator(Store::Redis(redis.url.clone()));
+    let o = orchestrator.address();
+    let a = start_member(&[o], "a", "us");
+    wait_for(Duration::from_secs(10), "the node registered", || {
+        node_ids(o) == ["a"]
+    });
+    drop(redis);
+    let down = http::request(o, "GET", "/v1/nodes", &[], b"");
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert_eq!(down.header("retry-after"), Some("1"));
+    let redirect = http::request(o, "POST", "/whep/endpoint/1", &[], b"");
+    assert_eq!(redirect.status, 503, "{}", redirect.body);
+    // A new, empty Redis on the same port: the next heartbeats fill it.
+    let _redis = RedisServer::start_on(port);
+    wait_for(Duration::from_secs(15), "the node registered again", || {
+        let answer = http::request(o, "GET", "/v1/nodes", &[], b"");
+        answer.status == 200 && answer.body.contains("\"id\":\"a\"")
+    });
+    a.stop();
+    orchestrator.stop();
+}

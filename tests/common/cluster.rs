@@ -237,11 +237,17 @@ pub struct RedisServer {
     child: Child,
     /// `redis://127.0.0.1:<port>/`
     pub url: String,
+    /// Its port.
+    pub port: u16,
 }
 
 impl RedisServer {
     pub fn start() -> Self {
-        let port = free_port();
+        Self::start_on(free_port())
+    }
+
+    /// A server on `port` (to restart one where its clients expect it).
+    pub fn start_on(port: u16) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -260,6 +266,7 @@ impl RedisServer {
         let server = Self {
             child,
             url: format!("redis://127.0.0.1:{port}/"),
+            port,
         };
         wait_for(Duration::from_secs(10), "redis-server to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
