@@ -420,14 +420,12 @@ impl Config {
             ));
         }
         let extra = &self.webrtc.extra_interfaces;
-        if extra
-            .iter()
-            .any(|i| i.bind.is_ipv4() == self.webrtc.bind.is_ipv4())
-            && self.webrtc.bind.is_unspecified()
-        {
+        // A wildcard holds the port on every address (an IPv6 one, on IPv4
+        // too), so the extra interfaces' sockets could not bind.
+        if !extra.is_empty() && self.webrtc.bind.is_unspecified() {
             return Err(invalid(
                 "webrtc.bind",
-                "with webrtc.extra_interfaces of its IP version, bind the main interface to its own address (the wildcard would hold the port on every address)",
+                "with webrtc.extra_interfaces, bind the main interface to its own address (a wildcard would hold the port on every address)",
             ));
         }
         for (index, interface) in extra.iter().enumerate() {
@@ -741,9 +739,14 @@ mod tests {
                 "bind = \"10.0.0.7\"\nextra_interfaces = [{ bind = \"10.0.0.7\", public_ip = \"203.0.113.8\" }]",
                 "webrtc.extra_interfaces",
             ),
-            // The default wildcard bind would hold the port on 10.0.0.8 too.
+            // The default wildcard bind would hold the port on 10.0.0.8 too,
+            // and so would an IPv6 one.
             (
                 "extra_interfaces = [{ bind = \"10.0.0.8\", public_ip = \"203.0.113.8\" }]",
+                "webrtc.bind",
+            ),
+            (
+                "bind = \"::\"\npublic_ip = \"2001:db8::7\"\nextra_interfaces = [{ bind = \"10.0.0.8\", public_ip = \"203.0.113.8\" }]",
                 "webrtc.bind",
             ),
         ] {

@@ -153,7 +153,7 @@ impl Node {
             runtime.handle().clone(),
             local,
             cluster.clone(),
-        ));
+        )?);
         let router = http::router(Arc::clone(&state), config.max_body_bytes);
         let listener = http_listener.into_std()?;
         http::spawn_server(

@@ -106,12 +106,14 @@ pub struct ServiceClient {
 }
 
 impl ServiceClient {
-    /// A client for `service`.
-    pub fn new(service: Service) -> Self {
-        Self {
-            service,
-            http: reqwest::Client::new(),
-        }
+    /// A client for `service` (its HTTP client can fail to build only if
+    /// the system's TLS roots cannot be loaded).
+    pub fn new(service: Service) -> std::io::Result<Self> {
+        crate::http::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|error| std::io::Error::other(format!("HTTP client: {error}")))?;
+        Ok(Self { service, http })
     }
 
     /// The service.

@@ -81,10 +81,10 @@ impl AppState {
         runtime: tokio::runtime::Handle,
         local: Arc<LocalNode>,
         cluster: Option<Arc<Cluster>>,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        Ok(Self {
             engine,
-            service: ServiceClient::new(service),
+            service: ServiceClient::new(service)?,
             runtime,
             local,
             cluster,
@@ -95,7 +95,7 @@ impl AppState {
             ftl_endings: Mutex::new(HashMap::new()),
             shutdown: tokio::sync::watch::Sender::new(false),
             ftl_connections: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// Registers a peer under a new unguessable resource id (128 random bits).

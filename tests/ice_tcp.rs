@@ -173,7 +173,13 @@ fn a_viewer_with_only_tcp_watches_over_ice_tcp() {
             .rtc
             .handle_input(Input::Timeout(Instant::now()))
             .unwrap();
-        // Once connected, publish the rest of the clip, a packet per turn.
+        // Once connected, 1000 empty frames at once (more than a worker takes
+        // from one connection per turn: the rest wait for the next turns,
+        // and the frames after them must still parse) ...
+        if session.connected && next == first {
+            session.stream.write_all(&[0u8; 2000]).unwrap();
+        }
+        // ... then the rest of the clip, a packet per turn.
         if session.connected && next < clip.len() {
             let packet = &clip[next];
             publisher.send_video(

@@ -336,6 +336,10 @@ impl IceTcp {
         }
         if written > 0 {
             connection.outbound.drain(..written);
+            if connection.outbound.is_empty() && connection.outbound.capacity() > READ_CHUNK {
+                // A backlog drained: give back what it grew to.
+                connection.outbound = Vec::new();
+            }
         }
         if failed {
             self.close(token, registry);

@@ -348,7 +348,10 @@ impl Worker {
                         }
                     }
                     token if IceTcp::owns(token) => {
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        // A backlogged connection is read once per turn, from the backlog.
+                        let readable =
+                            event.is_readable() || event.is_read_closed() || event.is_error();
+                        if readable && !self.tcp_backlog.contains(&token) {
                             self.receive_tcp(now, token);
                         }
                         if event.is_writable()
@@ -483,7 +486,9 @@ impl Worker {
             if frames_left == 0 && (unread || more) {
                 // Enough for one turn: come back to the rest next turn.
                 self.more_work = true;
-                self.tcp_backlog.push(token);
+                if !self.tcp_backlog.contains(&token) {
+                    self.tcp_backlog.push(token);
+                }
                 return;
             }
             if !more {
@@ -706,7 +711,7 @@ impl Worker {
                 return false;
             }
         }
-        self.more_work = !self.inbox.is_empty();
+        self.more_work |= !self.inbox.is_empty();
         true
     }
 

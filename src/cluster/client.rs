@@ -119,6 +119,7 @@ pub fn bounded_client(
     timeout: Duration,
     extra_roots: Option<&std::path::Path>,
 ) -> std::io::Result<reqwest::Client> {
+    crate::http::install_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
@@ -129,6 +130,12 @@ pub fn bounded_client(
         })?;
         let roots = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|error| std::io::Error::other(format!("{}: {error}", path.display())))?;
+        if roots.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{}: no PEM certificate in it",
+                path.display()
+            )));
+        }
         for root in roots {
             builder = builder.add_root_certificate(root);
         }
@@ -159,6 +166,20 @@ pub fn path(segments: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let dir = std::env::temp_dir().join(format!("waveguide-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let timeout = Duration::from_secs(1);
+        let error = bounded_client(timeout, Some(&empty)).unwrap_err();
+        assert!(error.to_string().contains("no PEM certificate"), "{error}");
+        assert!(bounded_client(timeout, Some(&dir.join("missing.pem"))).is_err());
+        assert!(bounded_client(timeout, None).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn channels_become_single_path_segments() {
