@@ -19,22 +19,7 @@ fn transcript(challenge: &ftl::Challenge) -> Vec<u8> {
     let digest = ftl::sign(KEY, challenge);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let mut bytes = format!("HMAC\r\n\r\nCONNECT 123 ${hex}\r\n\r\n").into_bytes();
-    for line in [
-        "ProtocolVersion: 0.9",
-        "VendorName: ftl_app",
-        "VendorVersion: 0.0.1",
-        "Video: true",
-        "VideoCodec: H264",
-        "VideoHeight: 720",
-        "VideoWidth: 1280",
-        "VideoPayloadType: 96",
-        "VideoIngestSSRC: 124",
-        "Audio: true",
-        "AudioCodec: OPUS",
-        "AudioPayloadType: 97",
-        "AudioIngestSSRC: 123",
-        ".",
-    ] {
+    for line in ftl::reference::FTL_APP_ATTRIBUTES.iter().chain(&["."]) {
         bytes.extend_from_slice(line.as_bytes());
         bytes.extend_from_slice(b"\r\n\r\n");
     }

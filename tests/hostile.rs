@@ -130,22 +130,9 @@ fn authenticated(
 
 /// The attribute lines ftl_app sends (FTL-SPEC §3.2), then `.`.
 fn ftl_app_attributes() -> Vec<u8> {
-    lines(&[
-        "ProtocolVersion: 0.9",
-        "VendorName: ftl_app",
-        "VendorVersion: 0.0.1",
-        "Video: true",
-        "VideoCodec: H264",
-        "VideoHeight: 720",
-        "VideoWidth: 1280",
-        "VideoPayloadType: 96",
-        "VideoIngestSSRC: 124",
-        "Audio: true",
-        "AudioCodec: OPUS",
-        "AudioPayloadType: 97",
-        "AudioIngestSSRC: 123",
-        ".",
-    ])
+    let mut attributes = ftl::reference::FTL_APP_ATTRIBUTES.to_vec();
+    attributes.push(".");
+    lines(&attributes)
 }
 
 /// Sends `bytes` one per `interval` and returns the replies, as `ftl_control`.

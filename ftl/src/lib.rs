@@ -70,6 +70,7 @@ mod line;
 mod media;
 mod metadata;
 mod nack;
+pub mod reference;
 mod server;
 mod status;
 mod stream_key;

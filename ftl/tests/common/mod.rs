@@ -143,22 +143,7 @@ pub fn digest_hex(key: &str) -> String {
         .collect()
 }
 
-/// ftl_app's attribute lines, in its order (FTL-SPEC §3.2).
-pub const FTL_APP_ATTRIBUTES: [&str; 13] = [
-    "ProtocolVersion: 0.9",
-    "VendorName: ftl_app",
-    "VendorVersion: 0.0.1",
-    "Video: true",
-    "VideoCodec: H264",
-    "VideoHeight: 720",
-    "VideoWidth: 1280",
-    "VideoPayloadType: 96",
-    "VideoIngestSSRC: 124",
-    "Audio: true",
-    "AudioCodec: OPUS",
-    "AudioPayloadType: 97",
-    "AudioIngestSSRC: 123",
-];
+pub use ftl::reference::FTL_APP_ATTRIBUTES;
 
 /// Frames commands the way ftl-sdk does: `\r\n\r\n` after each.
 pub fn framed<S: AsRef<str>>(commands: &[S]) -> Vec<u8> {
