@@ -168,7 +168,7 @@ fn chromium_publishes_over_whip_and_chromium_and_str0m_watch() {
         video.len()
     );
     assert!(
-        ftl::h264::is_keyframe(&video[0].payload),
+        codec::h264::is_keyframe(&video[0].payload),
         "the first packet starts a keyframe"
     );
 

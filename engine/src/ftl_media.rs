@@ -175,12 +175,12 @@ impl FtlIngest {
                     }
                     _ => {}
                 }
-                if let Some(sps) = ftl::h264::sps_in_payload(packet.payload)
-                    && let Ok(sps) = ftl::h264::Sps::parse(sps)
+                if let Some(sps) = codec::h264::sps_in_payload(packet.payload)
+                    && let Ok(sps) = codec::h264::Sps::parse(sps)
                 {
                     self.stream.set_sps(sps);
                 }
-                let keyframe = ftl::h264::is_keyframe(packet.payload);
+                let keyframe = codec::h264::is_keyframe(packet.payload);
                 publish(&mut self.video, &self.stream, now, &packet, keyframe)
             }
             Datagram::Audio(packet) => {

@@ -49,6 +49,7 @@ use parking_lot::Mutex;
 pub use inbox::PendingReply;
 use inbox::{Command, reply_channel};
 pub use stream::{Stream, StreamStats, TrackKind};
+pub use peer::ViewerError;
 pub use udp::SendStats;
 
 /// How the engine runs. Every field has a default that makes a useful

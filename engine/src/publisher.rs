@@ -272,8 +272,8 @@ fn publish(
     };
     let video = track.kind == TrackKind::Video;
     if video
-        && let Some(sps) = ftl::h264::sps_in_payload(&packet.payload)
-        && let Ok(sps) = ftl::h264::Sps::parse(sps)
+        && let Some(sps) = codec::h264::sps_in_payload(&packet.payload)
+        && let Ok(sps) = codec::h264::Sps::parse(sps)
     {
         stream.set_sps(sps);
     }
@@ -286,7 +286,7 @@ fn publish(
         sequence: packet.header.sequence_number,
         timestamp: packet.header.timestamp,
         marker: packet.header.marker,
-        keyframe: video && ftl::h264::is_keyframe(&packet.payload),
+        keyframe: video && codec::h264::is_keyframe(&packet.payload),
         arrival: packet.timestamp,
         payload: packet.payload,
     });

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use ftl::h264::Sps;
+use codec::h264::Sps;
 
 use crate::ring::PacketRing;
 

@@ -64,7 +64,6 @@
 mod client;
 mod command;
 mod error;
-pub mod h264;
 mod hmac;
 mod line;
 mod media;

@@ -98,17 +98,6 @@ proptest! {
     }
 
     #[test]
-    fn h264_helpers_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..200)) {
-        ftl::h264::is_keyframe(&payload);
-        if let Some(sps) = ftl::h264::sps_in_payload(&payload)
-            && let Ok(sps) = ftl::h264::Sps::parse(sps)
-        {
-            prop_assert!(sps.width > 0 && sps.width <= ftl::h264::MAX_DIMENSION);
-        }
-        let _ = ftl::h264::Sps::parse(&payload);
-    }
-
-    #[test]
     fn nack_tracker_stays_bounded(steps in proptest::collection::vec((any::<u16>(), 0u64..300, any::<bool>()), 0..400)) {
         let mut tracker = NackTracker::new(NackConfig::default());
         let mut now = Instant::now();

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engine::{EngineError, peer::ViewerError};
+use engine::{EngineError, ViewerError};
 
 use super::HttpError;
 use crate::state::{AppState, ResourceKind};
