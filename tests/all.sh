@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Every check CI runs, on any Debian 12 machine with Rust: formatting, lints
+# and every test in the workspace. It first installs what the tests need and
+# the machine lacks: rustfmt and clippy (through rustup), Debian's chromium
+# (the browser tests) and redis-server (the cluster tests), with apt-get,
+# as root or through sudo.
+#
+#   bash tests/all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v rustup >/dev/null 2>&1; then
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+      rustup component add "$component"
+    fi
+  done
+fi
+
+packages=()
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+if [ ${#packages[@]} -gt 0 ]; then
+  echo "tests/all.sh: installing ${packages[*]} with apt-get" >&2
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "tests/all.sh: ${packages[*]} missing; install them as root (apt-get install ${packages[*]})" >&2
+      exit 1
+    fi
+    as_root=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq "${packages[@]}"
+fi
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo test --workspace --all-features
