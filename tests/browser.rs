@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::chromium::{CHROMIUM, Chromium};
-use common::ftl_publisher::FtlPublisher;
+use common::clients;
 use common::media::{h264_clip, opus_packets};
-use common::viewer::TestViewer;
+use waveguide_load::ftl_publisher::FtlPublisher;
 
 /// Streams the clip and the Opus file in a loop, in real time, until stopped.
 fn publish_in_a_loop(publisher: FtlPublisher, stop: Arc<AtomicBool>) -> FtlPublisher {
@@ -36,11 +36,15 @@ fn publish_in_a_loop(publisher: FtlPublisher, stop: Arc<AtomicBool>) -> FtlPubli
                 std::thread::sleep(Duration::from_millis(1));
             }
             let timestamp = frame * 3000;
-            publisher.send_video(sequence, timestamp, packet.marker, &packet.payload);
+            publisher
+                .send_numbered_video(sequence, timestamp, packet.marker, &packet.payload)
+                .unwrap();
             sequence = sequence.wrapping_add(1);
             while u64::from(audio_sequence) * 20 <= start.elapsed().as_millis() as u64 {
                 let opus = &audio[usize::from(audio_sequence) % audio.len()];
-                publisher.send_audio(audio_sequence, u32::from(audio_sequence) * 960, opus);
+                publisher
+                    .send_numbered_audio(audio_sequence, u32::from(audio_sequence) * 960, opus)
+                    .unwrap();
                 audio_sequence = audio_sequence.wrapping_add(1);
             }
             if stop.load(Ordering::Acquire) {
@@ -60,7 +64,7 @@ fn chromium_plays_an_ftl_stream_from_the_player_page() {
     );
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let streaming = {
         let stop = Arc::clone(&stop);
@@ -156,10 +160,10 @@ fn chromium_publishes_over_whip_and_chromium_and_str0m_watch() {
     assert!(cipher.as_str().is_some_and(|c| !c.is_empty()));
 
     // A str0m viewer gets H.264 from a keyframe on.
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = common::http::whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(15), |v| v.video().len() >= 60);
     let video = viewer.video();
     assert!(

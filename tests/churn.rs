@@ -12,8 +12,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::clients;
 use common::http::{request, whep_offer};
-use common::viewer::TestViewer;
 use common::witness::Witness;
 use waveguide_load::report::ProcSample;
 
@@ -23,10 +23,10 @@ fn open_fds() -> usize {
 
 /// One viewer's life: offer, connect, first video packet, DELETE.
 fn churn_once(node: &waveguide::Node) {
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "1", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(5), |v| !v.video().is_empty());
     assert!(!viewer.video().is_empty(), "a churned viewer got no media");
     let location = response.header("location").unwrap().to_string();

@@ -18,17 +18,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::clients::{self, FtlSteps};
+use common::clip_pacer::ClipPacer;
 use common::cluster::{
     RedisServer, TTL, address_of, holders, node_ids, spawn_member, spawn_orchestrator,
     start_member, start_orchestrator, wait_for,
 };
-use common::ftl_publisher::{ClipPacer, FtlPublisher};
 use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
-use common::viewer::TestViewer;
-use common::whip_publisher::WhipPublisher;
 use waveguide::Node;
 use waveguide::orchestrator::Store;
+use waveguide_load::ftl_publisher::FtlPublisher;
+use waveguide_load::recording_viewer::RecordingViewer;
 
 const CHANNEL: &str = "123";
 
@@ -36,7 +37,7 @@ const CHANNEL: &str = "123";
 struct RunningViewer {
     /// The node it watches on.
     node: SocketAddr,
-    thread: JoinHandle<TestViewer>,
+    thread: JoinHandle<RecordingViewer>,
     stop: Arc<AtomicBool>,
     /// Set to make it send one keyframe request (PLI).
     ask_keyframe: Arc<AtomicBool>,
@@ -45,7 +46,7 @@ struct RunningViewer {
 }
 
 impl RunningViewer {
-    fn finish(self) -> TestViewer {
+    fn finish(self) -> RecordingViewer {
         self.stop.store(true, Ordering::Release);
         self.thread.join().unwrap()
     }
@@ -54,7 +55,7 @@ impl RunningViewer {
 /// Asks `orchestrator` where to watch `channel` from `region`, follows the
 /// `307` with the same offer (as RFC 9725 clients do), and starts the viewer.
 fn join_via(orchestrator: SocketAddr, region: &str) -> RunningViewer {
-    let (viewer, offer) = TestViewer::new();
+    let (viewer, offer) = clients::viewer();
     let sdp = [("Content-Type", "application/sdp")];
     let asked = http::request(
         orchestrator,
@@ -73,7 +74,7 @@ fn join_via(orchestrator: SocketAddr, region: &str) -> RunningViewer {
 }
 
 /// Joins `node` directly with `viewer`'s `offer` and starts the viewer.
-fn join_node(node: SocketAddr, mut viewer: TestViewer, offer: &str) -> RunningViewer {
+fn join_node(node: SocketAddr, mut viewer: RecordingViewer, offer: &str) -> RunningViewer {
     let sdp = [("Content-Type", "application/sdp")];
     let answered = http::request(
         node,
@@ -89,7 +90,7 @@ fn join_node(node: SocketAddr, mut viewer: TestViewer, offer: &str) -> RunningVi
         resource.starts_with(&format!("http://{node}/whep/resource/")),
         "{resource}"
     );
-    viewer.accept_answer(&answered.body);
+    viewer.accept_answer(&answered.body).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let ask_keyframe = Arc::new(AtomicBool::new(false));
     let thread = {
@@ -145,7 +146,7 @@ fn path(nodes: &[&str]) -> Vec<String> {
 /// orchestrator knows the stream is there.
 fn publish_first_frame(origin: &Node, orchestrator: SocketAddr) -> (FtlPublisher, usize) {
     let key = origin.service().example_stream_key(CHANNEL).unwrap();
-    let publisher = FtlPublisher::connect(origin.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(origin.ftl_addr(), &key).expect("FTL handshake");
     let first = publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(origin);
     wait_for(Duration::from_secs(5), "the stream registered", || {
@@ -287,7 +288,7 @@ fn relays_chain_refuse_loops_carry_keyframe_requests_and_close_when_idle() {
     let at_b = join_via(o, "eu");
     assert_eq!(at_b.node, b.http_addr());
     // d holds nothing; it pulls from the nearest holder, b in its own region.
-    let (viewer, offer) = TestViewer::new();
+    let (viewer, offer) = clients::viewer();
     let at_d = join_node(d.http_addr(), viewer, &offer);
     wait_for(
         Duration::from_secs(5),
@@ -306,7 +307,7 @@ fn relays_chain_refuse_loops_carry_keyframe_requests_and_close_when_idle() {
 
     // A relay request that already came through b is a loop.
     let bearer = format!("Bearer {}", common::cluster::SECRET);
-    let (_, loop_offer) = TestViewer::new();
+    let (_, loop_offer) = clients::viewer();
     let looped = http::request(
         b.http_addr(),
         "POST",
@@ -322,7 +323,7 @@ fn relays_chain_refuse_loops_carry_keyframe_requests_and_close_when_idle() {
 
     // A viewer's own via header is ignored: only nodes (with the secret) say
     // where a relay request came through.
-    let (_, plain_offer) = TestViewer::new();
+    let (_, plain_offer) = clients::viewer();
     let plain = http::request(
         b.http_addr(),
         "POST",
@@ -438,7 +439,7 @@ fn whip_publishers_are_redirected_to_a_node_and_publish_there() {
     });
     let key = a.service().example_stream_key("77").unwrap();
     let bearer = format!("Bearer {key}");
-    let (mut publisher, offer) = WhipPublisher::new(true);
+    let (mut publisher, offer) = clients::whip_publisher();
     let headers = [
         ("Content-Type", "application/sdp"),
         ("Authorization", bearer.as_str()),
@@ -464,9 +465,9 @@ fn whip_publishers_are_redirected_to_a_node_and_publish_there() {
         resource.starts_with(&format!("http://{}/whip/resource/", a.http_addr())),
         "{resource}"
     );
-    publisher.accept_answer(&answered.body);
-    publisher.run(Duration::from_secs(10), |p| p.connected);
-    assert!(publisher.connected);
+    publisher.accept_answer(&answered.body).unwrap();
+    publisher.run(Duration::from_secs(10), |p| p.is_connected());
+    assert!(publisher.is_connected());
     for packet in h264_clip().iter().take(40) {
         publisher.send_video(packet.timestamp, packet.marker, &packet.payload);
     }
@@ -477,7 +478,7 @@ fn whip_publishers_are_redirected_to_a_node_and_publish_there() {
     // The seed's path carries the key itself, so it survives any client's
     // redirect handling.
     let seed_key = a.service().example_stream_key("78").unwrap();
-    let (_seed_publisher, seed_offer) = WhipPublisher::new(true);
+    let (_seed_publisher, seed_offer) = clients::whip_publisher();
     let sdp = [("Content-Type", "application/sdp")];
     let seed_path = format!("/whip/stream/{seed_key}");
     let asked = http::request(o, "POST", &seed_path, &sdp, seed_offer.as_bytes());
@@ -593,7 +594,7 @@ fn a_single_node_answers_the_registry_api_itself() {
     assert_eq!(nodes[0]["streams"], 0);
     assert!(holders(node.http_addr(), CHANNEL).is_empty());
     let key = node.service().example_stream_key(CHANNEL).unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
     publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(&node);
     assert_eq!(
@@ -619,11 +620,11 @@ fn an_origin_without_a_keyframe_yet_makes_the_edge_answer_503() {
     });
     // Connected and registered, but no media yet: the origin says 503.
     let key = a.service().example_stream_key(CHANNEL).unwrap();
-    let publisher = FtlPublisher::connect(a.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(a.ftl_addr(), &key).expect("FTL handshake");
     wait_for(Duration::from_secs(5), "the stream registered", || {
         holders(o, CHANNEL).len() == 1
     });
-    let (_, offer) = TestViewer::new();
+    let (_, offer) = clients::viewer();
     let refused = http::request(
         b.http_addr(),
         "POST",
@@ -708,11 +709,11 @@ fn a_cluster_speaks_https_end_to_end() {
     assert!(nodes().iter().all(|url| url.starts_with("https://")));
 
     let key = a.service().example_stream_key(CHANNEL).unwrap();
-    let publisher = FtlPublisher::connect(a.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(a.ftl_addr(), &key).expect("FTL handshake");
     let video = h264_clip();
     let first = publisher.send_first_frame(&video);
     publisher.wait_until_watchable(&a);
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let mut asked = None;
     wait_for(
         Duration::from_secs(5),
@@ -747,7 +748,7 @@ fn a_cluster_speaks_https_end_to_end() {
         .send()
         .unwrap();
     assert_eq!(answered.status(), reqwest::StatusCode::CREATED);
-    viewer.accept_answer(&answered.text().unwrap());
+    viewer.accept_answer(&answered.text().unwrap()).unwrap();
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= first);
     assert_eq!(
         viewer.video().len(),

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::ftl_publisher::{ClipPacer, FtlPublisher};
+use common::clients::{self, FtlSteps};
+use common::clip_pacer::ClipPacer;
 use common::http;
 use common::media::{h264_clip, opus_packets};
-use common::viewer::TestViewer;
 use engine::WebRtcInterface;
 
 const SECOND: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
@@ -43,13 +43,13 @@ fn a_viewer_that_reaches_only_the_extra_interface_is_served_from_it() {
         }];
     });
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
     let video = h264_clip();
     let audio = opus_packets();
     let first = publisher.send_first_frame(&video);
     publisher.wait_until_watchable(&node);
 
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = http::whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
     let offered = udp_candidates(&response.body);
@@ -67,7 +67,7 @@ fn a_viewer_that_reaches_only_the_extra_interface_is_served_from_it() {
         })
         .map(|line| format!("{line}\r\n"))
         .collect();
-    viewer.accept_answer(&answer);
+    viewer.accept_answer(&answer).unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
     let running = {
@@ -116,10 +116,10 @@ fn with_a_fixed_port_every_interface_shares_the_port_number() {
         }];
     });
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
     publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(&node);
-    let (_, offer) = TestViewer::new();
+    let (_, offer) = clients::viewer();
     let response = http::whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
     assert_eq!(

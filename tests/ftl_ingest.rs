@@ -13,10 +13,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::media::h264_clip;
-use common::viewer::TestViewer;
 use ftl::{ClientError, StatusCode};
+use waveguide_load::ftl_publisher::FtlPublisher;
+use waveguide_load::recording_viewer::RecordingViewer;
 
 /// Reads until EOF (or 5 s) and returns everything.
 fn read_to_close(tcp: &mut TcpStream) -> String {
@@ -43,16 +44,16 @@ fn read_to_close(tcp: &mut TcpStream) -> String {
 fn watched_stream(
     node: &waveguide::Node,
     drop: Option<usize>,
-) -> (FtlPublisher, TestViewer, String, String) {
+) -> (FtlPublisher, RecordingViewer, String, String) {
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(node);
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     viewer.drop_media_datagram = drop;
     let response = common::http::whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
     assert!(viewer.connected_at.is_some());
     let resource = response.header("location").unwrap().to_owned();
@@ -62,7 +63,7 @@ fn watched_stream(
 #[test]
 fn wrong_key_gets_405_then_close() {
     let node = common::start_node(1);
-    let error = FtlPublisher::connect(node.ftl_addr(), "123-wrongsecret").err();
+    let error = clients::ftl_publisher(node.ftl_addr(), "123-wrongsecret").err();
     assert_eq!(
         error,
         Some(ClientError::Refused(StatusCode::InvalidStreamKey))
@@ -112,9 +113,9 @@ fn http_on_the_ftl_port_gets_400_then_close() {
 fn a_reconnecting_encoder_takes_the_channel_over_and_the_old_one_gets_410() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
-    let first = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let first = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     let first_stream = node.engine().stream("123").unwrap().id();
-    let second = FtlPublisher::connect(node.ftl_addr(), &key).expect("takeover");
+    let second = clients::ftl_publisher(node.ftl_addr(), &key).expect("takeover");
     assert_ne!(node.engine().stream("123").unwrap().id(), first_stream);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !first.control_ended() && Instant::now() < deadline {
@@ -146,19 +147,14 @@ fn malformed_datagrams_are_counted_and_dropped_and_the_stream_goes_on() {
     ];
     for datagram in garbage {
         publisher
-            .media
-            .send_to(datagram, publisher.media_addr)
+            .media()
+            .send_to(datagram, publisher.media_addr())
             .unwrap();
     }
 
     let clip = h264_clip();
     for (sequence, packet) in clip.iter().take(20).enumerate() {
-        publisher.send_video(
-            sequence as u16,
-            packet.timestamp,
-            packet.marker,
-            &packet.payload,
-        );
+        publisher.send_clip_packet(sequence, packet);
     }
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= 20);
     let stream = node.engine().stream("123").unwrap();
@@ -182,7 +178,7 @@ fn silent_media_ends_the_stream_with_408_and_the_channel_can_go_live_again() {
         config.engine.ftl_media_timeout = Duration::from_millis(500);
     });
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     while !publisher.control_ended() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -199,7 +195,7 @@ fn silent_media_ends_the_stream_with_408_and_the_channel_can_go_live_again() {
         node.engine().stream("123").is_none(),
         "the stream was removed"
     );
-    let again = FtlPublisher::connect(node.ftl_addr(), &key).expect("the channel is free again");
+    let again = clients::ftl_publisher(node.ftl_addr(), &key).expect("the channel is free again");
     again.disconnect();
     node.stop();
 }
@@ -249,7 +245,7 @@ fn disconnect_ends_the_stream_and_its_viewers() {
 fn pings_are_echoed_and_audio_waits_for_video() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
 
     // The 24-byte ping of 64-bit ftl-sdk and the 12-byte one of Windows OBS.
     let linux = [
@@ -258,12 +254,15 @@ fn pings_are_echoed_and_audio_waits_for_video() {
     ];
     let windows = [0x81, 0xfa, 0x00, 0x0c, 0, 0, 0, 0, 0x35, 0x46, 0x05, 0x6b];
     for ping in [&linux[..], &windows[..]] {
-        publisher.media.send_to(ping, publisher.media_addr).unwrap();
+        publisher
+            .media()
+            .send_to(ping, publisher.media_addr())
+            .unwrap();
         let mut buf = [0u8; 64];
         let deadline = Instant::now() + Duration::from_secs(5);
         let echo = loop {
             assert!(Instant::now() < deadline, "no echo");
-            if let Ok(n) = publisher.media.recv(&mut buf) {
+            if let Ok(n) = publisher.media().recv(&mut buf) {
                 break buf[..n].to_vec();
             }
         };
@@ -272,7 +271,9 @@ fn pings_are_echoed_and_audio_waits_for_video() {
 
     // ftl-sdk's speed test sends audio before any video: it is dropped.
     for sequence in 0..5u16 {
-        publisher.send_audio(sequence, u32::from(sequence) * 960, b"speed-test garbage");
+        publisher
+            .send_numbered_audio(sequence, u32::from(sequence) * 960, b"speed-test garbage")
+            .unwrap();
     }
     let first_frame = publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(&node);
@@ -289,11 +290,13 @@ fn pings_are_echoed_and_audio_waits_for_video() {
     assert!(stream.stats().dropped >= 5);
 
     // After the first video, audio flows to viewers.
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = common::http::whep_offer(node.http_addr(), "123", &offer);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
-    publisher.send_audio(5, 5 * 960, b"\xfc real opus");
+    publisher
+        .send_numbered_audio(5, 5 * 960, b"\xfc real opus")
+        .unwrap();
     viewer.run(Duration::from_secs(10), |v| !v.audio().is_empty());
     let audio: Vec<&[u8]> = viewer
         .audio()
@@ -311,12 +314,7 @@ fn a_viewer_nack_is_answered_from_the_send_buffer() {
     let (publisher, mut viewer, _, _) = watched_stream(&node, Some(10));
     let clip = h264_clip();
     for (sequence, packet) in clip.iter().take(60).enumerate() {
-        publisher.send_video(
-            sequence as u16,
-            packet.timestamp,
-            packet.marker,
-            &packet.payload,
-        );
+        publisher.send_clip_packet(sequence, packet);
         viewer.run(Duration::from_millis(2), |_| false);
     }
     viewer.run(Duration::from_secs(5), |v| v.video().len() >= 60);
@@ -342,7 +340,7 @@ fn a_viewer_nack_is_answered_from_the_send_buffer() {
 fn stopping_the_node_tells_ftl_encoders_410_within_the_grace() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     let started = Instant::now();
     node.stop();
     assert!(started.elapsed() < waveguide::SHUTDOWN_GRACE + Duration::from_secs(1));

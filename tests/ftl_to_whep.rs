@@ -16,16 +16,17 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::ftl_publisher::{ClipPacer, FtlPublisher};
+use common::clients::{self, FtlSteps};
+use common::clip_pacer::ClipPacer;
 use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
-use common::viewer::TestViewer;
+use waveguide_load::recording_viewer::RecordingViewer;
 
 /// The video sequence number the publisher leaves out at first, to be NACKed.
 const GAP: u16 = 40;
 
 struct RunningViewer {
-    thread: JoinHandle<TestViewer>,
+    thread: JoinHandle<RecordingViewer>,
     stop: Arc<AtomicBool>,
     resource: String,
     joined: Instant,
@@ -33,7 +34,7 @@ struct RunningViewer {
 
 /// Joins over WHEP and drives the viewer on its own thread until stopped.
 fn join(node: &waveguide::Node, connected: mpsc::Sender<()>) -> RunningViewer {
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let joined = Instant::now();
     let response = http::whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
@@ -42,7 +43,7 @@ fn join(node: &waveguide::Node, connected: mpsc::Sender<()>) -> RunningViewer {
     assert!(
         resource.starts_with("/whep/resource/") && resource.len() == "/whep/resource/".len() + 32
     );
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let thread = {
         let stop = Arc::clone(&stop);
@@ -70,7 +71,7 @@ fn join(node: &waveguide::Node, connected: mpsc::Sender<()>) -> RunningViewer {
 fn ftl_stream_reaches_whep_viewers_byte_for_byte() {
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
     let video: Vec<MediaPacket> = h264_clip();
     let audio = opus_packets();
     assert!(

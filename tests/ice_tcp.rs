@@ -15,13 +15,14 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::http;
 use common::media::h264_clip;
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, Input, Output, Rtc};
+use waveguide_load::ftl_publisher::FtlPublisher;
 
 /// The passive TCP candidate's address in an SDP answer.
 fn tcp_candidate(answer: &str) -> Option<SocketAddr> {
@@ -59,7 +60,7 @@ fn watchable_node(
 ) -> (waveguide::Node, FtlPublisher, usize) {
     let node = common::start_node_with(1, adjust);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
     let first = publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(&node);
     (node, publisher, first)
@@ -182,12 +183,7 @@ fn a_viewer_with_only_tcp_watches_over_ice_tcp() {
         // ... then the rest of the clip, a packet per turn.
         if session.connected && next < clip.len() {
             let packet = &clip[next];
-            publisher.send_video(
-                next as u16,
-                packet.timestamp,
-                packet.marker,
-                &packet.payload,
-            );
+            publisher.send_clip_packet(next, packet);
             next += 1;
         }
     }

@@ -8,11 +8,9 @@
 
 mod common;
 
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::http::{request, whep_offer};
 use common::media::h264_clip;
-use common::viewer::TestViewer;
-use common::whip_publisher::WhipPublisher;
 use ftl::{ClientError, StatusCode};
 
 #[test]
@@ -24,12 +22,12 @@ fn viewers_per_stream_and_in_total() {
     let mut publishers = Vec::new();
     for channel in ["123", "124"] {
         let key = node.service().example_stream_key(channel).unwrap();
-        let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+        let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
         publisher.send_first_frame(&h264_clip());
         publisher.wait_until_watchable(&node);
         publishers.push(publisher);
     }
-    let join = |channel: &str| whep_offer(node.http_addr(), channel, &TestViewer::new().1);
+    let join = |channel: &str| whep_offer(node.http_addr(), channel, &clients::viewer().1);
     let first = join("123");
     assert_eq!(first.status, 201, "1 of 2 on the stream");
     assert_eq!(join("123").status, 201, "2 of 2 on the stream");
@@ -61,17 +59,17 @@ fn viewers_per_stream_and_in_total() {
 fn live_streams() {
     let node = common::start_node_with(1, |config| config.engine.max_streams = 1);
     let key = node.service().example_stream_key("123").unwrap();
-    let first = FtlPublisher::connect(node.ftl_addr(), &key).expect("1 of 1");
+    let first = clients::ftl_publisher(node.ftl_addr(), &key).expect("1 of 1");
     // A takeover of the same channel still fits.
-    let takeover = FtlPublisher::connect(node.ftl_addr(), &key).expect("replacing 1 of 1");
+    let takeover = clients::ftl_publisher(node.ftl_addr(), &key).expect("replacing 1 of 1");
     let other = node.service().example_stream_key("124").unwrap();
-    let refused = FtlPublisher::connect(node.ftl_addr(), &other).err();
+    let refused = clients::ftl_publisher(node.ftl_addr(), &other).err();
     assert_eq!(
         refused,
         Some(ClientError::Refused(StatusCode::InternalServerError)),
         "2 of 1 over FTL"
     );
-    let (_whip, offer) = WhipPublisher::new(true);
+    let (_whip, offer) = clients::whip_publisher();
     let bearer = format!("Bearer {other}");
     let whip = request(
         node.http_addr(),
@@ -97,19 +95,19 @@ fn a_static_service_admits_only_its_keys() {
             keys: [("42".to_string(), "s3cret".to_string())].into(),
         };
     });
-    let refused = FtlPublisher::connect(node.ftl_addr(), "42-wrong").err();
+    let refused = clients::ftl_publisher(node.ftl_addr(), "42-wrong").err();
     assert_eq!(
         refused,
         Some(ClientError::Refused(StatusCode::InvalidStreamKey))
     );
-    let unlisted = FtlPublisher::connect(node.ftl_addr(), "43-s3cret").err();
+    let unlisted = clients::ftl_publisher(node.ftl_addr(), "43-s3cret").err();
     assert_eq!(
         unlisted,
         Some(ClientError::Refused(StatusCode::InvalidStreamKey))
     );
-    let publisher = FtlPublisher::connect(node.ftl_addr(), "42-s3cret").expect("the listed key");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), "42-s3cret").expect("the listed key");
     publisher.disconnect();
-    let (_whip, offer) = WhipPublisher::new(true);
+    let (_whip, offer) = clients::whip_publisher();
     let post = |key: &str| {
         let bearer = format!("Bearer {key}");
         request(

@@ -12,10 +12,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::http::{request, whep_offer};
 use common::media::h264_clip;
-use common::viewer::TestViewer;
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_waveguide-engine");
@@ -82,13 +81,13 @@ fn an_invalid_config_names_the_key_and_exits_non_zero() {
 fn api_and_metrics_describe_a_live_stream() {
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     let clip = h264_clip();
     let first = publisher.send_first_frame(&clip);
     publisher.wait_until_watchable(&node);
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "123", &offer);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= first);
 
     let all = request(node.http_addr(), "GET", "/api/streams", &[], b"");

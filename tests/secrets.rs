@@ -15,9 +15,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::http::request;
-use common::whip_publisher::WhipPublisher;
 use common::witness::dummy_secret;
 
 /// Log output kept in memory.
@@ -46,16 +45,16 @@ fn secrets_never_reach_the_logs() {
 
     let secret = dummy_secret("5");
     let key = format!("5-{secret}");
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).unwrap();
     let clip = common::media::h264_clip();
     publisher.send_first_frame(&clip);
     publisher.wait_until_watchable(&node);
     let _ = publisher.disconnect();
     let wrong = format!("6-{}", dummy_secret("5"));
-    assert!(FtlPublisher::connect(node.ftl_addr(), &wrong).is_err());
+    assert!(clients::ftl_publisher(node.ftl_addr(), &wrong).is_err());
 
     let whip_secret = dummy_secret("7");
-    let (mut whip, offer) = WhipPublisher::new(true);
+    let (mut whip, offer) = clients::whip_publisher();
     let bearer = format!("Bearer 7-{whip_secret}");
     let sdp = ("Content-Type", "application/sdp");
     let response = request(
@@ -66,8 +65,8 @@ fn secrets_never_reach_the_logs() {
         offer.as_bytes(),
     );
     assert_eq!(response.status, 201, "{}", response.body);
-    whip.accept_answer(&response.body);
-    whip.run(Duration::from_secs(5), |p| p.connected);
+    whip.accept_answer(&response.body).unwrap();
+    whip.run(Duration::from_secs(5), |p| p.is_connected());
     let refused = request(
         node.http_addr(),
         "POST",

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode as HttpStatus;
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::media::h264_clip;
 use ftl::{ClientError, StatusCode};
 use parking_lot::Mutex;
@@ -105,19 +105,19 @@ fn the_webhook_decides_and_hears_the_whole_lifecycle() {
     let (url, _server) = platform_server(platform.clone());
     let node = common::start_node_with(1, |config| config.service = webhook(&url));
 
-    let refused = FtlPublisher::connect(node.ftl_addr(), "78-anything").err();
+    let refused = clients::ftl_publisher(node.ftl_addr(), "78-anything").err();
     assert_eq!(
         refused,
         Some(ClientError::Refused(StatusCode::InvalidStreamKey))
     );
-    let wrong = FtlPublisher::connect(node.ftl_addr(), "77-not-it").err();
+    let wrong = clients::ftl_publisher(node.ftl_addr(), "77-not-it").err();
     assert_eq!(
         wrong,
         Some(ClientError::Refused(StatusCode::InvalidStreamKey))
     );
 
     let publisher =
-        FtlPublisher::connect(node.ftl_addr(), "77-hooksecret").expect("the webhook's secret");
+        clients::ftl_publisher(node.ftl_addr(), "77-hooksecret").expect("the webhook's secret");
     publisher.send_first_frame(&h264_clip());
     wait("stream_started", || {
         !platform.events_named("stream_started").is_empty()
@@ -179,7 +179,7 @@ fn an_unreachable_webhook_fails_closed() {
         config.service = webhook(&format!("http://{closed}/hook"))
     });
     let started = Instant::now();
-    let refused = FtlPublisher::connect(node.ftl_addr(), "77-hooksecret").err();
+    let refused = clients::ftl_publisher(node.ftl_addr(), "77-hooksecret").err();
     assert_eq!(
         refused,
         Some(ClientError::Refused(StatusCode::InvalidStreamKey))
@@ -197,7 +197,7 @@ fn a_stream_whose_heartbeats_keep_failing_is_stopped() {
     platform.fail_metadata.store(true, Ordering::Release);
     let (url, _server) = platform_server(platform.clone());
     let node = common::start_node_with(1, |config| config.service = webhook(&url));
-    let publisher = FtlPublisher::connect(node.ftl_addr(), "77-hooksecret").unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), "77-hooksecret").unwrap();
     publisher.send_first_frame(&h264_clip());
     wait("the stream to be stopped", || publisher.control_ended());
     assert_eq!(
@@ -220,10 +220,10 @@ fn viewer_auth_asks_the_webhook() {
         hook.viewer_auth = true;
         config.service = Service::Webhook(hook);
     });
-    let publisher = FtlPublisher::connect(node.ftl_addr(), "77-hooksecret").unwrap();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), "77-hooksecret").unwrap();
     publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(&node);
-    let offer = common::viewer::TestViewer::new().1;
+    let offer = common::clients::viewer().1;
     let post = |authorization: Option<&str>| {
         let mut headers = vec![("Content-Type", "application/sdp")];
         if let Some(authorization) = authorization {

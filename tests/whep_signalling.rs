@@ -11,15 +11,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::ftl_publisher::FtlPublisher;
+use common::clients::{self, FtlSteps};
 use common::http::{request, whep_offer};
 use common::media::h264_clip;
-use common::viewer::TestViewer;
+use waveguide_load::ftl_publisher::FtlPublisher;
 
 fn live_node() -> (waveguide::Node, FtlPublisher) {
     let node = common::start_node(2);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
     publisher.send_first_frame(&h264_clip());
     publisher.wait_until_watchable(&node);
     (node, publisher)
@@ -34,7 +34,7 @@ fn server_offer_then_patch_answer_plays() {
     let resource = response.header("location").unwrap().to_owned();
 
     // The viewer answers the server's offer with str0m.
-    let mut viewer = TestViewer::answering(&response.body);
+    let mut viewer = clients::answering_viewer(&response.body);
     let answer = viewer.answer.take().unwrap();
     let patched = request(
         node.http_addr(),
@@ -48,12 +48,7 @@ fn server_offer_then_patch_answer_plays() {
     assert!(viewer.connected_at.is_some(), "viewer connected");
 
     for (sequence, packet) in h264_clip().iter().take(40).enumerate() {
-        publisher.send_video(
-            sequence as u16,
-            packet.timestamp,
-            packet.marker,
-            &packet.payload,
-        );
+        publisher.send_clip_packet(sequence, packet);
     }
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= 40);
     assert_eq!(viewer.video().len(), 40);
@@ -104,7 +99,7 @@ fn cors_preflight_and_exposed_location() {
             .unwrap()
             .contains("POST")
     );
-    let (_viewer, offer) = TestViewer::new();
+    let (_viewer, offer) = clients::viewer();
     let response = request(
         node.http_addr(),
         "POST",
@@ -132,7 +127,7 @@ fn cors_preflight_and_exposed_location() {
 fn refusals_have_a_status_and_a_reason() {
     let (node, publisher) = live_node();
     let http = node.http_addr();
-    let (_viewer, offer) = TestViewer::new();
+    let (_viewer, offer) = clients::viewer();
 
     let unknown = whep_offer(http, "999", &offer);
     assert_eq!(unknown.status, 404);
@@ -146,7 +141,7 @@ fn refusals_have_a_status_and_a_reason() {
         garbage.body
     );
 
-    let (_vp8_viewer, vp8_offer) = TestViewer::new_vp8_only();
+    let (_vp8_viewer, vp8_offer) = clients::vp8_viewer();
     let no_h264 = whep_offer(http, "123", &vp8_offer);
     assert_eq!(no_h264.status, 406);
     assert!(no_h264.body.contains("H.264"), "{}", no_h264.body);
@@ -227,8 +222,8 @@ fn refusals_have_a_status_and_a_reason() {
 fn a_stream_without_a_keyframe_yet_asks_viewers_to_retry() {
     let node = common::start_node(1);
     let key = node.service().example_stream_key("123").unwrap();
-    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
-    let (_viewer, offer) = TestViewer::new();
+    let publisher = clients::ftl_publisher(node.ftl_addr(), &key).expect("FTL handshake");
+    let (_viewer, offer) = clients::viewer();
     let early = whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(early.status, 503);
     assert_eq!(early.header("retry-after"), Some("1"));
@@ -265,7 +260,7 @@ fn player_page_and_health() {
 #[test]
 fn a_viewer_whose_offer_has_no_candidates_still_connects() {
     let (node, publisher) = live_node();
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let bare: String = offer
         .split("\r\n")
         .filter(|line| !line.starts_with("a=candidate") && !line.starts_with("a=end-of-candidates"))
@@ -276,19 +271,14 @@ fn a_viewer_whose_offer_has_no_candidates_still_connects() {
     assert!(!bare.contains("a=candidate"));
     let response = whep_offer(node.http_addr(), "123", &bare);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     // The server learns the viewer's address from its connectivity checks.
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
     assert!(viewer.connected_at.is_some());
     let clip = h264_clip();
     let first = clip.iter().take_while(|p| p.timestamp == 0).count();
     for (sequence, packet) in clip.iter().enumerate().skip(first).take(10) {
-        publisher.send_video(
-            sequence as u16,
-            packet.timestamp,
-            packet.marker,
-            &packet.payload,
-        );
+        publisher.send_clip_packet(sequence, packet);
     }
     viewer.run(Duration::from_secs(10), |v| v.video().len() >= first + 10);
     assert_eq!(viewer.video().len(), first + 10);

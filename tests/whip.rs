@@ -12,10 +12,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::clients;
 use common::http::{request, whep_offer};
 use common::media::{MediaPacket, h264_clip};
-use common::viewer::TestViewer;
-use common::whip_publisher::WhipPublisher;
+use waveguide_load::recording_viewer::RecordingViewer;
+use waveguide_load::whip_publisher::WhipPublisher;
 
 fn bearer(node: &waveguide::Node, channel: &str) -> String {
     format!(
@@ -44,7 +45,7 @@ fn post_offer(
 
 /// A connected WHIP publisher on channel 123 and its resource.
 fn publish(node: &waveguide::Node) -> (WhipPublisher, String) {
-    let (mut publisher, offer) = WhipPublisher::new(true);
+    let (mut publisher, offer) = clients::whip_publisher();
     let response = post_offer(node, Some(&bearer(node, "123")), &offer);
     assert_eq!(response.status, 201, "{}", response.body);
     assert_eq!(response.header("content-type"), Some("application/sdp"));
@@ -52,9 +53,9 @@ fn publish(node: &waveguide::Node) -> (WhipPublisher, String) {
     assert!(
         resource.starts_with("/whip/resource/") && resource.len() == "/whip/resource/".len() + 32
     );
-    publisher.accept_answer(&response.body);
-    publisher.run(Duration::from_secs(10), |p| p.connected);
-    assert!(publisher.connected, "publisher connected");
+    publisher.accept_answer(&response.body).unwrap();
+    publisher.run(Duration::from_secs(10), |p| p.is_connected());
+    assert!(publisher.is_connected(), "publisher connected");
     (publisher, resource)
 }
 
@@ -85,10 +86,10 @@ fn new_viewer_packets(
     publisher: &mut WhipPublisher,
     wanted: usize,
 ) -> usize {
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while viewer.video().len() < wanted && Instant::now() < deadline {
         viewer.run(Duration::from_millis(5), |_| false);
@@ -101,7 +102,7 @@ fn new_viewer_packets(
 /// resource answers a PATCH with 404.
 fn viewer_session_ends(
     node: &waveguide::Node,
-    viewer: &mut TestViewer,
+    viewer: &mut RecordingViewer,
     resource: &str,
     offer: &str,
 ) -> bool {
@@ -132,10 +133,10 @@ fn whip_stream_reaches_whep_viewers_byte_for_byte_and_keyframe_requests_go_upstr
     send(&mut publisher, &clip[..first]);
     wait_watchable(&node, &mut publisher);
 
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while viewer.connected_at.is_none() && Instant::now() < deadline {
         viewer.run(Duration::from_millis(5), |_| false);
@@ -166,27 +167,28 @@ fn whip_stream_reaches_whep_viewers_byte_for_byte_and_keyframe_requests_go_upstr
     assert!(got == sent, "payloads byte for byte");
 
     // A viewer's PLI becomes one PLI to the publisher.
-    let before = publisher.keyframe_requests;
+    let before = publisher.keyframe_requests();
     viewer.request_keyframe();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while publisher.keyframe_requests == before && Instant::now() < deadline {
+    while publisher.keyframe_requests() == before && Instant::now() < deadline {
         viewer.run(Duration::from_millis(5), |_| false);
         publisher.run(Duration::from_millis(5), |_| false);
     }
     assert!(
-        publisher.keyframe_requests > before,
+        publisher.keyframe_requests() > before,
         "the keyframe request reached the publisher"
     );
     // ...and a burst of them is held back to one per 500 ms: none during
     // the burst, then exactly one once the interval has passed.
-    let before = publisher.keyframe_requests;
+    let before = publisher.keyframe_requests();
     for _ in 0..10 {
         viewer.request_keyframe();
         viewer.run(Duration::from_millis(10), |_| false);
         publisher.run(Duration::from_millis(10), |_| false);
     }
     assert_eq!(
-        publisher.keyframe_requests, before,
+        publisher.keyframe_requests(),
+        before,
         "none within 500 ms of the last"
     );
     let deadline = Instant::now() + Duration::from_millis(1500);
@@ -195,7 +197,7 @@ fn whip_stream_reaches_whep_viewers_byte_for_byte_and_keyframe_requests_go_upstr
         publisher.run(Duration::from_millis(10), |_| false);
     }
     assert_eq!(
-        publisher.keyframe_requests,
+        publisher.keyframe_requests(),
         before + 1,
         "the held-back request went out once"
     );
@@ -210,10 +212,10 @@ fn delete_ends_the_stream_and_its_viewers() {
     let first = clip.iter().take_while(|p| p.timestamp == 0).count();
     send(&mut publisher, &clip[..first]);
     wait_watchable(&node, &mut publisher);
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "123", &offer);
     let viewer_resource = response.header("location").unwrap().to_owned();
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
 
     assert_eq!(
@@ -275,7 +277,7 @@ fn a_publisher_whose_media_stops_is_ended() {
 #[test]
 fn refusals() {
     let node = common::start_node(1);
-    let (_publisher, offer) = WhipPublisher::new(true);
+    let (_publisher, offer) = clients::whip_publisher();
 
     let preflight = request(
         node.http_addr(),
@@ -301,7 +303,7 @@ fn refusals() {
     );
 
     // A cross-origin POST sees Location.
-    let (_cors, cors_offer) = WhipPublisher::new(true);
+    let (_cors, cors_offer) = clients::whip_publisher();
     let auth = bearer(&node, "124");
     let cross_origin = request(
         node.http_addr(),
@@ -335,7 +337,7 @@ fn refusals() {
         "channel 124's key does not open channel 123"
     );
 
-    let (_vp8, vp8_offer) = WhipPublisher::new(false);
+    let (_vp8, vp8_offer) = clients::vp8_whip_publisher();
     let no_h264 = post_offer(&node, Some(&bearer(&node, "123")), &vp8_offer);
     assert_eq!(no_h264.status, 406, "{}", no_h264.body);
     let garbage = post_offer(&node, Some(&bearer(&node, "123")), "not sdp");
@@ -347,14 +349,14 @@ fn refusals() {
 
     // The bare secret works as a key too.
     let secret = node.service().stream_secret("123").unwrap();
-    let (mut publisher, offer) = WhipPublisher::new(true);
+    let (mut publisher, offer) = clients::whip_publisher();
     let accepted = post_offer(&node, Some(&format!("Bearer {secret}")), &offer);
     assert_eq!(accepted.status, 201, "{}", accepted.body);
-    publisher.accept_answer(&accepted.body);
-    publisher.run(Duration::from_secs(10), |p| p.connected);
+    publisher.accept_answer(&accepted.body).unwrap();
+    publisher.run(Duration::from_secs(10), |p| p.is_connected());
     let resource = accepted.header("location").unwrap().to_owned();
 
-    let (_second, second_offer) = WhipPublisher::new(true);
+    let (_second, second_offer) = clients::whip_publisher();
     let busy = post_offer(&node, Some(&bearer(&node, "123")), &second_offer);
     assert_eq!(busy.status, 409, "{}", busy.body);
 
@@ -370,7 +372,7 @@ fn refusals() {
     let lowercase_scheme = post_offer(
         &node,
         Some(&bearer(&node, "125").replace("Bearer", "bEaReR")),
-        &WhipPublisher::new(true).1,
+        &clients::whip_publisher().1,
     )
     .status;
     assert_eq!(
@@ -410,19 +412,19 @@ fn a_viewer_joining_when_the_ring_holds_no_keyframe_asks_the_publisher_for_one()
         .collect();
     assert!(p_frames.len() > 40);
     send(&mut publisher, &p_frames);
-    let before = publisher.keyframe_requests;
+    let before = publisher.keyframe_requests();
 
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "123", &offer);
     assert_eq!(response.status, 201, "{}", response.body);
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while publisher.keyframe_requests == before && Instant::now() < deadline {
+    while publisher.keyframe_requests() == before && Instant::now() < deadline {
         viewer.run(Duration::from_millis(5), |_| false);
         publisher.run(Duration::from_millis(5), |_| false);
     }
     assert!(
-        publisher.keyframe_requests > before,
+        publisher.keyframe_requests() > before,
         "joining with no keyframe held asked for one"
     );
     node.stop();
@@ -437,10 +439,10 @@ fn with_takeover_a_new_publisher_replaces_the_live_one() {
     send(&mut first_publisher, &clip[..first]);
     wait_watchable(&node, &mut first_publisher);
     let old_stream = node.engine().stream("123").unwrap();
-    let (mut viewer, offer) = TestViewer::new();
+    let (mut viewer, offer) = clients::viewer();
     let response = whep_offer(node.http_addr(), "123", &offer);
     let viewer_resource = response.header("location").unwrap().to_owned();
-    viewer.accept_answer(&response.body);
+    viewer.accept_answer(&response.body).unwrap();
     viewer.run(Duration::from_secs(10), |v| v.connected_at.is_some());
 
     // A second publisher with the same key takes the channel over.

@@ -1,6 +1,9 @@
 //! An FTL publisher: the `ftl` crate's client session over TCP for the
 //! handshake and PINGs (on its own thread), RTP over UDP for media, and
-//! retransmission of what the server NACKs.
+//! retransmission of what the server NACKs. As a [`MediaSink`] it numbers
+//! and keeps what it sends; a test numbers packets itself instead
+//! ([`FtlPublisher::send_numbered_video`]), leaves gaps and answers the
+//! NACKs it reads.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -23,6 +26,8 @@ const VIDEO_PT: u8 = 96;
 const AUDIO_PT: u8 = 97;
 /// Sent video packets kept for retransmission.
 const HISTORY: usize = 1024;
+/// How long [`FtlPublisher::read_nacks`] waits for one more datagram.
+const NACK_WAIT: Duration = Duration::from_millis(1);
 
 /// Why an FTL publisher could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,26 +43,46 @@ pub enum FtlError {
     Handshake(ClientError),
 }
 
+impl FtlError {
+    /// What the server answered, if the handshake failed on its reply.
+    pub fn handshake(self) -> Option<ClientError> {
+        match self {
+            Self::Handshake(error) => Some(error),
+            Self::Key(_) | Self::Io(_) => None,
+        }
+    }
+}
+
 /// A connected FTL publisher.
 pub struct FtlPublisher {
     key: StreamKey,
     media: UdpSocket,
+    media_addr: SocketAddr,
     history: Vec<Option<(u16, Vec<u8>)>>,
     sequence: u16,
     audio_sequence: u16,
     stats: PublisherStats,
     stop: Arc<AtomicBool>,
-    control: Option<JoinHandle<()>>,
+    control: Option<JoinHandle<Option<ClientError>>>,
 }
 
 impl FtlPublisher {
     /// Connects to the FTL control address and completes the handshake for
     /// an H.264 + Opus stream with `stream_key` (`{channel}-{secret}`).
     pub fn connect(ftl: SocketAddr, stream_key: &str) -> Result<Self, FtlError> {
+        Self::connect_as(ftl, stream_key, "waveguide-load")
+    }
+
+    /// As [`Self::connect`], announcing `vendor_name` as the encoder.
+    pub fn connect_as(
+        ftl: SocketAddr,
+        stream_key: &str,
+        vendor_name: &str,
+    ) -> Result<Self, FtlError> {
         let key = StreamKey::parse(stream_key)?;
         let metadata = StreamMetadata {
             protocol_version: Some("0.9".into()),
-            vendor_name: Some("waveguide-load".into()),
+            vendor_name: Some(vendor_name.into()),
             vendor_version: Some(env!("CARGO_PKG_VERSION").into()),
             video: Some(VideoTrack {
                 payload_type: VIDEO_PT,
@@ -87,19 +112,20 @@ impl FtlPublisher {
             },
             0,
         ))?;
-        media.connect(SocketAddr::new(ftl.ip(), port))?;
+        let media_addr = SocketAddr::new(ftl.ip(), port);
+        media.connect(media_addr)?;
+        media.set_read_timeout(Some(NACK_WAIT))?;
         let stop = Arc::new(AtomicBool::new(false));
         let control = {
             let stop = Arc::clone(&stop);
             std::thread::Builder::new()
                 .name("ftl-control".into())
-                .spawn(move || {
-                    keep_alive(tcp, session, &stop);
-                })?
+                .spawn(move || keep_alive(tcp, session, &stop))?
         };
         Ok(Self {
             key,
             media,
+            media_addr,
             history: vec![None; HISTORY],
             sequence: 0,
             audio_sequence: 0,
@@ -107,6 +133,94 @@ impl FtlPublisher {
             stop,
             control: Some(control),
         })
+    }
+
+    /// The stream key.
+    pub fn key(&self) -> &StreamKey {
+        &self.key
+    }
+
+    /// The media socket (connected to the server's media port; its read
+    /// timeout is short), for tests that send odd datagrams from it.
+    pub fn media(&self) -> &UdpSocket {
+        &self.media
+    }
+
+    /// The server's media port.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.media_addr
+    }
+
+    /// Sends one video packet numbered `sequence` (not kept for
+    /// retransmission: the caller answers NACKs itself).
+    pub fn send_numbered_video(
+        &self,
+        sequence: u16,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let packet = self.video_rtp(sequence, timestamp, marker, payload);
+        self.media.send(&packet).map(drop)
+    }
+
+    fn video_rtp(&self, sequence: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+        rtp(
+            VIDEO_PT,
+            marker,
+            sequence,
+            timestamp,
+            self.key.video_ssrc(),
+            payload,
+        )
+    }
+
+    /// Sends one audio packet numbered `sequence`.
+    pub fn send_numbered_audio(
+        &self,
+        sequence: u16,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> std::io::Result<()> {
+        let packet = rtp(
+            AUDIO_PT,
+            false,
+            sequence,
+            timestamp,
+            self.key.audio_ssrc(),
+            payload,
+        );
+        self.media.send(&packet).map(drop)
+    }
+
+    /// The sequence numbers NACKed in what waits on the media socket.
+    pub fn read_nacks(&self) -> Vec<u16> {
+        let mut sequences = Vec::new();
+        let mut buf = [0u8; 1500];
+        if self.media.set_read_timeout(Some(NACK_WAIT)).is_err() {
+            return sequences;
+        }
+        while let Ok(n) = self.media.recv(&mut buf) {
+            sequences.extend(nacked(&buf[..n]));
+        }
+        sequences
+    }
+
+    /// Sends DISCONNECT and closes; returns why the control session ended,
+    /// if the server ended it first.
+    pub fn disconnect(mut self) -> Option<ClientError> {
+        self.stop.store(true, Ordering::Release);
+        self.control
+            .take()
+            .and_then(|control| control.join().ok())
+            .flatten()
+    }
+
+    /// Whether the control session has ended (the server closed it).
+    pub fn control_ended(&self) -> bool {
+        self.control
+            .as_ref()
+            .is_none_or(|control| control.is_finished())
     }
 
     fn retransmit(&mut self, sequence: u16) {
@@ -150,14 +264,7 @@ fn nacked(packet: &[u8]) -> impl Iterator<Item = u16> + '_ {
 impl MediaSink for FtlPublisher {
     fn send_video(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
         self.sequence = self.sequence.wrapping_add(1);
-        let packet = rtp(
-            VIDEO_PT,
-            marker,
-            self.sequence,
-            timestamp,
-            self.key.video_ssrc(),
-            payload,
-        );
+        let packet = self.video_rtp(self.sequence, timestamp, marker, payload);
         if self.media.send(&packet).is_ok() {
             self.stats.packets += 1;
             self.stats.bytes += payload.len() as u64;
@@ -167,15 +274,10 @@ impl MediaSink for FtlPublisher {
 
     fn send_audio(&mut self, timestamp: u32, payload: &[u8]) {
         self.audio_sequence = self.audio_sequence.wrapping_add(1);
-        let packet = rtp(
-            AUDIO_PT,
-            false,
-            self.audio_sequence,
-            timestamp,
-            self.key.audio_ssrc(),
-            payload,
-        );
-        if self.media.send(&packet).is_ok() {
+        if self
+            .send_numbered_audio(self.audio_sequence, timestamp, payload)
+            .is_ok()
+        {
             self.stats.packets += 1;
             self.stats.bytes += payload.len() as u64;
         }

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::Ssrc;
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
+use crate::negotiation::{self, OfferedVideo};
 use crate::report::{Continuity, Histogram};
 use crate::send_log::{SendLog, packet_key, realtime_ns};
 use crate::signalling::Signalling;
@@ -103,16 +103,9 @@ impl Viewer {
 }
 
 fn build_rtc() -> Rtc {
-    let mut config = Rtc::builder()
-        .set_rtp_mode(true)
-        .clear_codecs()
-        .enable_opus(true, false)
-        .set_stats_interval(Some(Duration::from_secs(1)));
-    let codecs = config.codec_config();
-    codecs.add_h264(102.into(), Some(103.into()), true, 0x42e01f);
-    codecs.add_h264(104.into(), Some(105.into()), true, 0x4d001f);
-    codecs.add_h264(106.into(), Some(107.into()), true, 0x64001f);
-    config.build(Instant::now())
+    negotiation::rtc_config(OfferedVideo::AnyProfile, 102)
+        .set_stats_interval(Some(Duration::from_secs(1)))
+        .build(Instant::now())
 }
 
 /// Creates a viewer and signals it.
@@ -130,21 +123,17 @@ fn join(signalling: &Signalling, plan: &JoinPlan) -> Result<Viewer, String> {
     let local = std_socket.local_addr().map_err(|e| e.to_string())?;
     let mut rtc = build_rtc();
     rtc.add_local_candidate(Candidate::host(local, "udp").map_err(|e| e.to_string())?);
-    let mut api = rtc.sdp_api();
-    let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, pending) = api.apply().ok_or("str0m made no offer")?;
+    let offer = negotiation::offer(&mut rtc, Direction::RecvOnly).map_err(|e| e.to_string())?;
+    let video = offer.video;
     let session = signalling
         .offer(
             &plan.path,
-            &offer.to_sdp_string(),
+            &offer.sdp,
             None,
             started + Duration::from_secs(15),
         )
         .map_err(|e| e.to_string())?;
-    let answer = SdpAnswer::from_sdp_string(&session.answer).map_err(|e| e.to_string())?;
-    rtc.sdp_api()
-        .accept_answer(pending, answer)
+    negotiation::accept_answer(&mut rtc, offer.pending, &session.answer)
         .map_err(|e| e.to_string())?;
     let now = Instant::now();
     Ok(Viewer {

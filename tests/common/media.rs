@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use waveguide_load::media::Clip;
-pub use waveguide_load::media::rtp;
 
 /// One RTP packet the publisher sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +23,8 @@ fn data(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn clip() -> Clip {
+/// The shipped clip, split and packetized.
+pub fn clip() -> Clip {
     Clip::parse(
         &data("testsrc-320x240-30fps-baseline-gop30.h264"),
         &data("sine-440hz-48k-20ms.opus"),

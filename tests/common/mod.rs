@@ -1,5 +1,6 @@
-//! Shared test harness: start a node on free ports, speak HTTP, publish over
-//! FTL, watch with str0m viewers. Every wait has a deadline.
+//! Shared test harness: start a node on free ports, speak HTTP, publish and
+//! watch with the load tool's clients (FTL, WHIP, str0m viewers), keep a
+//! witness stream, drive Chromium and a cluster. Every wait has a deadline.
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the harness"
@@ -11,17 +12,15 @@
 )]
 
 pub mod chromium;
+pub mod clients;
+pub mod clip_pacer;
 pub mod cluster;
-pub mod ftl_publisher;
 pub mod http;
 pub mod media;
-pub mod rtc_client;
-pub mod viewer;
-pub mod whip_publisher;
 pub mod witness;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use waveguide::{Node, NodeConfig};
 
@@ -73,4 +72,24 @@ pub fn start_node_with(workers: usize, adjust: impl FnOnce(&mut NodeConfig)) -> 
     config.engine.ftl_media_timeout = Duration::from_secs(3);
     adjust(&mut config);
     Node::start(config).expect("node starts")
+}
+
+/// Waits until `node` has read `channel`'s SPS (viewers may join from then
+/// on), calling `while_waiting` between looks (a WHIP publisher must keep
+/// running meanwhile).
+pub fn wait_until_watchable(node: &Node, channel: &str, mut while_waiting: impl FnMut()) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node
+        .engine()
+        .stream(channel)
+        .and_then(|s| s.sps().copied())
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the node never saw {channel}'s SPS"
+        );
+        while_waiting();
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }

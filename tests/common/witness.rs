@@ -3,7 +3,6 @@
 //! check sequence continuity. Tests attack or churn the node around it and
 //! then require that the witness lost nothing.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -11,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use waveguide::Node;
-use waveguide_load::ftl_publisher::FtlPublisher as PacedPublisher;
-use waveguide_load::media::Clip;
+use waveguide_load::ftl_publisher::FtlPublisher;
 use waveguide_load::publisher::{PublisherStats, publish};
 use waveguide_load::send_log::SendLog;
 use waveguide_load::signalling::Signalling;
@@ -28,15 +26,6 @@ pub fn dummy_secret(channel: &str) -> String {
     hex(&Sha256::digest(channel.as_bytes()))
 }
 
-fn data(name: &str) -> Vec<u8> {
-    std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(name),
-    )
-    .unwrap()
-}
-
 /// Channel 1, published at real time and watched by two viewers.
 pub struct Witness {
     stop: Arc<AtomicBool>,
@@ -46,29 +35,16 @@ pub struct Witness {
 
 impl Witness {
     pub fn start(node: &Node) -> Self {
-        let clip = Clip::parse(
-            &data("testsrc-320x240-30fps-baseline-gop30.h264"),
-            &data("sine-440hz-48k-20ms.opus"),
-        )
-        .unwrap();
+        let clip = super::media::clip();
         let log = Arc::new(SendLog::new());
         let stop = Arc::new(AtomicBool::new(false));
         let key = format!("1-{}", dummy_secret("1"));
-        let mut sink = PacedPublisher::connect(node.ftl_addr(), &key).unwrap();
+        let mut sink = FtlPublisher::connect(node.ftl_addr(), &key).unwrap();
         let publisher = {
             let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
             std::thread::spawn(move || publish(&mut sink, &clip, 30, &log, &stop))
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while node
-            .engine()
-            .stream("1")
-            .and_then(|s| s.sps().copied())
-            .is_none()
-        {
-            assert!(Instant::now() < deadline, "the witness never went live");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        super::wait_until_watchable(node, "1", || {});
         let signalling = Signalling::new(&format!("http://{}", node.http_addr())).unwrap();
         let viewers = {
             let stop = Arc::clone(&stop);
