@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::chromium::{CHROMIUM, Chromium};
-use common::clients;
+use common::clients::{self, FtlPublisher};
 use common::media::{h264_clip, opus_packets};
-use waveguide_load::ftl_publisher::FtlPublisher;
 
 /// Streams the clip and the Opus file in a loop, in real time, until stopped.
 fn publish_in_a_loop(publisher: FtlPublisher, stop: Arc<AtomicBool>) -> FtlPublisher {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::clients::{self, FtlSteps};
+use common::clients::{self, FtlPublisher, FtlSteps, RecordingViewer};
 use common::clip_pacer::ClipPacer;
 use common::cluster::{
     RedisServer, TTL, address_of, holders, node_ids, spawn_member, spawn_orchestrator,
@@ -28,8 +28,6 @@ use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
 use waveguide::Node;
 use waveguide::orchestrator::Store;
-use waveguide_load::ftl_publisher::FtlPublisher;
-use waveguide_load::recording_viewer::RecordingViewer;
 
 const CHANNEL: &str = "123";
 

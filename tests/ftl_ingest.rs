@@ -13,11 +13,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::clients::{self, FtlSteps};
+use common::clients::{self, FtlPublisher, FtlSteps, RecordingViewer};
 use common::media::h264_clip;
 use ftl::{ClientError, StatusCode};
-use waveguide_load::ftl_publisher::FtlPublisher;
-use waveguide_load::recording_viewer::RecordingViewer;
 
 /// Reads until EOF (or 5 s) and returns everything.
 fn read_to_close(tcp: &mut TcpStream) -> String {

@@ -16,11 +16,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::clients::{self, FtlSteps};
+use common::clients::{self, FtlSteps, RecordingViewer};
 use common::clip_pacer::ClipPacer;
 use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
-use waveguide_load::recording_viewer::RecordingViewer;
 
 /// The video sequence number the publisher leaves out at first, to be NACKed.
 const GAP: u16 = 40;

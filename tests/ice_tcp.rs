@@ -15,14 +15,13 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::clients::{self, FtlSteps};
+use common::clients::{self, FtlPublisher, FtlSteps};
 use common::http;
 use common::media::h264_clip;
-use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind};
+use str0m::media::Direction;
 use str0m::net::{Protocol, Receive, TcpType};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use waveguide_load::ftl_publisher::FtlPublisher;
+use waveguide_load::negotiation::{self, OfferedVideo};
 
 /// The passive TCP candidate's address in an SDP answer.
 fn tcp_candidate(answer: &str) -> Option<SocketAddr> {
@@ -35,22 +34,14 @@ fn tcp_candidate(answer: &str) -> Option<SocketAddr> {
 }
 
 fn offer_for(rtc: &mut Rtc) -> (String, str0m::change::SdpPendingOffer) {
-    let mut api = rtc.sdp_api();
-    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
-    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, pending) = api.apply().unwrap();
-    (offer.to_sdp_string(), pending)
+    let offer = negotiation::offer(rtc, Direction::RecvOnly).unwrap();
+    (offer.sdp, offer.pending)
 }
 
+/// A viewer's `Rtc` (H.264 Baseline as payload type 102, and Opus), with
+/// no candidate yet.
 fn client() -> Rtc {
-    let mut config = Rtc::builder()
-        .set_rtp_mode(true)
-        .clear_codecs()
-        .enable_opus(true, false);
-    config
-        .codec_config()
-        .add_h264(102.into(), Some(103.into()), true, 0x42e01f);
-    config.build(Instant::now())
+    negotiation::rtc_config(OfferedVideo::Baseline, 102).build(Instant::now())
 }
 
 /// A node (adjusted by `adjust`) with channel 123 live: its first frame sent.
@@ -138,9 +129,7 @@ fn a_viewer_with_only_tcp_watches_over_ice_tcp() {
         .build()
         .unwrap();
     rtc.add_local_candidate(candidate);
-    rtc.sdp_api()
-        .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
-        .unwrap();
+    negotiation::accept_answer(&mut rtc, pending, &answer).unwrap();
 
     let mut session = TcpSession {
         rtc,

@@ -91,7 +91,7 @@ fn live_streams() {
 #[test]
 fn a_static_service_admits_only_its_keys() {
     let node = common::start_node_with(1, |config| {
-        config.service = waveguide::service::Service::Static {
+        config.service = waveguide::control::service::Service::Static {
             keys: [("42".to_string(), "s3cret".to_string())].into(),
         };
     });

@@ -22,7 +22,7 @@ use common::media::h264_clip;
 use ftl::{ClientError, StatusCode};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
-use waveguide::service::{Service, Webhook};
+use waveguide::control::service::{Service, Webhook};
 
 /// The platform's side: records every event; channel 77's secret is
 /// `hooksecret`; heartbeats fail while `fail_metadata` is set.

@@ -11,10 +11,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::clients::{self, FtlSteps};
+use common::clients::{self, FtlPublisher, FtlSteps};
 use common::http::{request, whep_offer};
 use common::media::h264_clip;
-use waveguide_load::ftl_publisher::FtlPublisher;
 
 fn live_node() -> (waveguide::Node, FtlPublisher) {
     let node = common::start_node(2);

@@ -12,11 +12,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::clients;
+use common::clients::{self, RecordingViewer, WhipPublisher};
 use common::http::{request, whep_offer};
 use common::media::{MediaPacket, h264_clip};
-use waveguide_load::recording_viewer::RecordingViewer;
-use waveguide_load::whip_publisher::WhipPublisher;
 
 fn bearer(node: &waveguide::Node, channel: &str) -> String {
     format!(
@@ -67,16 +65,9 @@ fn send(publisher: &mut WhipPublisher, packets: &[MediaPacket]) {
 }
 
 fn wait_watchable(node: &waveguide::Node, publisher: &mut WhipPublisher) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while node
-        .engine()
-        .stream("123")
-        .and_then(|s| s.sps().copied())
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the node never saw an SPS");
+    common::wait_until_watchable(node, "123", || {
         publisher.run(Duration::from_millis(5), |_| false);
-    }
+    });
 }
 
 /// A new viewer of channel 123 while `publisher` keeps running: the video

@@ -3,13 +3,14 @@
 //! `waveguide-tests`, and a client that cannot be set up a failed test.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use ftl::ClientError;
 use waveguide::Node;
-use waveguide_load::ftl_publisher::FtlPublisher;
+pub use waveguide_load::ftl_publisher::FtlPublisher;
 use waveguide_load::negotiation::OfferedVideo;
-use waveguide_load::recording_viewer::RecordingViewer;
-use waveguide_load::whip_publisher::WhipPublisher;
+pub use waveguide_load::recording_viewer::RecordingViewer;
+pub use waveguide_load::whip_publisher::WhipPublisher;
 
 use super::media::MediaPacket;
 
@@ -75,7 +76,9 @@ impl FtlSteps for FtlPublisher {
     }
 
     fn wait_until_watchable(&self, node: &Node) {
-        super::wait_until_watchable(node, &self.key().channel.to_string(), || {});
+        super::wait_until_watchable(node, &self.key().channel.to_string(), || {
+            std::thread::sleep(Duration::from_millis(5));
+        });
     }
 
     fn send_clip_packet(&self, sequence: usize, packet: &MediaPacket) {

@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use waveguide_load::ftl_publisher::FtlPublisher;
-
-use super::clients::FtlSteps;
+use super::clients::{FtlPublisher, FtlSteps};
 use super::media::MediaPacket;
 
 /// Sends a clip at real time: video by its timestamps (90 kHz), an Opus

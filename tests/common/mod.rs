@@ -75,9 +75,9 @@ pub fn start_node_with(workers: usize, adjust: impl FnOnce(&mut NodeConfig)) -> 
 }
 
 /// Waits until `node` has read `channel`'s SPS (viewers may join from then
-/// on), calling `while_waiting` between looks (a WHIP publisher must keep
-/// running meanwhile).
-pub fn wait_until_watchable(node: &Node, channel: &str, mut while_waiting: impl FnMut()) {
+/// on), calling `between_looks` between looks: a sleep, or a WHIP
+/// publisher's run (it must keep running meanwhile).
+pub fn wait_until_watchable(node: &Node, channel: &str, mut between_looks: impl FnMut()) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while node
         .engine()
@@ -89,7 +89,6 @@ pub fn wait_until_watchable(node: &Node, channel: &str, mut while_waiting: impl 
             Instant::now() < deadline,
             "the node never saw {channel}'s SPS"
         );
-        while_waiting();
-        std::thread::sleep(Duration::from_millis(5));
+        between_looks();
     }
 }

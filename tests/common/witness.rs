@@ -44,7 +44,9 @@ impl Witness {
             let (log, stop) = (Arc::clone(&log), Arc::clone(&stop));
             std::thread::spawn(move || publish(&mut sink, &clip, 30, &log, &stop))
         };
-        super::wait_until_watchable(node, "1", || {});
+        super::wait_until_watchable(node, "1", || {
+            std::thread::sleep(Duration::from_millis(10));
+        });
         let signalling = Signalling::new(&format!("http://{}", node.http_addr())).unwrap();
         let viewers = {
             let stop = Arc::clone(&stop);

@@ -4,10 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use waveguide_load::recording_viewer::RecordingViewer;
-
 use crate::common;
-use crate::common::clients;
+use crate::common::clients::{self, RecordingViewer};
 use crate::common::witness::Witness;
 
 #[test]

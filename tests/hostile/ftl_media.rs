@@ -6,12 +6,10 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use waveguide::Node;
-use waveguide_load::ftl_publisher::FtlPublisher;
-
 use crate::answers::Answers;
-use crate::common::clients::{self, FtlSteps};
+use crate::common::clients::{self, FtlPublisher, FtlSteps};
 use crate::common::witness::dummy_secret;
+use waveguide::Node;
 
 /// Channel 2, live, whose media port the cases hit.
 pub struct SecondStream {
