@@ -3,7 +3,7 @@
 //! channel on the first line, the header value after it.
 #![no_main]
 
-use waveguide::http::headers::{bearer_secret, media_type};
+use waveguide::net::headers::{bearer_secret, media_type};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

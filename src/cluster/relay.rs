@@ -7,17 +7,18 @@
 //! own region if any (so edges chain: origin → regional edge → edge), else
 //! the one fewest hops from the origin.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use engine::{EngineError, EngineHandle};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::client::{path, url_with_path};
-use super::local::RelayEntry;
-use super::{Cluster, RELAY_VIA_HEADER};
-use crate::http::HttpError;
+use super::client::{OrchestratorClient, path};
+use super::local::{LocalNode, RelayEntry};
+use super::relay_error::RelayError;
+use super::upstream::Upstream;
 use crate::orchestrator::records::StreamRecord;
 
 /// How long a viewer waits for a new relay's first keyframe.
@@ -30,44 +31,78 @@ const WORKER_TIMEOUT: Duration = Duration::from_secs(5);
 const SETUP_WAIT: Duration = Duration::from_secs(30);
 
 /// A relay set-up in flight: its result once known.
-pub(super) type Setup = watch::Receiver<Option<Result<(), HttpError>>>;
+type Setup = watch::Receiver<Option<Result<(), RelayError>>>;
 
-impl Cluster {
+/// The relays of this node: the ones being set up, and how.
+pub struct Relays {
+    client: Arc<OrchestratorClient>,
+    local: Arc<LocalNode>,
+    engine: EngineHandle,
+    upstream: Upstream,
+    /// Relay set-ups in flight, by channel: one per channel at a time.
+    opening: Mutex<HashMap<String, Setup>>,
+}
+
+impl Relays {
+    /// Relays of `local` onto `engine`, asking `client` where streams are
+    /// and pulling them through `upstream`.
+    pub fn new(
+        client: Arc<OrchestratorClient>,
+        local: Arc<LocalNode>,
+        engine: EngineHandle,
+        upstream: Upstream,
+    ) -> Self {
+        Self {
+            client,
+            local,
+            engine,
+            upstream,
+            opening: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The nodes a WHEP request came through, from its `via` header: only
+    /// another node (holding the cluster secret as its Bearer `token`) says
+    /// so; a viewer's header is ignored. Empty for a viewer.
+    pub fn relay_chain(&self, token: Option<&str>, via: Option<&str>) -> Vec<String> {
+        let from_node = token.is_some_and(|token| self.upstream.is_secret(token));
+        via.filter(|_| from_node)
+            .map(|via| {
+                via.split(',')
+                    .map(str::trim)
+                    .filter(|node| !node.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Makes sure `channel` is live here, relaying it from another node if
     /// need be, and waits (boundedly) for its first keyframe. `via` lists
     /// the nodes a relay request came through (empty for a viewer). The
     /// set-up runs as its own task, shared by every request for the channel
     /// meanwhile, so a client that gives up cannot leave it half done.
-    pub async fn ensure_relay(
-        self: &Arc<Self>,
-        engine: &EngineHandle,
-        channel: &str,
-        via: &[String],
-    ) -> Result<(), HttpError> {
-        if via.iter().any(|node| node == self.id()) {
-            return Err(HttpError::new(
-                StatusCode::LOOP_DETECTED,
-                "this relay request came through this node already",
-            ));
+    pub async fn ensure(self: &Arc<Self>, channel: &str, via: &[String]) -> Result<(), RelayError> {
+        if via.iter().any(|node| *node == self.local.identity().id) {
+            return Err(RelayError::CameThroughHere);
         }
         let setup = {
             let mut opening = self.opening.lock();
             match opening.get(channel) {
                 Some(setup) => Some(setup.clone()),
-                None if engine.stream(channel).is_some() => None,
+                None if self.engine.stream(channel).is_some() => None,
                 None => {
                     let (done, setup) = watch::channel(None);
                     opening.insert(channel.to_owned(), setup.clone());
-                    let cluster = Arc::clone(self);
-                    let engine = engine.clone();
+                    let relays = Arc::clone(self);
                     let channel = channel.to_owned();
                     let via = via.to_vec();
                     tokio::spawn(async move {
-                        let opened = cluster.open_relay(&engine, &channel, &via).await;
+                        let opened = relays.open(&channel, &via).await;
                         if opened.is_ok() {
-                            wait_for_keyframe(&engine, &channel).await;
+                            wait_for_keyframe(&relays.engine, &channel).await;
                         }
-                        cluster.opening.lock().remove(&channel);
+                        relays.opening.lock().remove(&channel);
                         done.send_replace(Some(opened));
                     });
                     Some(setup)
@@ -81,20 +116,12 @@ impl Cluster {
         let outcome = tokio::time::timeout(SETUP_WAIT, setup.wait_for(Option::is_some)).await;
         match outcome {
             Ok(Ok(result)) => result.clone().unwrap_or(Ok(())),
-            _ => Err(HttpError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the relay is still being set up; retry shortly",
-            )
-            .retry_after(1)),
+            _ => Err(RelayError::StillSettingUp),
         }
     }
 
-    async fn open_relay(
-        &self,
-        engine: &EngineHandle,
-        channel: &str,
-        via: &[String],
-    ) -> Result<(), HttpError> {
+    async fn open(&self, channel: &str, via: &[String]) -> Result<(), RelayError> {
+        let engine = &self.engine;
         if engine.stream(channel).is_some() {
             return Ok(());
         }
@@ -104,8 +131,7 @@ impl Cluster {
             .await
             .map_err(|error| {
                 tracing::warn!(%channel, %error, "cannot ask where the stream is");
-                HttpError::new(StatusCode::BAD_GATEWAY, "the orchestrator is unreachable")
-                    .retry_after(1)
+                RelayError::OrchestratorUnreachable
             })?
             .unwrap_or_default();
         let me = self.local.identity();
@@ -129,12 +155,9 @@ impl Cluster {
                 // A record of this node itself is stale (it does not hold the
                 // stream, or it would not be here): the stream is not live.
                 if holders.iter().all(|h| h.report.node == me.id) {
-                    HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel")
+                    RelayError::NotLive
                 } else {
-                    HttpError::new(
-                        StatusCode::LOOP_DETECTED,
-                        "the stream is only held by nodes that would relay it in a loop",
-                    )
+                    RelayError::OnlyLoopingHolders
                 }
             })?;
         let opening = engine.clone();
@@ -142,19 +165,18 @@ impl Cluster {
         let opened =
             tokio::task::spawn_blocking(move || opening.open_relay(&relay_channel, WORKER_TIMEOUT))
                 .await
-                .map_err(|_| {
-                    HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "relay setup failed")
-                })?;
+                .map_err(|_| RelayError::SetupFailed)?;
         let opened = match opened {
             Ok(opened) => opened,
             // Another request opened it (or a publisher arrived) meanwhile.
             Err(EngineError::ChannelLive) => return Ok(()),
-            Err(error) => return Err(crate::http::engine_error(error)),
+            Err(error) => return Err(RelayError::Engine(Arc::new(error))),
         };
         let mut chain: Vec<String> = via.to_vec();
         chain.push(me.id.clone());
         let session = self
-            .request_upstream(source, channel, opened.offer, &chain)
+            .upstream
+            .request(source, channel, opened.offer, &chain)
             .await;
         let accepted = match session {
             Ok((answer, resource)) => {
@@ -171,12 +193,9 @@ impl Cluster {
                     Ok(()) => Ok(resource),
                     Err(error) => {
                         if let Some(resource) = &resource {
-                            self.delete_upstream(resource).await;
+                            self.upstream.delete(resource).await;
                         }
-                        Err(HttpError::new(
-                            StatusCode::BAD_GATEWAY,
-                            format!("the origin's answer could not be used: {error}"),
-                        ))
+                        Err(RelayError::UnusableAnswer(error.to_string()))
                     }
                 }
             }
@@ -205,12 +224,9 @@ impl Cluster {
             // clean up, so this does, and nothing is reported.
             let entry = self.local.relays.lock().remove(channel);
             if let Some(resource) = entry.and_then(|entry| entry.upstream_resource) {
-                self.delete_upstream(&resource).await;
+                self.upstream.delete(&resource).await;
             }
-            return Err(HttpError::new(
-                StatusCode::BAD_GATEWAY,
-                "the relay closed while it was being set up",
-            ));
+            return Err(RelayError::ClosedDuringSetup);
         }
         let report = self.local.stream_report(false, path_here, 0);
         if let Err(error) = self
@@ -223,75 +239,9 @@ impl Cluster {
         Ok(())
     }
 
-    /// POSTs our offer to the source's WHEP endpoint; returns its answer and
-    /// the absolute URL of the session it made.
-    async fn request_upstream(
-        &self,
-        source: &StreamRecord,
-        channel: &str,
-        offer: String,
-        chain: &[String],
-    ) -> Result<(String, Option<String>), HttpError> {
-        let bad_gateway = |reason: String| {
-            tracing::warn!(%channel, upstream = %source.report.node, %reason, "relay refused");
-            HttpError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("could not relay the stream from its origin: {reason}"),
-            )
-        };
-        let endpoint = url_with_path(&source.report.url, &["whep", "endpoint", channel])
-            .ok_or_else(|| bad_gateway("the holder's URL is invalid".into()))?;
-        let response = self
-            .upstream
-            .post(&endpoint)
-            .header(reqwest::header::CONTENT_TYPE, "application/sdp")
-            .header(RELAY_VIA_HEADER, chain.join(","))
-            .bearer_auth(&self.secret)
-            .body(offer)
-            .send()
-            .await
-            .map_err(|error| bad_gateway(error.to_string()))?;
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|location| reqwest::Url::parse(&endpoint).ok()?.join(location).ok())
-            .map(|url| url.to_string());
-        let body = response
-            .text()
-            .await
-            .map_err(|error| bad_gateway(error.to_string()))?;
-        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
-            // No keyframe there yet, or no room: the viewer may retry.
-            return Err(HttpError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the origin cannot serve the stream yet; retry shortly",
-            )
-            .retry_after(1));
-        }
-        if status != reqwest::StatusCode::CREATED {
-            let reason: String = body.trim().chars().take(200).collect();
-            return Err(bad_gateway(format!("{status} {reason}")));
-        }
-        Ok((body, location))
-    }
-
-    async fn delete_upstream(&self, resource: &str) {
-        let deleted = self
-            .upstream
-            .delete(resource)
-            .bearer_auth(&self.secret)
-            .send()
-            .await;
-        if let Err(error) = deleted {
-            tracing::debug!(%resource, %error, "upstream session not deleted");
-        }
-    }
-
     /// A relay ended: its upstream session is deleted (the origin may not
-    /// know yet) and the orchestrators hear that this copy is gone.
-    pub async fn relay_closed(&self, engine: &EngineHandle, channel: &str, stream_id: u64) {
+    /// know yet). The orchestrators are told by the caller.
+    pub async fn closed(&self, channel: &str, stream_id: u64) {
         let entry = {
             let mut relays = self.local.relays.lock();
             match relays.get(channel) {
@@ -300,9 +250,8 @@ impl Cluster {
             }
         };
         if let Some(resource) = entry.and_then(|entry| entry.upstream_resource) {
-            self.delete_upstream(&resource).await;
+            self.upstream.delete(&resource).await;
         }
-        self.stream_stopped(engine, channel).await;
     }
 }
 

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 
-use super::HttpError;
+use super::state::RouterState;
+use crate::net::error::HttpError;
 use crate::orchestrator::records::{NodeReport, StreamRecord};
-use crate::state::AppState;
+use crate::orchestrator::routes::holders_of;
 
 /// `GET /v1/nodes`.
-pub async fn nodes(State(state): State<Arc<AppState>>) -> Json<Vec<NodeReport>> {
-    let engine = state.engine.clone();
+pub async fn nodes(State(state): State<RouterState>) -> Json<Vec<NodeReport>> {
+    let engine = state.control.engine.clone();
     let local = Arc::clone(&state.local);
     let report = tokio::task::spawn_blocking(move || local.node_report(&engine))
         .await
@@ -24,15 +25,15 @@ pub async fn nodes(State(state): State<Arc<AppState>>) -> Json<Vec<NodeReport>> 
 }
 
 /// `GET /v1/streams`.
-pub async fn streams(State(state): State<Arc<AppState>>) -> Json<Vec<StreamRecord>> {
-    Json(state.local.stream_records(&state.engine))
+pub async fn streams(State(state): State<RouterState>) -> Json<Vec<StreamRecord>> {
+    Json(state.local.stream_records(&state.control.engine))
 }
 
 /// `GET /v1/streams/{channel}`: `404` unless this node holds it.
 pub async fn stream(
-    State(state): State<Arc<AppState>>,
+    State(state): State<RouterState>,
     Path(channel): Path<String>,
 ) -> Result<Json<Vec<StreamRecord>>, HttpError> {
-    let streams = state.local.stream_records(&state.engine);
-    crate::orchestrator::routes::holders_of(streams, &channel).map(Json)
+    let streams = state.local.stream_records(&state.control.engine);
+    holders_of(streams, &channel).map(Json)
 }

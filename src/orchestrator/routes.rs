@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::placement;
 use super::records::{NodeReport, StreamRecord, StreamReport, StreamStop};
 use super::registry::{Registry, RegistryError};
-use crate::http::HttpError;
+use crate::net::error::HttpError;
 
 /// What the handlers share.
 pub struct OrchestratorState {
@@ -49,13 +49,10 @@ fn authorize(state: &OrchestratorState, headers: &HeaderMap) -> Result<(), HttpE
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::http::headers::bearer_token);
+        .and_then(crate::net::headers::bearer_token);
     match token {
         Some(token)
-            if crate::http::headers::constant_time_eq(
-                token.as_bytes(),
-                state.secret.as_bytes(),
-            ) =>
+            if crate::net::headers::constant_time_eq(token.as_bytes(), state.secret.as_bytes()) =>
         {
             Ok(())
         }
@@ -269,7 +266,7 @@ pub async fn whip_with_key(
     Query(query): Query<RegionQuery>,
     uri: Uri,
 ) -> Result<Response, HttpError> {
-    let channel = crate::http::headers::channel_of_stream_key(&stream_key).ok_or_else(|| {
+    let channel = crate::net::headers::channel_of_stream_key(&stream_key).ok_or_else(|| {
         HttpError::new(
             StatusCode::BAD_REQUEST,
             "the path must be /whip/stream/{channel}-{key}",

@@ -10,15 +10,17 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::HttpError;
-use super::whep::{WORKER_TIMEOUT, engine_error, sdp_body};
-use crate::state::{AppState, ResourceKind};
+use crate::control::resources::ResourceKind;
+use crate::control::state::Control;
+use crate::net::error::HttpError;
+use crate::net::headers::{bearer_secret, channel_of_stream_key, constant_time_eq};
+use crate::signalling::{WORKER_TIMEOUT, engine_error, sdp_body};
 
 /// Checks the stream key for `channel`: from the path (`/whip/stream/
 /// {channel}-{key}`) or else `Authorization: Bearer <key>`, where the key is
 /// `<channel>-<secret>` or the bare secret, compared in constant time.
 async fn authorize(
-    state: &AppState,
+    control: &Control,
     channel: &str,
     path_key: Option<&str>,
     headers: &HeaderMap,
@@ -36,16 +38,16 @@ async fn authorize(
         None => headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| super::headers::bearer_secret(v, channel))
+            .and_then(|v| bearer_secret(v, channel))
             .ok_or_else(|| unauthorized("missing Authorization: Bearer <stream key>"))?,
     };
-    let expected = state
+    let expected = control
         .service
         .authorize(channel)
         .await
         .filter(|expected| !expected.is_empty())
         .ok_or_else(|| unauthorized("this channel may not stream"))?;
-    if !super::headers::constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
+    if !constant_time_eq(secret.as_bytes(), expected.as_bytes()) {
         return Err(unauthorized("invalid stream key"));
     }
     Ok(())
@@ -53,23 +55,23 @@ async fn authorize(
 
 /// `POST /whip/endpoint/{channel}`.
 pub async fn create(
-    State(state): State<Arc<AppState>>,
+    State(control): State<Arc<Control>>,
     Path(channel): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    publish(state, channel, None, headers, body).await
+    publish(control, channel, None, headers, body).await
 }
 
 /// `POST /whip/stream/{channel}-{key}`: the seed's path, with the stream
 /// key in it instead of in `Authorization`.
 pub async fn create_with_key(
-    State(state): State<Arc<AppState>>,
+    State(control): State<Arc<Control>>,
     Path(stream_key): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    let channel = super::headers::channel_of_stream_key(&stream_key)
+    let channel = channel_of_stream_key(&stream_key)
         .ok_or_else(|| {
             HttpError::new(
                 StatusCode::BAD_REQUEST,
@@ -77,48 +79,50 @@ pub async fn create_with_key(
             )
         })?
         .to_owned();
-    publish(state, channel, Some(&stream_key), headers, body).await
+    publish(control, channel, Some(&stream_key), headers, body).await
 }
 
 async fn publish(
-    state: Arc<AppState>,
+    control: Arc<Control>,
     channel: String,
     path_key: Option<&str>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
-    authorize(&state, &channel, path_key, &headers).await?;
+    authorize(&control, &channel, path_key, &headers).await?;
     let offer = sdp_body(&headers, &body)?
         .ok_or_else(|| HttpError::new(StatusCode::BAD_REQUEST, "the body must be an SDP offer"))?;
-    let engine = state.engine.clone();
-    let takeover = state.whip_takeover;
+    let engine = control.engine.clone();
+    let takeover = control.whip_takeover;
     let opening = channel.clone();
     let opened = tokio::task::spawn_blocking(move || {
         engine.open_publisher(&opening, offer, takeover, WORKER_TIMEOUT)
     })
     .await
     .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "publisher setup failed"))?
-    .map_err(engine_error)?;
+    .map_err(|error| engine_error(&error))?;
     if let Some(replaced) = opened.replaced {
         // An FTL connection that lost its channel hears 410.
-        state.end_stream(replaced, ftl::StatusCode::ServerTerminate);
+        control
+            .ftl
+            .end_stream(replaced, ftl::StatusCode::ServerTerminate);
     }
-    let Some(id) = state.add_resource(ResourceKind::Whip, opened.id) else {
-        let _ = state.engine.close_publisher(opened.id);
+    let Some(id) = control.resources.add(ResourceKind::Whip, opened.id) else {
+        let _ = control.engine.close_publisher(opened.id);
         return Err(HttpError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "no randomness for a resource id",
         ));
     };
     tracing::info!(%channel, publisher = %opened.id, "WHIP publisher connected");
-    state.stream_started(opened.stream_id, &channel, "whip", (None, None));
+    control.stream_started(opened.stream_id, &channel, "whip", (None, None));
     Ok((
         StatusCode::CREATED,
         [
             (header::CONTENT_TYPE, "application/sdp".to_owned()),
             (
                 header::LOCATION,
-                state.resource_location(ResourceKind::Whip, &id),
+                control.resources.location(ResourceKind::Whip, &id),
             ),
         ],
         opened.answer,
@@ -128,11 +132,12 @@ async fn publish(
 
 /// `PATCH /whip/resource/{id}`: no trickle ICE and no ICE restart here.
 pub async fn patch(
-    State(state): State<Arc<AppState>>,
+    State(control): State<Arc<Control>>,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    state
-        .resource(ResourceKind::Whip, &id)
+    control
+        .resources
+        .get(ResourceKind::Whip, &id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHIP session"))?;
     let mut error = HttpError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -144,15 +149,16 @@ pub async fn patch(
 
 /// `DELETE /whip/resource/{id}`: the stream ends, and its viewers with it.
 pub async fn delete(
-    State(state): State<Arc<AppState>>,
+    State(control): State<Arc<Control>>,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let publisher = state
-        .remove_resource(ResourceKind::Whip, &id)
+    let publisher = control
+        .resources
+        .remove(ResourceKind::Whip, &id)
         .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no such WHIP session"))?;
-    state
+    control
         .engine
         .close_publisher(publisher)
-        .map_err(engine_error)?;
+        .map_err(|error| engine_error(&error))?;
     Ok(StatusCode::OK.into_response())
 }

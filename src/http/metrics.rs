@@ -1,85 +1,19 @@
-//! The JSON status API (`/api/streams`, `/api/streams/{channel}`) and the
-//! Prometheus metrics (`/metrics`), built from engine snapshots (values, not
-//! shared counters).
+//! The Prometheus metrics (`GET /metrics`): per worker and per stream,
+//! built from engine snapshots (values, not shared counters).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::extract::State;
+use axum::http::header;
 use axum::response::IntoResponse;
-use engine::{StreamInfo, TrackKind, WorkerStats};
-use serde_json::{Value, json};
+use engine::{StreamInfo, WorkerStats};
 
-use super::HttpError;
-use crate::state::AppState;
+use crate::control::state::Control;
 
 /// How long a request waits for each worker's counters.
 const STATS_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn stream_json(info: &StreamInfo) -> Value {
-    let stream = &info.stream;
-    let stats = stream.stats();
-    let workers: Vec<usize> = (0..64)
-        .filter(|w| stream.followers() & (1 << w) != 0)
-        .collect();
-    let video = stream.ring(TrackKind::Video).map(|_| match stream.sps() {
-        Some(sps) => json!({
-            "codec": "H264",
-            "width": sps.width,
-            "height": sps.height,
-            "profile_level_id": format!("{:02x}{:02x}{:02x}", sps.profile_idc, sps.constraint_flags, sps.level_idc),
-        }),
-        None => json!({ "codec": "H264", "waiting_for_keyframe": true }),
-    });
-    let audio = stream
-        .ring(TrackKind::Audio)
-        .map(|_| json!({ "codec": "opus" }));
-    json!({
-        "channel": stream.channel(),
-        "id": stream.id(),
-        "ingest": info.ingest.as_str(),
-        "ingest_worker": info.ingest_worker,
-        "video": video,
-        "audio": audio,
-        "viewers": stream.viewers(),
-        "bitrate_bps": stats.bytes_in * 8 / stream.started().elapsed().as_secs().max(1),
-        "viewer_workers": workers,
-        "packets_in": stats.packets_in,
-        "bytes_in": stats.bytes_in,
-        "dropped": stats.dropped,
-        "nacked": stats.nacked,
-        "recovered": stats.recovered,
-        "keyframe_requests": stats.keyframe_requests,
-    })
-}
-
-/// `GET /api/streams`
-pub async fn streams(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let streams: Vec<Value> = state
-        .engine
-        .stream_infos()
-        .iter()
-        .map(stream_json)
-        .collect();
-    Json(json!({ "streams": streams }))
-}
-
-/// `GET /api/streams/{channel}`
-pub async fn stream(
-    State(state): State<Arc<AppState>>,
-    Path(channel): Path<String>,
-) -> Result<impl IntoResponse, HttpError> {
-    state
-        .engine
-        .stream_infos()
-        .iter()
-        .find(|info| info.stream.channel() == channel)
-        .map(|info| Json(stream_json(info)))
-        .ok_or_else(|| HttpError::new(StatusCode::NOT_FOUND, "no live stream on this channel"))
-}
 
 /// A label value escaped as the exposition format wants (`\\`, `\"`, `\n`).
 fn label_value(text: &str) -> String {
@@ -89,13 +23,13 @@ fn label_value(text: &str) -> String {
 }
 
 /// `GET /metrics`: Prometheus text exposition format.
-pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let engine = state.engine.clone();
+pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
+    let engine = control.engine.clone();
     let workers: Vec<WorkerStats> =
         tokio::task::spawn_blocking(move || engine.stats(STATS_TIMEOUT))
             .await
             .unwrap_or_default();
-    let streams = state.engine.stream_infos();
+    let streams = control.engine.stream_infos();
     let mut out = String::new();
     let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -12,15 +12,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
-use crate::state::AppState;
+use crate::control::state::Control;
 
-/// Accepts FTL control connections until the listener fails.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+/// Accepts FTL control connections until the listener fails; each session
+/// keeps to `limits` (handshake and PING deadlines, line length).
+pub async fn serve(listener: TcpListener, control: Arc<Control>, limits: ftl::ServerConfig) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let state = Arc::clone(&state);
-                tokio::spawn(async move { handle_connection(stream, peer, state).await });
+                let control = Arc::clone(&control);
+                let limits = limits.clone();
+                tokio::spawn(async move { handle_connection(stream, peer, control, limits).await });
             }
             Err(error) => tracing::warn!(%error, "FTL accept failed"),
         }
@@ -32,23 +34,23 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
 struct OpenedMedia {
     channel: String,
     stream_id: u64,
-    state: Arc<AppState>,
+    control: Arc<Control>,
 }
 
 impl Drop for OpenedMedia {
     fn drop(&mut self) {
-        self.state.forget_stream_end(self.stream_id);
-        self.state
+        self.control.ftl.forget_stream_end(self.stream_id);
+        self.control
             .engine
             .close_ftl_media(&self.channel, self.stream_id);
-        self.state.stream_stopped(self.stream_id);
+        self.control.stream_stopped(self.stream_id);
     }
 }
 
 /// One connection's state beside its protocol session.
 struct Connection {
     peer: SocketAddr,
-    state: Arc<AppState>,
+    control: Arc<Control>,
     opened: Option<OpenedMedia>,
     stream_end: Option<oneshot::Receiver<StatusCode>>,
 }
@@ -58,7 +60,7 @@ impl Connection {
         let peer = self.peer;
         match event {
             Event::KeyRequired { channel } => {
-                match self.state.service.authorize(&channel.to_string()).await {
+                match self.control.service.authorize(&channel.to_string()).await {
                     // The lookup may take a while: the clock is read after it.
                     Some(secret) => session.verify_key(Instant::now(), secret.as_bytes()),
                     None => {
@@ -89,7 +91,7 @@ impl Connection {
         // janus does, so a reconnect after a network blip is not locked out
         // (FTL-SPEC §5).
         let opened =
-            self.state
+            self.control
                 .engine
                 .open_ftl_media(&channel, peer.ip(), metadata.media_params(), true);
         let media = match opened {
@@ -106,42 +108,49 @@ impl Connection {
         };
         if let Some(replaced) = media.replaced {
             tracing::info!(%peer, %channel, "FTL: stream taken over");
-            self.state.end_stream(replaced, StatusCode::ServerTerminate);
+            self.control
+                .ftl
+                .end_stream(replaced, StatusCode::ServerTerminate);
         }
         tracing::info!(%peer, %channel, port = media.port, vendor = ?metadata.vendor_name, "FTL: streaming");
-        self.stream_end = Some(self.state.watch_stream_end(media.stream_id));
+        self.stream_end = Some(self.control.ftl.watch_stream_end(media.stream_id));
         let vendor = (
             metadata.vendor_name.clone(),
             metadata.vendor_version.clone(),
         );
-        self.state
+        self.control
             .stream_started(media.stream_id, &channel, "ftl", vendor);
         self.opened = Some(OpenedMedia {
             channel,
             stream_id: media.stream_id,
-            state: Arc::clone(&self.state),
+            control: Arc::clone(&self.control),
         });
         session.start_media(Instant::now(), port);
     }
 }
 
-async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppState>) {
+async fn handle_connection(
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+    control: Arc<Control>,
+    limits: ftl::ServerConfig,
+) {
     let _ = tcp.set_nodelay(true);
     let mut challenge = [0u8; ftl::CHALLENGE_LEN];
     if getrandom::fill(&mut challenge).is_err() {
         tracing::error!("no randomness for the FTL challenge");
         return;
     }
-    let mut session = ServerSession::new(Instant::now(), challenge, state.ftl_control.clone());
+    let mut session = ServerSession::new(Instant::now(), challenge, limits);
     let mut connection = Connection {
         peer,
-        state,
+        control,
         opened: None,
         stream_end: None,
     };
     let mut buf = vec![0u8; 4096];
-    let mut shutdown = connection.state.shutdown_signal();
-    connection.state.count_ftl_connection(true);
+    let mut shutdown = connection.control.ftl.shutdown_signal();
+    connection.control.ftl.count(true);
     'connection: loop {
         let deadline = loop {
             match session.poll_output() {
@@ -192,5 +201,5 @@ async fn handle_connection(mut tcp: TcpStream, peer: SocketAddr, state: Arc<AppS
     }
     let _ = tcp.shutdown().await;
     drop(connection.opened.take());
-    connection.state.count_ftl_connection(false);
+    connection.control.ftl.count(false);
 }

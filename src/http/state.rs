@@ -1,0 +1,28 @@
+//! RouterState: what the node's routes share: control (for the inputs,
+//! the outputs and the API), this node's registry view, and its cluster
+//! membership when it is in one.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+
+use crate::cluster::Cluster;
+use crate::cluster::local::LocalNode;
+use crate::control::state::Control;
+
+/// The state behind every route of a node.
+#[derive(Clone)]
+pub struct RouterState {
+    /// Streams, sessions and the service.
+    pub control: Arc<Control>,
+    /// This node as the registry sees it (served on `/v1/`).
+    pub local: Arc<LocalNode>,
+    /// This node's cluster membership, if it is in one.
+    pub cluster: Option<Arc<Cluster>>,
+}
+
+impl FromRef<RouterState> for Arc<Control> {
+    fn from_ref(state: &RouterState) -> Self {
+        Arc::clone(&state.control)
+    }
+}
