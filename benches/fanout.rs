@@ -20,11 +20,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use engine::peer::Viewer;
-use engine::ring::{PacketRing, RingPacket, RingWriter};
-use engine::rtc_io::RtcPeer;
-use engine::stream::Stream;
-use engine::udp::SendBatch;
+use engine::Stream;
+use engine::internals::{PacketRing, RingPacket, RingWriter, SendBatch, Viewer};
 use str0m::crypto::dtls::{KeyingMaterial, SrtpProfile};
 use str0m::media::{Direction, MediaKind};
 use str0m::net::{Protocol, Receive};
@@ -194,7 +191,7 @@ impl Worker {
             .map(|i| i as u8)
             .collect();
         for (viewer, client) in self.viewers.iter_mut().zip(&mut self.clients) {
-            let server = viewer.io_mut().rtc_mut();
+            let server = viewer.rtc_mut();
             server._set_srtp_keys(KeyingMaterial::new(&material), profile, false);
             client
                 .rtc

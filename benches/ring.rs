@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use engine::ring::{PacketRing, RingCursor, RingPacket, RingWriter};
+use engine::internals::{PacketRing, RingCursor, RingPacket, RingWriter};
 
 /// Slots per ring, as the engine sizes a video ring.
 const CAPACITY: usize = 4096;

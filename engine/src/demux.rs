@@ -12,37 +12,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use crate::id::Slot;
+
 /// Most remote addresses remembered for one viewer (ICE may try several).
 pub const MAX_ADDRESSES_PER_VIEWER: usize = 8;
 
 /// Most addresses remembered on one worker.
 pub const MAX_ENTRIES: usize = 65_536;
-
-/// A viewer's place on its worker: slot index and generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Slot {
-    /// Index into the worker's viewer table.
-    pub index: u32,
-    /// Bumped each time the index is reused, so stale references miss.
-    pub generation: u32,
-}
-
-impl Slot {
-    /// The local ICE ufrag for this slot: `wg`, then index and generation in
-    /// hex (ICE chars only, at least 4 of them).
-    pub fn ufrag(self) -> String {
-        format!("wg{:x}g{:x}", self.index, self.generation)
-    }
-
-    /// The slot a ufrag names, if it is one of ours.
-    pub fn from_ufrag(ufrag: &str) -> Option<Self> {
-        let (index, generation) = ufrag.strip_prefix("wg")?.split_once('g')?;
-        Some(Self {
-            index: u32::from_str_radix(index, 16).ok()?,
-            generation: u32::from_str_radix(generation, 16).ok()?,
-        })
-    }
-}
 
 /// Our local ufrag from a STUN message, if the datagram is one.
 pub fn stun_local_ufrag(datagram: &[u8]) -> Option<Slot> {
@@ -95,11 +71,13 @@ impl Demux {
     }
 
     /// Entries held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_address.len()
     }
 
     /// Whether no entry is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_address.is_empty()
     }
@@ -108,31 +86,6 @@ impl Demux {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ufrag_round_trip() {
-        for slot in [
-            Slot {
-                index: 0,
-                generation: 0,
-            },
-            Slot {
-                index: 0xdead,
-                generation: 7,
-            },
-            Slot {
-                index: u32::MAX,
-                generation: u32::MAX,
-            },
-        ] {
-            let ufrag = slot.ufrag();
-            assert!(ufrag.len() >= 4 && ufrag.chars().all(|c| c.is_ascii_alphanumeric()));
-            assert_eq!(Slot::from_ufrag(&ufrag), Some(slot));
-        }
-        for bad in ["", "wg", "wgxg1", "wg1", "ab1g2", "wg1g", "wg1gzz"] {
-            assert_eq!(Slot::from_ufrag(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn non_stun_is_not_routed_by_ufrag() {

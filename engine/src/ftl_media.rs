@@ -1,10 +1,10 @@
-//! FtlIngest: one FTL stream's media socket on its worker. It classifies
+//! FtlIngest: what arrives on one FTL stream's media socket, sans-IO (the
+//! worker reads the socket and sends what this queues). It classifies
 //! datagrams with `ftl`, echoes pings, latches the client's address (only
 //! the control connection's IP is accepted), NACKs video gaps, drops audio
 //! until the first video (FTL-SPEC §4.2, §5), and publishes media to the
 //! stream's rings: one allocation and one copy per packet, the shared payload.
 
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use ftl::{Datagram, MediaParams, NackConfig, NackTracker, RtpPacket, classify};
 
-use crate::ring::{RingPacket, RingWriter};
-use crate::stream::Stream;
-use crate::udp::{BATCH, RecvBatch};
+use crate::inbox::Writers;
+use crate::stream::{Stream, TrackKind};
+use crate::track_writer::{RtpFields, TrackWriter};
+use crate::udp::{BATCH, SendBatch};
 
 /// Most datagrams read from one FTL socket per turn of the worker loop, so a
 /// flooding client cannot starve the worker's other sockets.
@@ -35,61 +36,46 @@ pub enum IngestDrop {
     Duplicate,
 }
 
-/// What one read turn did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReadOutcome {
-    /// Media packets published to the rings.
-    pub published: usize,
-    /// The budget ran out before the socket was empty: read again soon.
-    pub more: bool,
-}
-
-/// One FTL stream's media socket and the state behind it.
+/// The state behind one FTL stream's media socket.
 pub struct FtlIngest {
-    socket: mio::net::UdpSocket,
     client_ip: IpAddr,
     params: MediaParams,
     latched: Option<SocketAddr>,
-    video: Option<RingWriter>,
-    audio: Option<RingWriter>,
+    video: Option<TrackWriter>,
+    audio: Option<TrackWriter>,
     stream: Arc<Stream>,
     nack: NackTracker,
     nack_buf: Vec<u8>,
     seen_video: bool,
     last_datagram: Instant,
     drops: Vec<IngestDrop>,
+    /// Media packets published since [`finish_read`](Self::finish_read).
+    published: usize,
 }
 
 impl FtlIngest {
-    /// Ingest for `stream` on `socket`, accepting datagrams from `client_ip` only.
-    pub fn new(
+    /// Ingest for `stream`, accepting datagrams from `client_ip` only.
+    pub(crate) fn new(
         now: Instant,
-        socket: mio::net::UdpSocket,
         client_ip: IpAddr,
         params: MediaParams,
         stream: Arc<Stream>,
-        video: Option<RingWriter>,
-        audio: Option<RingWriter>,
+        (video, audio): Writers,
     ) -> Self {
         Self {
-            socket,
             client_ip,
             params,
             latched: None,
-            video,
-            audio,
+            video: video.map(|writer| TrackWriter::new(TrackKind::Video, writer)),
+            audio: audio.map(|writer| TrackWriter::new(TrackKind::Audio, writer)),
             stream,
             nack: NackTracker::new(NackConfig::default()),
             nack_buf: Vec::with_capacity(1500),
             seen_video: false,
             last_datagram: now,
             drops: Vec::new(),
+            published: 0,
         }
-    }
-
-    /// The socket, for registering with the worker's poll.
-    pub fn socket_mut(&mut self) -> &mut mio::net::UdpSocket {
-        &mut self.socket
     }
 
     /// The stream this ingest feeds.
@@ -108,34 +94,35 @@ impl FtlIngest {
         self.drops.drain(..)
     }
 
-    /// Reads datagrams until the socket is empty or the budget is spent.
-    pub fn read(&mut self, now: Instant, batch: &mut RecvBatch) -> io::Result<ReadOutcome> {
-        let mut outcome = ReadOutcome::default();
-        let mut read = 0;
-        loop {
-            if read >= READ_BUDGET {
-                outcome.more = true;
-                break;
-            }
-            let count = match batch.recv(&self.socket) {
-                Ok(count) => count,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
-            };
-            read += count;
-            for (source, datagram) in batch.datagrams() {
-                if self.handle_datagram(now, source, datagram) {
-                    outcome.published += 1;
-                }
-            }
+    /// Ends a read turn: sends the NACKs its gaps call for into `send` (the
+    /// socket's batch) and returns how many media packets it published.
+    pub fn finish_read(&mut self, now: Instant, send: &mut SendBatch) -> usize {
+        self.send_nacks(now, send);
+        std::mem::take(&mut self.published)
+    }
+
+    /// Classifies one datagram from `source` and acts on it; a ping's echo
+    /// goes into `send` (the socket's batch).
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) {
+        if self.classify(now, source, datagram, send) {
+            self.published += 1;
         }
-        self.send_nacks(now);
-        Ok(outcome)
     }
 
     /// Classifies one datagram and acts on it; true if media was published.
-    fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) -> bool {
+    fn classify(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> bool {
         if source.ip() != self.client_ip {
             self.drop(IngestDrop::WrongSource);
             return false;
@@ -154,7 +141,7 @@ impl FtlIngest {
         match datagram {
             Datagram::Ping(echo) => {
                 // Echoed verbatim; the client measures its RTT with it (§4.3).
-                let _ = self.socket.send_to(echo, source);
+                send.push(source, echo.to_vec());
                 false
             }
             Datagram::SenderReport(_) => false,
@@ -175,13 +162,7 @@ impl FtlIngest {
                     }
                     _ => {}
                 }
-                if let Some(sps) = codec::h264::sps_in_payload(packet.payload)
-                    && let Ok(sps) = codec::h264::Sps::parse(sps)
-                {
-                    self.stream.set_sps(sps);
-                }
-                let keyframe = codec::h264::is_keyframe(packet.payload);
-                publish(&mut self.video, &self.stream, now, &packet, keyframe)
+                publish(&mut self.video, &self.stream, now, &packet)
             }
             Datagram::Audio(packet) => {
                 // ftl-sdk's speed test sends garbage as audio before the
@@ -190,7 +171,7 @@ impl FtlIngest {
                     self.drop(IngestDrop::AudioBeforeVideo);
                     return false;
                 }
-                publish(&mut self.audio, &self.stream, now, &packet, false)
+                publish(&mut self.audio, &self.stream, now, &packet)
             }
             Datagram::Drop(reason) => {
                 self.drop(IngestDrop::Classified(reason));
@@ -210,7 +191,7 @@ impl FtlIngest {
         }
     }
 
-    fn send_nacks(&mut self, now: Instant) {
+    fn send_nacks(&mut self, now: Instant, send: &mut SendBatch) {
         let (Some(destination), Some(video)) = (self.latched, self.params.video) else {
             return;
         };
@@ -227,33 +208,27 @@ impl FtlIngest {
                 .counters()
                 .nacked
                 .fetch_add(requested as u64, Ordering::Relaxed);
-            let _ = self.socket.send_to(&self.nack_buf, destination);
+            send.push(destination, self.nack_buf.clone());
         }
     }
 }
 
+/// Publishes one media packet to its track, if the stream announced it:
+/// the payload's one allocation and one copy.
 fn publish(
-    writer: &mut Option<RingWriter>,
+    writer: &mut Option<TrackWriter>,
     stream: &Stream,
     now: Instant,
     packet: &RtpPacket<'_>,
-    keyframe: bool,
 ) -> bool {
     let Some(writer) = writer else {
         return false;
     };
-    let counters = stream.counters();
-    counters.packets_in.fetch_add(1, Ordering::Relaxed);
-    counters
-        .bytes_in
-        .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-    writer.push(RingPacket {
+    let rtp = RtpFields {
         sequence: packet.sequence,
         timestamp: packet.timestamp,
         marker: packet.marker,
-        keyframe,
-        arrival: now,
-        payload: Arc::from(packet.payload),
-    });
+    };
+    writer.publish(stream, rtp, now, Arc::from(packet.payload));
     true
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use crate::demux::Slot;
+use crate::id::Slot;
 
 /// The listener's token.
 pub(crate) const LISTENER: Token = Token(2);

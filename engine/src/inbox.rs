@@ -8,12 +8,18 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use ftl::MediaParams;
 
+use crate::error::EngineError;
+use crate::id::PeerId;
+use crate::reply::OpenedViewer;
 use crate::ring::RingWriter;
+use crate::stats::WorkerStats;
 use crate::stream::Stream;
-use crate::{EngineError, PeerId, WorkerStats};
 
 /// A reply channel for one answer.
 pub(crate) type Reply<T> = Sender<T>;
+
+/// The writers of a stream's video and audio rings.
+pub(crate) type Writers = (Option<RingWriter>, Option<RingWriter>);
 
 /// Waits for a worker's reply.
 pub struct PendingReply<T> {
@@ -37,36 +43,50 @@ pub(crate) fn reply_channel<T>() -> (Reply<T>, PendingReply<T>) {
 
 /// What the worker is asked to do.
 pub(crate) enum Command {
-    /// Start reading an FTL stream's media socket.
+    /// Start reading an FTL stream's media socket: the worker registers the
+    /// socket, the core reads what arrives on it.
     OpenFtlMedia {
         socket: std::net::UdpSocket,
-        client_ip: IpAddr,
-        params: MediaParams,
-        stream: Arc<Stream>,
-        video: Option<RingWriter>,
-        audio: Option<RingWriter>,
+        media: FtlMediaRequest,
     },
+    /// Open a relay feeding a stream from another node: the worker binds
+    /// its socket, the core builds its session.
+    OpenRelay(RelayRequest),
+    /// Everything the core does by itself.
+    Core(CoreCommand),
+}
+
+/// An FTL stream's media, to be read from a socket of its own.
+pub(crate) struct FtlMediaRequest {
+    pub client_ip: IpAddr,
+    pub params: MediaParams,
+    pub stream: Arc<Stream>,
+    pub writers: Writers,
+}
+
+/// A relay of `stream`; the reply carries our offer for the origin.
+pub(crate) struct RelayRequest {
+    pub stream: Arc<Stream>,
+    pub writers: Writers,
+    pub reply: Reply<Result<OpenedViewer, EngineError>>,
+}
+
+/// What the worker's core is asked to do.
+pub(crate) enum CoreCommand {
     /// Stop reading a stream's media socket.
     CloseFtlMedia { stream_id: u64 },
     /// Open a viewer; with `offer`, answer it, without, make an offer.
     OpenViewer {
         stream: Arc<Stream>,
         offer: Option<String>,
-        reply: Reply<Result<crate::OpenedViewer, EngineError>>,
+        reply: Reply<Result<OpenedViewer, EngineError>>,
     },
     /// Open a WHIP publisher of `stream` answering `offer`.
     OpenPublisher {
         stream: Arc<Stream>,
-        writers: (Option<RingWriter>, Option<RingWriter>),
+        writers: Writers,
         offer: String,
-        reply: Reply<Result<crate::OpenedViewer, EngineError>>,
-    },
-    /// Open a relay feeding `stream` from another node; the reply carries
-    /// our offer for the origin.
-    OpenRelay {
-        stream: Arc<Stream>,
-        writers: (Option<RingWriter>, Option<RingWriter>),
-        reply: Reply<Result<crate::OpenedViewer, EngineError>>,
+        reply: Reply<Result<OpenedViewer, EngineError>>,
     },
     /// The viewer's (or a relay's origin's) answer to our offer.
     AcceptAnswer {

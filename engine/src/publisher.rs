@@ -15,14 +15,14 @@ use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::{Event, Rtc, RtcConfig};
 
-use crate::rtc_io::{RtcIo, RtcPeer};
-
-use crate::peer::{
-    DrainOutcome, LocalAddresses, ViewerError, accept_pending_answer, build_rtc,
-    sending_or_receiving_mids, unparseable,
+use crate::error::ViewerError;
+use crate::negotiation::{
+    LocalAddresses, accept_pending_answer, build_rtc, sending_or_receiving_mids, unparseable,
 };
-use crate::ring::{RingPacket, RingWriter};
+use crate::ring::RingWriter;
+use crate::rtc_driver::{DrainOutcome, Route, RtcDriver};
 use crate::stream::{Stream, TrackKind};
+use crate::track_writer::{RtpFields, TrackWriter};
 use crate::udp::SendBatch;
 
 /// Fewest time between two keyframe requests sent upstream.
@@ -39,14 +39,26 @@ const H264_PROFILES: [(u8, u32); 5] = [
 ];
 
 struct Inbound {
-    kind: TrackKind,
     mid: Mid,
-    writer: RingWriter,
+    writer: TrackWriter,
+}
+
+impl Inbound {
+    fn new(kind: TrackKind, mid: Mid, writer: RingWriter) -> Self {
+        Self {
+            mid,
+            writer: TrackWriter::new(kind, writer),
+        }
+    }
+
+    fn kind(&self) -> TrackKind {
+        self.writer.kind()
+    }
 }
 
 /// One WHIP publisher, or a relay's session with its origin.
 pub struct Publisher {
-    io: RtcIo,
+    driver: RtcDriver,
     stream: Arc<Stream>,
     tracks: Vec<Inbound>,
     /// Our offer, while a relay waits for the origin's answer.
@@ -96,10 +108,10 @@ impl Publisher {
                 .find(|(k, _)| *k == kind)
                 .and_then(|(_, writer)| writer.take_if(|_| negotiated));
             if let Some(writer) = writer {
-                tracks.push(Inbound { kind, mid, writer });
+                tracks.push(Inbound::new(kind, mid, writer));
             }
         }
-        if !tracks.iter().any(|t| t.kind == TrackKind::Video) {
+        if !tracks.iter().any(|t| t.kind() == TrackKind::Video) {
             return Err(ViewerError::NoH264ToPublish);
         }
         Ok((Self::new(now, rtc, stream, tracks), answer))
@@ -128,7 +140,7 @@ impl Publisher {
             };
             let mid = api.add_media(media, Direction::RecvOnly, None, None, None);
             if let Some(writer) = writer {
-                tracks.push(Inbound { kind, mid, writer });
+                tracks.push(Inbound::new(kind, mid, writer));
             }
         }
         let Some((offer, pending)) = api.apply() else {
@@ -142,11 +154,11 @@ impl Publisher {
     /// Completes a relay's session with the origin's answer. Tracks the
     /// origin does not send are dropped; without H.264 the relay is refused.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
-        accept_pending_answer(&mut self.io.rtc, &mut self.pending_offer, answer)?;
-        let rtc = &self.io.rtc;
+        accept_pending_answer(&mut self.driver.rtc, &mut self.pending_offer, answer)?;
+        let rtc = &self.driver.rtc;
         self.tracks
-            .retain(|track| receives(rtc, track.kind, track.mid));
-        if !self.tracks.iter().any(|t| t.kind == TrackKind::Video) {
+            .retain(|track| receives(rtc, track.kind(), track.mid));
+        if !self.tracks.iter().any(|t| t.kind() == TrackKind::Video) {
             return Err(ViewerError::NoH264ToRelay);
         }
         Ok(())
@@ -154,7 +166,7 @@ impl Publisher {
 
     fn new(now: Instant, rtc: Rtc, stream: Arc<Stream>, tracks: Vec<Inbound>) -> Self {
         Self {
-            io: RtcIo::new(rtc, now),
+            driver: RtcDriver::new(rtc, now),
             stream,
             tracks,
             pending_offer: None,
@@ -182,7 +194,7 @@ impl Publisher {
     /// Sends a PLI upstream if a viewer asked for a keyframe and the last
     /// request is at least [`KEYFRAME_REQUEST_INTERVAL`] old.
     pub fn forward_keyframe_request(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.io.connected {
+        if !self.driver.connected {
             return DrainOutcome::default();
         }
         let too_soon = self
@@ -191,14 +203,14 @@ impl Publisher {
         let Some(video) = self
             .tracks
             .iter()
-            .find(|t| t.kind == TrackKind::Video)
+            .find(|t| t.kind() == TrackKind::Video)
             .map(|t| t.mid)
         else {
             return DrainOutcome::default();
         };
         // The flag is taken only when a PLI really goes out: a request made
         // too soon, or before the video stream is known, waits for a later turn.
-        let mut api = self.io.rtc.direct_api();
+        let mut api = self.driver.rtc.direct_api();
         let Some(rx) = api.stream_rx_by_mid(video, None) else {
             return DrainOutcome::default();
         };
@@ -214,16 +226,59 @@ impl Publisher {
         self.handle_timeout(now, send)
     }
 
-    fn drain_events(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+    /// Feeds one datagram (or ICE-TCP frame), then drains.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        route: Route,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        if !self.driver.receive(now, route, datagram) {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Feeds a due timeout, then drains.
+    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.driver.timeout(now) {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Closes the `Rtc`, sending what a clean close sends.
+    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.driver.close(now, send);
+        DrainOutcome::closed()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn next_timeout(&self) -> Instant {
+        self.driver.next_timeout
+    }
+
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.driver.is_connected()
+    }
+
+    /// The `Rtc` driver, for routing checks.
+    pub(crate) fn driver(&self) -> &RtcDriver {
+        &self.driver
+    }
+
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         let Self {
-            io,
+            driver,
             stream,
             tracks,
             last_media,
             ..
         } = self;
         let mut published = 0;
-        let closed = io.drain(now, send, |rtc, event| {
+        let closed = driver.drain(now, send, |rtc, event| {
             if let Event::RtpPacket(packet) = event
                 && publish(rtc, tracks, stream, packet)
             {
@@ -270,39 +325,13 @@ fn publish(
     let Some(track) = tracks.iter_mut().find(|t| Some(t.mid) == mid) else {
         return false;
     };
-    let video = track.kind == TrackKind::Video;
-    if video
-        && let Some(sps) = codec::h264::sps_in_payload(&packet.payload)
-        && let Ok(sps) = codec::h264::Sps::parse(sps)
-    {
-        stream.set_sps(sps);
-    }
-    let counters = stream.counters();
-    counters.packets_in.fetch_add(1, Ordering::Relaxed);
-    counters
-        .bytes_in
-        .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
-    track.writer.push(RingPacket {
+    let rtp = RtpFields {
         sequence: packet.header.sequence_number,
         timestamp: packet.header.timestamp,
         marker: packet.header.marker,
-        keyframe: video && codec::h264::is_keyframe(&packet.payload),
-        arrival: packet.timestamp,
-        payload: packet.payload,
-    });
+    };
+    track
+        .writer
+        .publish(stream, rtp, packet.timestamp, packet.payload);
     true
-}
-
-impl RtcPeer for Publisher {
-    fn io(&self) -> &RtcIo {
-        &self.io
-    }
-
-    fn io_mut(&mut self) -> &mut RtcIo {
-        &mut self.io
-    }
-
-    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        self.drain_events(now, send)
-    }
 }

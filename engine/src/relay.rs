@@ -1,56 +1,49 @@
 //! Relay: an edge node's upstream session. A receive-only [`Publisher`] that
 //! pulls a stream from its origin node over WHEP (we offer, the origin
 //! answers) and feeds a local stream's rings, so local viewers join it as
-//! any other. It has its own UDP socket: its remote is another node's shared
-//! WebRTC port, which several relays may pull from at once, so the worker's
+//! any other. It talks from a UDP socket of its own (the worker's, known
+//! here by its [`SocketId`]): its remote is another node's shared WebRTC
+//! port, which several relays may pull from at once, so the worker's
 //! source-address demux could not tell them apart.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::Token;
 use str0m::RtcConfig;
 
-use crate::peer::{DrainOutcome, ViewerError};
+use crate::error::ViewerError;
+use crate::id::SocketId;
+use crate::inbox::Writers;
 use crate::publisher::Publisher;
-use crate::ring::RingWriter;
-use crate::rtc_io::{RtcIo, RtcPeer};
+use crate::rtc_driver::{DrainOutcome, Route, RtcDriver};
 use crate::stream::Stream;
 use crate::udp::SendBatch;
 
-/// One upstream session and its socket.
+/// One upstream session. Everything it sends goes into the batch of its
+/// own socket, which its caller passes in.
 pub struct Relay {
     publisher: Publisher,
-    socket: mio::net::UdpSocket,
-    /// The address announced in our candidate: the public IP and the socket's port.
-    local: SocketAddr,
-    token: Token,
-    /// Its own sends, flushed to its own socket after every drain.
-    send: SendBatch,
+    socket: SocketId,
     /// Since when the stream has had no local viewer (counted once connected).
     idle_since: Option<Instant>,
 }
 
 impl Relay {
-    /// A relay of `stream` on `socket` (already bound), announcing
-    /// `local` as its candidate; returns our offer for the origin.
-    pub fn offer(
+    /// A relay of `stream` talking from `socket`, announced as `local`;
+    /// returns our offer for the origin.
+    pub(crate) fn offer(
         now: Instant,
         base: &RtcConfig,
         ufrag: String,
-        (socket, local, token): (std::net::UdpSocket, SocketAddr, Token),
+        (socket, local): (SocketId, SocketAddr),
         stream: Arc<Stream>,
-        writers: (Option<RingWriter>, Option<RingWriter>),
+        writers: Writers,
     ) -> Result<(Self, String), ViewerError> {
         let (publisher, offer) = Publisher::offer(now, base, ufrag, local, stream, writers)?;
         let relay = Self {
             publisher,
-            socket: mio::net::UdpSocket::from_std(socket),
-            local,
-            token,
-            send: SendBatch::new(false),
+            socket,
             idle_since: None,
         };
         Ok((relay, offer))
@@ -61,19 +54,9 @@ impl Relay {
         self.publisher.accept_answer(answer)
     }
 
-    /// The socket, to register with the worker's poll.
-    pub fn socket_mut(&mut self) -> &mut mio::net::UdpSocket {
-        &mut self.socket
-    }
-
-    /// The address our candidate announces (where the origin sends to).
-    pub fn local(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The poll token of its socket.
-    pub fn token(&self) -> Token {
-        self.token
+    /// The socket it talks from.
+    pub fn socket(&self) -> SocketId {
+        self.socket
     }
 
     /// The stream it feeds.
@@ -91,6 +74,11 @@ impl Relay {
         self.publisher.last_media()
     }
 
+    /// Whether ICE and DTLS are up.
+    pub fn is_connected(&self) -> bool {
+        self.publisher.is_connected()
+    }
+
     /// Whether the stream has had no local viewer for `grace` since the
     /// relay connected: it is then no longer needed. (Until it connects, the
     /// connect timeout bounds it.)
@@ -104,46 +92,38 @@ impl Relay {
     }
 
     /// Sends a keyframe request upstream when a local viewer asked for one.
-    pub fn forward_keyframe_request(&mut self, now: Instant) -> DrainOutcome {
-        let outcome = self.publisher.forward_keyframe_request(now, &mut self.send);
-        self.flush();
-        outcome
+    pub fn forward_keyframe_request(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.publisher.forward_keyframe_request(now, send)
     }
 
-    /// Sends what the session queued from its own socket.
-    fn flush(&mut self) {
-        if !self.send.is_empty() {
-            self.send.flush(&self.socket);
-        }
+    /// Feeds one datagram from the origin, then drains.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        route: Route,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        self.publisher.handle_datagram(now, route, datagram, send)
     }
 
-    /// Reads one batch of datagrams' worth from the socket; the caller feeds them.
-    pub fn recv(&self, batch: &mut crate::udp::RecvBatch) -> io::Result<usize> {
-        batch.recv(&self.socket)
-    }
-}
-
-/// The worker drives a relay like any peer, but whatever the relay sends
-/// leaves from its own socket, not the worker's: the batch the worker passes
-/// in is not used.
-impl RtcPeer for Relay {
-    fn io(&self) -> &RtcIo {
-        self.publisher.io()
+    /// Feeds a due timeout, then drains.
+    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.publisher.handle_timeout(now, send)
     }
 
-    fn io_mut(&mut self) -> &mut RtcIo {
-        self.publisher.io_mut()
+    /// Closes the session, sending what a clean close sends.
+    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.publisher.close(now, send)
     }
 
-    fn drain(&mut self, now: Instant, _worker: &mut SendBatch) -> DrainOutcome {
-        let outcome = self.publisher.drain(now, &mut self.send);
-        self.flush();
-        outcome
+    /// When [`handle_timeout`](Self::handle_timeout) is due.
+    pub fn next_timeout(&self) -> Instant {
+        self.publisher.next_timeout()
     }
 
-    fn close(&mut self, now: Instant, _worker: &mut SendBatch) -> DrainOutcome {
-        let outcome = self.publisher.close(now, &mut self.send);
-        self.flush();
-        outcome
+    /// The `Rtc` driver, for routing checks.
+    pub(crate) fn driver(&self) -> &RtcDriver {
+        self.publisher.driver()
     }
 }

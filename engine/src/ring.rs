@@ -323,6 +323,7 @@ impl RingCursor {
         }
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// A cursor at the head: it reads only packets published from now on.
     pub fn at_head(ring: &PacketRing) -> Self {
         Self {
@@ -341,6 +342,7 @@ impl RingCursor {
         self.skipped
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// The next packet, or `None` when caught up.
     pub fn next(&mut self, ring: &PacketRing) -> Option<RingPacket> {
         let packet = self.peek(ring)?;
@@ -353,6 +355,7 @@ impl RingCursor {
         self.next += 1;
     }
 
+    #[cfg(any(test, feature = "internals"))]
     /// The next packet without moving past it, or `None` when caught up.
     /// A lapped cursor still jumps to its restart point first.
     pub fn peek(&mut self, ring: &PacketRing) -> Option<RingPacket> {

@@ -4,14 +4,15 @@
 //! kernel takes it, and falling back to plain messages where it does not.
 //!
 //! UDP loss is normal: a send that fails for any reason but `WouldBlock` is
-//! counted and dropped, never retried forever.
+//! counted and dropped, never retried forever. [`bind_udp`] makes every
+//! socket the engine reads: non-blocking, with the configured buffers.
 // This module slices buffers into segments and counts into fixed arrays: no
 // arithmetic may wrap or panic here, so every operation is checked.
 #![deny(clippy::arithmetic_side_effects)]
 
 use std::io;
 use std::mem::{MaybeUninit, size_of, zeroed};
-use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
@@ -26,6 +27,31 @@ const MAX_SEGMENTS: usize = 16;
 /// Largest datagram put in a GSO run: each segment must fit the path MTU
 /// (1500 minus IPv6 and UDP headers), or the kernel fails the whole message.
 const MAX_GSO_SEGMENT: usize = 1452;
+
+/// A non-blocking UDP socket with the given buffer sizes.
+pub(crate) fn bind_udp(address: SocketAddr, buffer_bytes: usize) -> io::Result<UdpSocket> {
+    bind_udp_with(address, buffer_bytes, false)
+}
+
+/// As [`bind_udp`]; with `only_v6`, an IPv6 socket serves IPv6 alone, so an
+/// IPv4 socket of another interface can share its port.
+pub(crate) fn bind_udp_with(
+    address: SocketAddr,
+    buffer_bytes: usize,
+    only_v6: bool,
+) -> io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(address);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    if address.is_ipv6() && only_v6 {
+        socket.set_only_v6(true)?;
+    }
+    // Best effort: the kernel caps these at net.core.[rw]mem_max.
+    let _ = socket.set_recv_buffer_size(buffer_bytes);
+    let _ = socket.set_send_buffer_size(buffer_bytes);
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
 
 fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
@@ -244,6 +270,7 @@ impl SendBatch {
     }
 
     /// Whether GSO is still in use.
+    #[cfg(any(test, feature = "internals"))]
     pub fn gso(&self) -> bool {
         self.gso
     }
@@ -282,6 +309,13 @@ impl SendBatch {
     /// Queues a message for the ICE-TCP connection from `destination`.
     pub fn push_tcp(&mut self, destination: SocketAddr, contents: Vec<u8>) {
         self.tcp.push((destination, contents));
+    }
+
+    /// Takes the queued datagrams without sending them (a test's sink
+    /// hands them to in-memory peers instead).
+    #[cfg(test)]
+    pub(crate) fn take_queued(&mut self) -> std::vec::Drain<'_, (SocketAddr, Vec<u8>)> {
+        self.queue.drain(..)
     }
 
     /// Takes the queued ICE-TCP messages.
@@ -446,7 +480,6 @@ fn set_segment_size(header: &mut libc::msghdr, control: &mut [u64; 4], size: u16
 )]
 mod tests {
     use super::*;
-    use std::net::UdpSocket;
     use std::time::{Duration, Instant};
 
     #[test]

@@ -12,11 +12,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use engine::peer::{Viewer, ViewerError};
-use engine::publisher::Publisher;
-use engine::ring::PacketRing;
-use engine::stream::Stream;
-use ftl::h264::Sps;
+use codec::h264::Sps;
+use engine::internals::{PacketRing, Publisher, RingWriter, Viewer};
+use engine::{Stream, ViewerError};
 use str0m::{Rtc, RtcConfig};
 
 const CANDIDATE: &str = "192.0.2.1:8200";
@@ -35,13 +33,7 @@ fn base() -> RtcConfig {
 }
 
 /// A stream with both rings, and an SPS of the given profile-level-id.
-fn stream(
-    profile_level_id: Option<[u8; 3]>,
-) -> (
-    Arc<Stream>,
-    engine::ring::RingWriter,
-    engine::ring::RingWriter,
-) {
+fn stream(profile_level_id: Option<[u8; 3]>) -> (Arc<Stream>, RingWriter, RingWriter) {
     let origin = Instant::now();
     let (video_writer, video) = PacketRing::new(64, origin);
     let (audio_writer, audio) = PacketRing::new(64, origin);

@@ -8,10 +8,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use engine::peer::Viewer;
-use engine::publisher::Publisher;
-use engine::ring::PacketRing;
-use engine::stream::Stream;
+use engine::Stream;
+use engine::internals::{PacketRing, Publisher, Viewer};
 use str0m::RtcConfig;
 
 /// One DTLS certificate for every run, as a worker shares one.

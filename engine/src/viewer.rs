@@ -3,19 +3,22 @@
 //! timeouts that are already due, because `write_rtp` only queues a packet
 //! (DESIGN.md, "str0m: facts that shape the code").
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::change::{SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::rtp::{Extension, RtpWrite, SeqNo};
-use str0m::{Candidate, Event, IceCreds, Rtc, RtcConfig, RtcError};
+use str0m::{Event, Rtc, RtcConfig};
 
 use crate::catch_up::CatchUp;
+use crate::error::ViewerError;
+use crate::negotiation::{
+    LocalAddresses, accept_pending_answer, build_rtc, sending_or_receiving_mids, unparseable,
+};
 use crate::ring::{ReadPin, RingCursor, RingPacket};
-use crate::rtc_io::{RtcIo, RtcPeer};
+use crate::rtc_driver::{DrainOutcome, Route, RtcDriver};
 use crate::stream::{Stream, TrackKind};
 use crate::udp::SendBatch;
 
@@ -41,66 +44,6 @@ const RTX_RATIO_CAP: f32 = 0.15;
 const WRITE_BATCH: usize = 16;
 /// The header extension id of `sdes:mid` in our own offers.
 const MID_EXTENSION_ID: u8 = 4;
-
-/// Why a viewer could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum ViewerError {
-    /// The offer is not valid SDP.
-    #[error("invalid SDP: {0}")]
-    BadSdp(String),
-    /// The offer has no H.264 this stream can feed (or no media at all).
-    #[error(
-        "the offer has no H.264 (packetization-mode 1, profile {0:06x}) to receive this stream"
-    )]
-    NoH264(u32),
-    /// str0m refused the offer or answer.
-    #[error("WebRTC negotiation failed: {0}")]
-    Negotiation(#[from] RtcError),
-    /// An answer came for a viewer that sent its own offer, or twice.
-    #[error("this session is not waiting for an answer")]
-    NotAwaitingAnswer,
-    /// A publisher offered simulcast; Waveguide takes one encoding.
-    #[error("simulcast is not supported: publish a single encoding")]
-    Simulcast,
-    /// A publisher's offer has no H.264 (packetization-mode 1) to send.
-    #[error("the offer has no H.264 with packetization-mode 1 to publish")]
-    NoH264ToPublish,
-    /// The origin's answer to a relay's offer sends no H.264.
-    #[error("the origin's answer has no H.264 to relay")]
-    NoH264ToRelay,
-}
-
-/// An SDP body str0m could not parse. Its parser's message is logged, not
-/// returned: it can carry a memory address (`PointerOffset(0x...)`), which a
-/// peer must not learn.
-pub(crate) fn unparseable(error: impl std::fmt::Display) -> ViewerError {
-    tracing::debug!(%error, "unparseable SDP");
-    ViewerError::BadSdp("not well-formed SDP".into())
-}
-
-/// Applies the remote side's `answer` to our `pending` offer (taken: a
-/// second answer is refused).
-pub(crate) fn accept_pending_answer(
-    rtc: &mut Rtc,
-    pending: &mut Option<SdpPendingOffer>,
-    answer: &str,
-) -> Result<(), ViewerError> {
-    let answer = SdpAnswer::from_sdp_string(answer).map_err(unparseable)?;
-    let pending = pending.take().ok_or(ViewerError::NotAwaitingAnswer)?;
-    rtc.sdp_api().accept_answer(pending, answer)?;
-    Ok(())
-}
-
-/// What a viewer wants its worker to know after a drain.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DrainOutcome {
-    /// Keyframe requests (PLI/FIR) the viewer sent.
-    pub keyframe_requests: u32,
-    /// The peer is gone: close and remove it.
-    pub closed: bool,
-    /// Media packets a publisher put into the rings.
-    pub published: u32,
-}
 
 /// One outgoing track: where it goes in the `Rtc` and where it reads the ring.
 struct Outbound {
@@ -163,7 +106,7 @@ impl Outbound {
 
 /// One WHEP viewer.
 pub struct Viewer {
-    io: RtcIo,
+    driver: RtcDriver,
     stream: Arc<Stream>,
     tracks: Vec<Outbound>,
     pending_offer: Option<SdpPendingOffer>,
@@ -274,7 +217,7 @@ impl Viewer {
 
     /// Completes the server-offer flow with the viewer's answer.
     pub fn accept_answer(&mut self, answer: &str) -> Result<(), ViewerError> {
-        accept_pending_answer(&mut self.io.rtc, &mut self.pending_offer, answer)?;
+        accept_pending_answer(&mut self.driver.rtc, &mut self.pending_offer, answer)?;
         self.resolve_payload_types();
         if !self
             .tracks
@@ -288,7 +231,7 @@ impl Viewer {
 
     fn new(now: Instant, rtc: Rtc, stream: Arc<Stream>) -> Self {
         Self {
-            io: RtcIo::new(rtc, now),
+            driver: RtcDriver::new(rtc, now),
             stream,
             tracks: Vec::with_capacity(2),
             pending_offer: None,
@@ -306,12 +249,12 @@ impl Viewer {
                 TrackKind::Video => Codec::H264,
                 TrackKind::Audio => Codec::Opus,
             };
-            track.pt = self.io.rtc.media(track.mid).and_then(|media| {
+            track.pt = self.driver.rtc.media(track.mid).and_then(|media| {
                 if !media.direction().is_sending() {
                     return None;
                 }
                 let remote = media.remote_pts();
-                self.io
+                self.driver
                     .rtc
                     .codec_config()
                     .find(|p| p.spec().codec == codec && remote.contains(&p.pt()))
@@ -333,7 +276,7 @@ impl Viewer {
     /// Writes every new packet of the stream's rings, then drains.
     pub fn forward(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         let mut outcome = DrainOutcome::default();
-        if !self.io.connected || self.io.closed {
+        if !self.driver.connected || self.driver.closed {
             return outcome;
         }
         self.resume_at = None;
@@ -363,7 +306,7 @@ impl Viewer {
     /// Writes up to [`WRITE_BATCH`] new packets of one track; returns how many.
     fn write_batch(&mut self, track: usize, now: Instant) -> usize {
         let Self {
-            io,
+            driver,
             stream,
             tracks,
             catch_up,
@@ -385,7 +328,7 @@ impl Viewer {
         {
             return 0; // Caught up: no ring read at all.
         }
-        let mut api = io.rtc.direct_api();
+        let mut api = driver.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(track.mid, None) else {
             return 0;
         };
@@ -443,9 +386,63 @@ impl Viewer {
         written
     }
 
-    fn drain_events(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+    /// Feeds one datagram (or ICE-TCP frame), then drains.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        route: Route,
+        datagram: &[u8],
+        send: &mut SendBatch,
+    ) -> DrainOutcome {
+        if !self.driver.receive(now, route, datagram) {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Feeds a due timeout, then drains.
+    pub fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        if !self.driver.timeout(now) {
+            return self.close(now, send);
+        }
+        self.drain(now, send)
+    }
+
+    /// Closes the `Rtc`, sending what a clean close sends.
+    pub fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
+        self.driver.close(now, send);
+        DrainOutcome::closed()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due: the `Rtc`'s
+    /// timeout, or sooner when paced backlog may continue.
+    pub fn next_timeout(&self) -> Instant {
+        match self.resume_at {
+            Some(resume) => resume.min(self.driver.next_timeout),
+            None => self.driver.next_timeout,
+        }
+    }
+
+    /// Whether ICE and DTLS are up.
+    #[cfg(feature = "internals")]
+    pub fn is_connected(&self) -> bool {
+        self.driver.is_connected()
+    }
+
+    /// The `Rtc` driver, for routing checks.
+    pub(crate) fn driver(&self) -> &RtcDriver {
+        &self.driver
+    }
+
+    /// The `Rtc` itself, for benches (for example to install fixed SRTP keys).
+    #[cfg(feature = "internals")]
+    pub fn rtc_mut(&mut self) -> &mut Rtc {
+        &mut self.driver.rtc
+    }
+
+    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         let mut keyframe_requests = 0;
-        let closed = self.io.drain(now, send, |_, event| {
+        let closed = self.driver.drain(now, send, |_, event| {
             if let Event::KeyframeRequest(_) = event {
                 keyframe_requests += 1;
             }
@@ -455,94 +452,6 @@ impl Viewer {
             closed,
             published: 0,
         }
-    }
-}
-
-/// The video and audio m-lines of an answer, with their mids (whether they
-/// send or receive is checked against the `Rtc`).
-pub(crate) fn sending_or_receiving_mids(answer: &str) -> Vec<(TrackKind, Mid)> {
-    let mut mids = Vec::with_capacity(2);
-    let mut kind = None;
-    for line in answer.lines() {
-        if let Some(media) = line.strip_prefix("m=") {
-            kind = match media.split(' ').next() {
-                Some("video") => Some(TrackKind::Video),
-                Some("audio") => Some(TrackKind::Audio),
-                _ => None,
-            };
-        } else if let (Some(kind), Some(mid)) = (kind, line.strip_prefix("a=mid:")) {
-            mids.push((kind, Mid::from(mid.trim())));
-        }
-    }
-    mids
-}
-
-/// Where a worker's peers are reached: its UDP socket's announced address,
-/// those of its extra interfaces, and, with ICE-TCP, its TCP listener's (a
-/// passive candidate, RFC 6544).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalAddresses {
-    /// The main UDP host candidate.
-    pub udp: SocketAddr,
-    /// One more UDP host candidate per extra interface.
-    pub more_udp: Vec<SocketAddr>,
-    /// The passive TCP host candidate, if ICE-TCP is on.
-    pub tcp: Option<SocketAddr>,
-}
-
-impl From<SocketAddr> for LocalAddresses {
-    fn from(udp: SocketAddr) -> Self {
-        Self {
-            udp,
-            more_udp: Vec::new(),
-            tcp: None,
-        }
-    }
-}
-
-pub(crate) fn build_rtc(
-    now: Instant,
-    config: RtcConfig,
-    ufrag: String,
-    addresses: LocalAddresses,
-) -> Result<Rtc, ViewerError> {
-    let mut credentials = IceCreds::new();
-    credentials.ufrag = ufrag;
-    let mut rtc = config.set_local_ice_credentials(credentials).build(now);
-    let bad = |e: str0m::error::IceError| ViewerError::Negotiation(e.into());
-    for udp in std::iter::once(addresses.udp).chain(addresses.more_udp) {
-        rtc.add_local_candidate(Candidate::host(udp, "udp").map_err(bad)?);
-    }
-    if let Some(tcp) = addresses.tcp {
-        let candidate = Candidate::builder()
-            .tcp()
-            .host(tcp)
-            .tcptype(str0m::net::TcpType::Passive)
-            .build()
-            .map_err(bad)?;
-        rtc.add_local_candidate(candidate);
-    }
-    Ok(rtc)
-}
-
-impl RtcPeer for Viewer {
-    fn io(&self) -> &RtcIo {
-        &self.io
-    }
-
-    fn next_timeout(&self) -> Instant {
-        match self.resume_at {
-            Some(resume) => resume.min(self.io.next_timeout),
-            None => self.io.next_timeout,
-        }
-    }
-
-    fn io_mut(&mut self) -> &mut RtcIo {
-        &mut self.io
-    }
-
-    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        self.drain_events(now, send)
     }
 }
 
@@ -609,17 +518,5 @@ mod tests {
         let mut track = outbound();
         assert_eq!(track.map_sequence(&packet(500), 0), Some(1));
         assert_eq!(track.map_sequence(&packet(499), 0), None);
-    }
-
-    #[test]
-    fn sending_mids_reads_the_answer() {
-        let answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:v0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:d2\r\n";
-        assert_eq!(
-            sending_or_receiving_mids(answer),
-            vec![
-                (TrackKind::Video, Mid::from("v0")),
-                (TrackKind::Audio, Mid::from("a1"))
-            ]
-        );
     }
 }

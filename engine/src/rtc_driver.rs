@@ -1,7 +1,8 @@
-//! RtcIo: what every peer does with its str0m `Rtc`, viewer or publisher:
-//! feed one input, drain `poll_output` to a future timeout (re-feeding
-//! timeouts already due, since `write_rtp` only queues), and close cleanly.
-//! The peers differ only in the events they act on.
+//! RtcDriver: what every peer does with its str0m `Rtc`, viewer, publisher
+//! or relay: feed one input, drain `poll_output` to a future timeout
+//! (re-feeding timeouts already due, since `write_rtp` only queues), and
+//! close cleanly. The peers differ only in the events they act on; what a
+//! drain tells the worker is a [`DrainOutcome`].
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -9,7 +10,6 @@ use std::time::Instant;
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
-use crate::peer::DrainOutcome;
 use crate::udp::SendBatch;
 
 /// Most due timeouts re-fed in one drain before giving up for this turn.
@@ -19,15 +19,36 @@ const MAX_REFEEDS: usize = 8;
 /// to which of our addresses.
 pub type Route = (Protocol, SocketAddr, SocketAddr);
 
+/// What a peer wants its worker to know after a drain.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DrainOutcome {
+    /// Keyframe requests (PLI/FIR) the viewer sent.
+    pub keyframe_requests: u32,
+    /// The peer is gone: close and remove it.
+    pub closed: bool,
+    /// Media packets a publisher put into the rings.
+    pub published: u32,
+}
+
+impl DrainOutcome {
+    /// The outcome of a peer that is gone.
+    pub fn closed() -> Self {
+        Self {
+            closed: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// One peer's `Rtc` and the state every peer keeps about it.
-pub struct RtcIo {
+pub struct RtcDriver {
     pub(crate) rtc: Rtc,
     pub(crate) next_timeout: Instant,
     pub(crate) connected: bool,
     pub(crate) closed: bool,
 }
 
-impl RtcIo {
+impl RtcDriver {
     pub(crate) fn new(rtc: Rtc, now: Instant) -> Self {
         Self {
             rtc,
@@ -37,13 +58,13 @@ impl RtcIo {
         }
     }
 
-    /// The peer's `Rtc` itself, for benches and diagnostics (for example to
-    /// install fixed SRTP keys); the engine never needs it from outside.
-    pub fn rtc_mut(&mut self) -> &mut Rtc {
-        &mut self.rtc
+    /// Whether ICE and DTLS are up.
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected
     }
 
-    /// Whether the `Rtc` takes this datagram (STUN integrity, known remote).
+    /// Whether the `Rtc` takes this datagram (STUN integrity, known remote),
+    /// arrived over `route`: protocol, source and our destination address.
     pub(crate) fn accepts(
         &self,
         now: Instant,
@@ -138,70 +159,5 @@ impl RtcIo {
             self.drain(now, send, |_, _| {});
         }
         self.rtc.disconnect();
-    }
-}
-
-/// A peer on a worker, viewer or publisher: its `RtcIo` and what it does
-/// with events. Everything else (feeding input, timeouts, closing) is shared.
-pub trait RtcPeer {
-    /// The peer's `Rtc` driver.
-    fn io(&self) -> &RtcIo;
-
-    /// The peer's `Rtc` driver, to feed.
-    fn io_mut(&mut self) -> &mut RtcIo;
-
-    /// Drains the `Rtc`, acting on this peer's events.
-    fn drain(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome;
-
-    /// When [`handle_timeout`](Self::handle_timeout) is due.
-    fn next_timeout(&self) -> Instant {
-        self.io().next_timeout
-    }
-
-    /// Whether ICE and DTLS are up.
-    fn is_connected(&self) -> bool {
-        self.io().connected
-    }
-
-    /// Whether the peer is gone.
-    fn is_closed(&self) -> bool {
-        self.io().closed
-    }
-
-    /// Whether the `Rtc` takes this datagram (STUN integrity, known remote),
-    /// arrived over `route`: protocol, source and our destination address.
-    fn accepts(&self, now: Instant, route: Route, datagram: &[u8]) -> bool {
-        self.io().accepts(now, route, datagram)
-    }
-
-    /// Feeds one datagram (or ICE-TCP frame), then drains.
-    fn handle_datagram(
-        &mut self,
-        now: Instant,
-        route: Route,
-        datagram: &[u8],
-        send: &mut SendBatch,
-    ) -> DrainOutcome {
-        if !self.io_mut().receive(now, route, datagram) {
-            return self.close(now, send);
-        }
-        self.drain(now, send)
-    }
-
-    /// Feeds a due timeout, then drains.
-    fn handle_timeout(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        if !self.io_mut().timeout(now) {
-            return self.close(now, send);
-        }
-        self.drain(now, send)
-    }
-
-    /// Closes the `Rtc`, sending what a clean close sends.
-    fn close(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
-        self.io_mut().close(now, send);
-        DrainOutcome {
-            closed: true,
-            ..DrainOutcome::default()
-        }
     }
 }
