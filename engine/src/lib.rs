@@ -77,6 +77,6 @@ pub mod internals {
     pub use crate::publisher::Publisher;
     pub use crate::ring::{PacketRing, ReadPin, RingCursor, RingPacket, RingWriter};
     pub use crate::rtc_driver::{DrainOutcome, Route};
-    pub use crate::udp::{RecvBatch, SendBatch};
+    pub use crate::udp::{BATCH, RecvBatch, SendBatch, enable_timestamps};
     pub use crate::viewer::Viewer;
 }

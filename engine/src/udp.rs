@@ -1,4 +1,5 @@
-//! Batched UDP: `RecvBatch` reads up to [`BATCH`] datagrams per `recvmmsg`,
+//! Batched UDP: `RecvBatch` reads up to [`BATCH`] datagrams per `recvmmsg`
+//! (optionally with each one's kernel arrival time, for the load tool),
 //! `SendBatch` writes queued datagrams to many peers per `sendmmsg`, folding
 //! runs of same-size datagrams to one peer into one UDP GSO message where the
 //! kernel takes it, and falling back to plain messages where it does not.
@@ -117,12 +118,52 @@ fn from_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Room for one `SCM_TIMESTAMPNS` control message.
+const STAMP_CONTROL: usize = 64;
+
+/// A control-message buffer, aligned for the `cmsghdr` the kernel writes
+/// at its start.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct ControlBuffer([u8; STAMP_CONTROL]);
+
+/// A stamped batch's control buffers and the stamps read from them.
+struct Stamps {
+    control: [ControlBuffer; BATCH],
+    /// Arrival times, ns since the Unix epoch (0 if the kernel gave none).
+    ns: [u64; BATCH],
+}
+
+/// Asks the kernel to stamp every datagram `socket` receives with its
+/// arrival time (`SO_TIMESTAMPNS`), for [`RecvBatch::with_timestamps`].
+pub fn enable_timestamps(socket: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid fd and a c_int option value of the stated size.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Buffers for one `recvmmsg`, allocated once.
 pub struct RecvBatch {
     buffers: Box<[[u8; MAX_DATAGRAM]]>,
     lens: [usize; BATCH],
     sources: [Option<SocketAddr>; BATCH],
     count: usize,
+    /// With kernel arrival stamps only (the load tool); the engine's
+    /// batches have none and pay one untaken branch per datagram.
+    stamps: Option<Box<Stamps>>,
 }
 
 impl Default for RecvBatch {
@@ -139,6 +180,19 @@ impl RecvBatch {
             lens: [0; BATCH],
             sources: [None; BATCH],
             count: 0,
+            stamps: None,
+        }
+    }
+
+    /// As [`new`](Self::new), also reading each datagram's kernel arrival
+    /// time, from a socket given [`enable_timestamps`].
+    pub fn with_timestamps() -> Self {
+        Self {
+            stamps: Some(Box::new(Stamps {
+                control: [ControlBuffer([0; STAMP_CONTROL]); BATCH],
+                ns: [0; BATCH],
+            })),
+            ..Self::new()
         }
     }
 
@@ -159,6 +213,10 @@ impl RecvBatch {
             headers[i].msg_hdr.msg_iovlen = 1;
             headers[i].msg_hdr.msg_name = (&raw mut names[i]).cast();
             headers[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            if let Some(stamps) = &mut self.stamps {
+                headers[i].msg_hdr.msg_control = stamps.control[i].0.as_mut_ptr().cast();
+                headers[i].msg_hdr.msg_controllen = STAMP_CONTROL;
+            }
         }
         // SAFETY: every header points at a live buffer and name of the stated sizes.
         let received = unsafe {
@@ -182,6 +240,9 @@ impl RecvBatch {
                 headers[i].msg_len as usize
             };
             self.sources[i] = from_sockaddr(&names[i]);
+            if let Some(stamps) = &mut self.stamps {
+                stamps.ns[i] = stamp_ns(&headers[i].msg_hdr);
+            }
         }
         self.count = received;
         Ok(received)
@@ -196,6 +257,43 @@ impl RecvBatch {
             Some((source, buffer.get(..self.lens[i]).unwrap_or_default()))
         })
     }
+
+    /// As [`datagrams`](Self::datagrams), with each one's arrival time in ns
+    /// since the Unix epoch (0 if the kernel gave none, or the batch was
+    /// made without [`with_timestamps`](Self::with_timestamps)).
+    pub fn stamped_datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8], u64)> {
+        self.datagrams().enumerate().map(|(i, (source, datagram))| {
+            let stamp = self.stamps.as_ref().map_or(0, |stamps| stamps.ns[i]);
+            (source, datagram, stamp)
+        })
+    }
+}
+
+/// The `SCM_TIMESTAMPNS` of a received message, in ns since the epoch.
+fn stamp_ns(header: &libc::msghdr) -> u64 {
+    if header.msg_flags & libc::MSG_CTRUNC != 0 {
+        return 0;
+    }
+    let timespec_len = size_of::<libc::timespec>() as u32;
+    // SAFETY: `header` was filled by recvmmsg; the CMSG macros stay within
+    // msg_control..msg_control + msg_controllen, and the timespec is read
+    // only from a message whose length says it holds one.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET
+                && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS
+                && (*cmsg).cmsg_len as usize >= libc::CMSG_LEN(timespec_len) as usize
+            {
+                let time = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                let seconds = u64::try_from(time.tv_sec).unwrap_or(0);
+                let nanos = u64::try_from(time.tv_nsec).unwrap_or(0);
+                return seconds.saturating_mul(1_000_000_000).saturating_add(nanos);
+            }
+            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+        }
+    }
+    0
 }
 
 /// Counters of a send batch.
@@ -615,6 +713,47 @@ mod tests {
             batch.recv(&receiver).unwrap_err().kind(),
             io::ErrorKind::WouldBlock
         );
+    }
+
+    #[test]
+    fn stamped_datagrams_arrive_with_source_and_a_recent_stamp() {
+        let now_ns = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        };
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable_timestamps(&receiver).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = now_ns();
+        sender
+            .send_to(b"one", receiver.local_addr().unwrap())
+            .unwrap();
+        sender
+            .send_to(b"two!", receiver.local_addr().unwrap())
+            .unwrap();
+        receiver.set_nonblocking(true).unwrap();
+        let mut batch = RecvBatch::with_timestamps();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 2 && Instant::now() < deadline {
+            match batch.recv(&receiver) {
+                Ok(_) => got.extend(
+                    batch
+                        .stamped_datagrams()
+                        .map(|(from, d, stamp)| (from, d.to_vec(), stamp)),
+                ),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, sender.local_addr().unwrap());
+        assert_eq!(got[0].1, b"one");
+        assert_eq!(got[1].1, b"two!");
+        let after = now_ns();
+        assert!(got.iter().all(|d| (before..=after).contains(&d.2)));
     }
 
     #[test]

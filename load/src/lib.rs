@@ -18,7 +18,6 @@ pub mod rtc_client;
 pub mod run;
 pub mod send_log;
 pub mod signalling;
-pub mod stamped_recv;
 pub mod viewers;
 pub mod whip_publisher;
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use engine::internals::{BATCH, RecvBatch, enable_timestamps};
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use str0m::media::{Direction, Mid};
@@ -20,7 +21,6 @@ use crate::negotiation::{self, OfferedVideo};
 use crate::report::{Continuity, Histogram};
 use crate::send_log::{SendLog, packet_key, realtime_ns};
 use crate::signalling::Signalling;
-use crate::stamped_recv::{StampedBatch, enable_timestamps};
 
 const WAKER: Token = Token(usize::MAX);
 /// Receive buffer of each viewer socket. One thread serves every viewer,
@@ -358,7 +358,7 @@ impl ViewerLoop {
     /// Runs until `until`.
     pub fn run_until(&mut self, until: Instant) -> std::io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let mut batch = StampedBatch::new();
+        let mut batch = RecvBatch::with_timestamps();
         loop {
             let now = Instant::now();
             if now >= until {
@@ -469,14 +469,14 @@ impl ViewerLoop {
 /// Reads what waits on a viewer's socket.
 fn read(
     viewer: &mut Viewer,
-    batch: &mut StampedBatch,
+    batch: &mut RecvBatch,
     log: &SendLog,
     latency: &mut Histogram,
     first_frames: &mut Histogram,
     packets: &mut u64,
 ) {
     while let Ok(count) = batch.recv(&viewer.socket) {
-        for (source, bytes, stamp) in batch.datagrams() {
+        for (source, bytes, stamp) in batch.stamped_datagrams() {
             viewer.bytes += bytes.len() as u64;
             let Ok(receive) = Receive::new(Protocol::Udp, source, viewer.local, bytes) else {
                 continue;
@@ -486,7 +486,7 @@ fn read(
                 .handle_input(Input::Receive(Instant::now(), receive));
             drain(viewer, Some(stamp), log, latency, first_frames, packets);
         }
-        if count < crate::stamped_recv::BATCH {
+        if count < BATCH {
             break;
         }
     }
