@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use ftl::{Datagram, MediaParams, NackConfig, NackTracker, RtpPacket, classify};
 
-use crate::inbox::Writers;
+use crate::ring::Writers;
 use crate::stream::{Stream, TrackKind};
 use crate::track_writer::{RtpFields, TrackWriter};
 use crate::udp::{BATCH, SendBatch};

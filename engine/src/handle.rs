@@ -15,12 +15,11 @@ use crate::config::EngineConfig;
 use crate::error::EngineError;
 use crate::id::PeerId;
 use crate::inbox::{
-    Command, CoreCommand, FtlMediaRequest, PendingReply, RelayRequest, Reply, Writers,
-    reply_channel,
+    Command, CoreCommand, FtlMediaRequest, PendingReply, RelayRequest, Reply, reply_channel,
 };
 use crate::registry::{Live, Source, StreamInfo, StreamRegistry};
 use crate::reply::{FtlMedia, OpenedPublisher, OpenedRelay, OpenedViewer};
-use crate::ring::PacketRing;
+use crate::ring::{PacketRing, Writers};
 use crate::stats::WorkerStats;
 use crate::stream::Stream;
 use crate::udp::bind_udp;

@@ -11,15 +11,12 @@ use ftl::MediaParams;
 use crate::error::EngineError;
 use crate::id::PeerId;
 use crate::reply::OpenedViewer;
-use crate::ring::RingWriter;
+use crate::ring::Writers;
 use crate::stats::WorkerStats;
 use crate::stream::Stream;
 
 /// A reply channel for one answer.
 pub(crate) type Reply<T> = Sender<T>;
-
-/// The writers of a stream's video and audio rings.
-pub(crate) type Writers = (Option<RingWriter>, Option<RingWriter>);
 
 /// Waits for a worker's reply.
 pub struct PendingReply<T> {

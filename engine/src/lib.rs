@@ -24,7 +24,7 @@
 //! Bottom to top: `id`, `config`, `error`, `event`, `stats`, `reply`
 //! (vocabulary); `ring`, `stream`, `udp`, `catch_up`, `demux`; `negotiation`,
 //! `rtc_driver`, `track_writer`; the peers `viewer`, `publisher`, `relay`
-//! and `ftl_media`; `inbox`; `core/`; `ice_tcp`, `sockets`, `worker`;
+//! and `ftl_media`; `inbox`; `core/`; `ice_tcp`, `sockets`, `tcp_input`, `worker`;
 //! `registry`, `handle`, `startup`.
 
 mod catch_up;
@@ -49,6 +49,7 @@ mod sockets;
 mod startup;
 mod stats;
 mod stream;
+mod tcp_input;
 mod track_writer;
 mod udp;
 mod viewer;

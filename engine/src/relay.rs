@@ -14,8 +14,8 @@ use str0m::RtcConfig;
 
 use crate::error::ViewerError;
 use crate::id::SocketId;
-use crate::inbox::Writers;
 use crate::publisher::Publisher;
+use crate::ring::Writers;
 use crate::rtc_driver::{DrainOutcome, Route, RtcDriver};
 use crate::stream::Stream;
 use crate::udp::SendBatch;

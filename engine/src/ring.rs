@@ -387,6 +387,9 @@ impl RingCursor {
     }
 }
 
+/// The writers of a stream's video and audio rings, as an input gets them.
+pub(crate) type Writers = (Option<RingWriter>, Option<RingWriter>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

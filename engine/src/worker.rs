@@ -13,16 +13,15 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use mio::event::Event;
 use mio::{Events, Poll, Token};
-use str0m::net::Protocol;
 
 use crate::config::EngineConfig;
 use crate::core::{CoreSetup, Sink, WorkerCore};
-use crate::demux::stun_local_ufrag;
 use crate::event::EngineEvent;
-use crate::ice_tcp::{IceTcp, TcpRead};
+use crate::ice_tcp::IceTcp;
 use crate::inbox::{Command, RelayRequest};
 use crate::negotiation::{LocalAddresses, RtcBase};
 use crate::sockets::{Owner, Sockets};
+use crate::tcp_input;
 use crate::udp::{BATCH, RecvBatch, bind_udp};
 
 /// The inbox waker's token.
@@ -34,9 +33,6 @@ const WEBRTC_READ_BUDGET: usize = 16 * BATCH;
 /// Most inbox commands run per turn (opening a viewer parses SDP and builds
 /// an `Rtc`: a burst of them must not stall forwarding).
 const INBOX_BUDGET: usize = 32;
-
-/// Most ICE-TCP frames taken from one connection per turn.
-const TCP_FRAME_BUDGET: usize = 256;
 
 /// Longest sleep when nothing is due (housekeeping runs at least this often).
 const MAX_SLEEP: Duration = Duration::from_millis(500);
@@ -231,85 +227,14 @@ impl Worker {
         self.core.finish_read(now, socket, &mut self.sockets);
     }
 
-    /// Reads an ICE-TCP connection and feeds its frames to its peer. The
-    /// first frame must be a STUN request naming a peer of this worker, or
-    /// the connection is closed.
+    /// Feeds an ICE-TCP connection's frames to its peer; a connection that
+    /// spent its budget with more to read goes on the backlog.
     fn receive_tcp(&mut self, now: Instant, token: Token) {
-        let mut frames_left = TCP_FRAME_BUDGET;
-        loop {
-            let Some(tcp) = &mut self.sockets.ice_tcp else {
-                return;
-            };
-            let local = tcp.address();
-            let Some(mut read) = tcp.read(token) else {
-                return;
-            };
-            let mut refused = read.peer.is_none() && crate::ice_tcp::cannot_open(&read.buffer);
-            let mut peer_gone = false;
-            let (closed, more, remote) = (read.closed, read.more, read.remote);
-            let TcpRead {
-                buffer,
-                framed,
-                peer,
-                ..
-            } = &mut read;
-            let whole = if refused { 0 } else { *framed };
-            let mut taken = 0;
-            for frame in crate::ice_tcp::frames(&buffer[..whole]) {
-                if frames_left == 0 {
-                    break;
-                }
-                frames_left -= 1;
-                taken += 2 + frame.len();
-                if frame.is_empty() {
-                    continue;
-                }
-                let route = (Protocol::Tcp, remote, local);
-                if peer.is_none() {
-                    let ice_tcp = self.sockets.ice_tcp.as_ref();
-                    let core = &mut self.core;
-                    *peer = stun_local_ufrag(frame).filter(|slot| {
-                        ice_tcp.is_some_and(|tcp| {
-                            tcp.connections_of(*slot) < crate::ice_tcp::MAX_PER_PEER
-                        }) && core.accepts(now, *slot, route, frame)
-                    });
-                }
-                let Some(slot) = *peer else {
-                    refused = true;
-                    break;
-                };
-                if !self
-                    .core
-                    .handle_peer_datagram(now, slot, route, frame, &mut self.sockets)
-                {
-                    peer_gone = true;
-                    break;
-                }
-            }
-            *framed = taken;
-            let Some(tcp) = &mut self.sockets.ice_tcp else {
-                return;
-            };
-            if refused || closed || peer_gone {
-                if refused {
-                    tracing::debug!(worker = self.index, %remote, "ICE-TCP connection opened with no STUN request for a peer here (or its peer has enough); closed");
-                    self.core.count_unroutable();
-                }
-                tcp.close(token, self.poll.registry());
-                return;
-            }
-            let unread = taken < whole;
-            tcp.restore(token, read);
-            if frames_left == 0 && (unread || more) {
-                // Enough for one turn: come back to the rest next turn.
-                self.more_work = true;
-                if !self.tcp_backlog.contains(&token) {
-                    self.tcp_backlog.push(token);
-                }
-                return;
-            }
-            if !more {
-                return;
+        let registry = self.poll.registry();
+        if tcp_input::receive(now, token, (&mut self.core, &mut self.sockets), registry) {
+            self.more_work = true;
+            if !self.tcp_backlog.contains(&token) {
+                self.tcp_backlog.push(token);
             }
         }
     }

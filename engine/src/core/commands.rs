@@ -11,10 +11,11 @@ use super::{Ingest, Removal, Sink, WorkerCore, guarded};
 use crate::error::{EngineError, ViewerError};
 use crate::ftl_media::FtlIngest;
 use crate::id::{PeerId, Slot, SocketId};
-use crate::inbox::{CoreCommand, FtlMediaRequest, RelayRequest, Reply, Writers};
+use crate::inbox::{CoreCommand, FtlMediaRequest, RelayRequest, Reply};
 use crate::publisher::Publisher;
 use crate::relay::Relay;
 use crate::reply::OpenedViewer;
+use crate::ring::Writers;
 use crate::stream::{Stream, TrackKind};
 use crate::viewer::Viewer;
 
