@@ -323,8 +323,8 @@ impl RingCursor {
         }
     }
 
-    #[cfg(any(test, feature = "internals"))]
     /// A cursor at the head: it reads only packets published from now on.
+    #[cfg(any(test, feature = "internals"))]
     pub fn at_head(ring: &PacketRing) -> Self {
         Self {
             next: ring.head(),
@@ -342,8 +342,8 @@ impl RingCursor {
         self.skipped
     }
 
-    #[cfg(any(test, feature = "internals"))]
     /// The next packet, or `None` when caught up.
+    #[cfg(any(test, feature = "internals"))]
     pub fn next(&mut self, ring: &PacketRing) -> Option<RingPacket> {
         let packet = self.peek(ring)?;
         self.advance();
@@ -355,9 +355,9 @@ impl RingCursor {
         self.next += 1;
     }
 
-    #[cfg(any(test, feature = "internals"))]
     /// The next packet without moving past it, or `None` when caught up.
     /// A lapped cursor still jumps to its restart point first.
+    #[cfg(any(test, feature = "internals"))]
     pub fn peek(&mut self, ring: &PacketRing) -> Option<RingPacket> {
         self.peek_pinned(ring, &ReadPin::new())
     }

@@ -332,3 +332,70 @@ fn a_closed_peer_s_slot_is_reused_under_a_new_generation_and_stale_ids_miss() {
     );
     assert_eq!(harness.viewers.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
+    let mut harness = Harness::new();
+    let (video_writer, video) = PacketRing::new(64, harness.now);
+    let stream = Arc::new(Stream::new(7, "ftl".into(), Some(video), None));
+    let params = ftl::MediaParams {
+        video: Some(ftl::TrackParams {
+            payload_type: 96,
+            ssrc: 0x1234,
+        }),
+        audio: None,
+    };
+    let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let socket = SocketId(5);
+    let request = crate::inbox::FtlMediaRequest {
+        client_ip: client.ip(),
+        params,
+        stream: Arc::clone(&stream),
+        writers: (Some(video_writer), None),
+    };
+    harness.core.open_ftl_media(harness.now, socket, request);
+    let local: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let ping = [0x80, 0xfa, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut video_packet = vec![0x80, 96, 0, 1, 0, 0, 0x0b, 0xb8, 0, 0, 0x12, 0x34];
+    video_packet.extend_from_slice(&[0x65, 1, 2, 3]);
+    let stranger: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let datagrams = [
+        (client, &ping[..]),
+        (client, &video_packet[..]),
+        (stranger, &video_packet[..]),
+    ];
+    harness.core.handle_datagrams(
+        harness.now,
+        socket,
+        local,
+        datagrams.into_iter(),
+        &mut harness.sink,
+    );
+    harness
+        .core
+        .finish_read(harness.now, socket, &mut harness.sink);
+    let echoed: Vec<_> = harness.sink.socket(socket).take_queued().collect();
+    assert_eq!(
+        echoed,
+        vec![(client, ping.to_vec())],
+        "the ping, verbatim, to its sender"
+    );
+    let ring = stream.ring(crate::stream::TrackKind::Video).unwrap();
+    assert_eq!(
+        ring.head(),
+        1,
+        "the client's video packet, not the stranger's"
+    );
+    assert_eq!(ring.keyframe_start(), Some(0));
+    let stats = stream.stats();
+    assert_eq!((stats.packets_in, stats.dropped), (1, 1));
+    assert_eq!(harness.sink.wakes, 1, "followers woken once per read turn");
+    let close = CoreCommand::CloseFtlMedia { stream_id: 7 };
+    assert!(
+        harness
+            .core
+            .handle_command(harness.now, close, &mut harness.sink)
+    );
+    assert_eq!(harness.sink.released, vec![socket]);
+    assert!(stream.is_ended());
+}
