@@ -467,7 +467,9 @@ fn whip_publishers_are_redirected_to_a_node_and_publish_there() {
     publisher.run(Duration::from_secs(10), |p| p.is_connected());
     assert!(publisher.is_connected());
     for packet in h264_clip().iter().take(40) {
-        publisher.send_video(packet.timestamp, packet.marker, &packet.payload);
+        publisher
+            .send_video(packet.timestamp, packet.marker, &packet.payload)
+            .unwrap();
     }
     wait_for(Duration::from_secs(5), "the WHIP stream registered", || {
         holders(o, "77") == [("a".to_owned(), true, path(&["a"]))]

@@ -59,7 +59,9 @@ fn publish(node: &waveguide::Node) -> (WhipPublisher, String) {
 
 fn send(publisher: &mut WhipPublisher, packets: &[MediaPacket]) {
     for packet in packets {
-        publisher.send_video(packet.timestamp, packet.marker, &packet.payload);
+        publisher
+            .send_video(packet.timestamp, packet.marker, &packet.payload)
+            .unwrap();
         publisher.run(Duration::from_millis(1), |_| false);
     }
 }
@@ -137,7 +139,9 @@ fn whip_stream_reaches_whep_viewers_byte_for_byte_and_keyframe_requests_go_upstr
 
     let count = 80.min(clip.len());
     for packet in &clip[first..count] {
-        publisher.send_video(packet.timestamp, packet.marker, &packet.payload);
+        publisher
+            .send_video(packet.timestamp, packet.marker, &packet.payload)
+            .unwrap();
         publisher.run(Duration::from_millis(1), |_| false);
         viewer.run(Duration::from_millis(1), |_| false);
     }

@@ -38,6 +38,17 @@ pub enum WhipError {
     ConnectTimeout,
 }
 
+/// Why a packet could not be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No answer was accepted yet, so no payload type is agreed.
+    #[error("no answer accepted yet")]
+    NotNegotiated,
+    /// The answer left this track without a send stream.
+    #[error("the track has no send stream")]
+    NoSendStream,
+}
+
 /// The payload types the answer agreed on.
 #[derive(Debug, Clone, Copy)]
 struct PayloadTypes {
@@ -52,6 +63,8 @@ pub struct WhipPublisher {
     audio: Mid,
     pending: Option<SdpPendingOffer>,
     payload_types: Option<PayloadTypes>,
+    /// Whether video is kept for retransmission (answering NACKs).
+    retransmit_video: bool,
     sequence: u64,
     audio_sequence: u64,
     stats: PublisherStats,
@@ -71,12 +84,21 @@ impl WhipPublisher {
             audio: offer.audio,
             pending: Some(offer.pending),
             payload_types: None,
+            retransmit_video: true,
             sequence: 1,
             audio_sequence: 1,
             stats: PublisherStats::default(),
             resource: None,
         };
         Ok((publisher, offer.sdp))
+    }
+
+    /// Keeps no video for retransmission, so a packet the server loses on
+    /// the way in stays lost (a test that compares payloads byte for byte
+    /// sees any loss instead of its repair).
+    pub fn without_retransmission(mut self) -> Self {
+        self.retransmit_video = false;
+        self
     }
 
     /// Takes the server's SDP answer; ICE and DTLS follow in [`Self::run`].
@@ -134,14 +156,19 @@ impl WhipPublisher {
     }
 
     /// Writes one video packet (sequence numbers are consecutive; video is
-    /// kept for retransmission).
-    pub fn send_video(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
-        self.write(false, timestamp, marker, payload);
+    /// kept for retransmission unless [`Self::without_retransmission`]).
+    pub fn send_video(
+        &mut self,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        self.write(false, timestamp, marker, payload)
     }
 
     /// Writes one audio packet.
-    pub fn send_audio(&mut self, timestamp: u32, payload: &[u8]) {
-        self.write(true, timestamp, false, payload);
+    pub fn send_audio(&mut self, timestamp: u32, payload: &[u8]) -> Result<(), SendError> {
+        self.write(true, timestamp, false, payload)
     }
 
     /// Drives the publisher for up to `budget`, returning early once `done`
@@ -160,10 +187,14 @@ impl WhipPublisher {
         }
     }
 
-    fn write(&mut self, audio: bool, timestamp: u32, marker: bool, payload: &[u8]) {
-        let Some(payload_types) = self.payload_types else {
-            return;
-        };
+    fn write(
+        &mut self,
+        audio: bool,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        let payload_types = self.payload_types.ok_or(SendError::NotNegotiated)?;
         let (mid, pt, sequence) = if audio {
             self.audio_sequence += 1;
             (self.audio, payload_types.audio, self.audio_sequence - 1)
@@ -172,9 +203,9 @@ impl WhipPublisher {
             (self.video, payload_types.video, self.sequence - 1)
         };
         let mut api = self.client.rtc_mut().direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-            return;
-        };
+        let tx = api
+            .stream_tx_by_mid(mid, None)
+            .ok_or(SendError::NoSendStream)?;
         let payload: Arc<[u8]> = Arc::from(payload);
         let length = payload.len() as u64;
         let write = RtpWrite::new(
@@ -185,13 +216,14 @@ impl WhipPublisher {
             payload,
         )
         .marker(marker)
-        .nackable(!audio);
+        .nackable(!audio && self.retransmit_video);
         tx.write_rtp(write);
         self.stats.packets += 1;
         self.stats.bytes += length;
         let stats = &mut self.stats;
         self.client
             .flush(&mut |_: &mut Rtc, event| count_keyframe_requests(stats, event));
+        Ok(())
     }
 }
 
@@ -209,13 +241,15 @@ impl Drop for WhipPublisher {
     }
 }
 
+/// The load tool's sink: a connected publisher always has both tracks, so
+/// a refused write cannot happen there and is not counted.
 impl MediaSink for WhipPublisher {
     fn send_video(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
-        WhipPublisher::send_video(self, timestamp, marker, payload);
+        let _ = WhipPublisher::send_video(self, timestamp, marker, payload);
     }
 
     fn send_audio(&mut self, timestamp: u32, payload: &[u8]) {
-        WhipPublisher::send_audio(self, timestamp, payload);
+        let _ = WhipPublisher::send_audio(self, timestamp, payload);
     }
 
     fn serve_until(&mut self, until: Instant) {

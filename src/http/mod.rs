@@ -6,10 +6,10 @@
 
 mod metrics;
 mod registry_view;
-pub mod router;
-pub mod state;
+mod router;
+mod state;
 mod status;
-mod whep;
+mod whep_route;
 
 pub use router::{MAX_BODY_BYTES, router};
 pub use state::RouterState;

@@ -7,10 +7,10 @@ use axum::routing::{get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
 use super::state::RouterState;
-use super::{metrics, registry_view, status, whep};
+use super::{metrics, registry_view, status, whep_route};
 use crate::cluster::upstream::RELAY_VIA_HEADER;
 use crate::inputs::{publish_page, whip};
-use crate::outputs::{player, whep as viewer};
+use crate::outputs::{player, whep};
 
 /// Default largest request body (an SDP offer is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -34,8 +34,8 @@ pub fn router(state: RouterState, max_body_bytes: usize) -> Router {
         ])
         .expose_headers([header::LOCATION, header::ETAG, header::LINK]);
     let signalling = Router::new()
-        .route("/whep/endpoint/{channel}", post(whep::create))
-        .route("/whep/watch/{channel}", post(whep::create))
+        .route("/whep/endpoint/{channel}", post(whep_route::create))
+        .route("/whep/watch/{channel}", post(whep_route::create))
         .route("/whip/endpoint/{channel}", post(whip::create))
         .route("/whip/stream/{stream_key}", post(whip::create_with_key))
         .route(
@@ -44,7 +44,7 @@ pub fn router(state: RouterState, max_body_bytes: usize) -> Router {
         )
         .route(
             "/whep/resource/{id}",
-            patch(viewer::patch).delete(viewer::delete),
+            patch(whep::patch).delete(whep::delete),
         )
         .layer(cors);
     Router::new()

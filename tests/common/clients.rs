@@ -31,14 +31,17 @@ pub fn answering_viewer(offer: &str) -> RecordingViewer {
     RecordingViewer::answering(offer, LOOPBACK).unwrap()
 }
 
-/// A WHIP publisher of H.264 and Opus and its offer.
+/// A WHIP publisher of H.264 and Opus and its offer. It answers no NACK,
+/// so a packet the server loses on the way in fails a byte-for-byte check.
 pub fn whip_publisher() -> (WhipPublisher, String) {
-    WhipPublisher::offer(OfferedVideo::Baseline, LOOPBACK).unwrap()
+    let (publisher, offer) = WhipPublisher::offer(OfferedVideo::Baseline, LOOPBACK).unwrap();
+    (publisher.without_retransmission(), offer)
 }
 
 /// A WHIP publisher that offers VP8 video only, to be refused.
 pub fn vp8_whip_publisher() -> (WhipPublisher, String) {
-    WhipPublisher::offer(OfferedVideo::Vp8Only, LOOPBACK).unwrap()
+    let (publisher, offer) = WhipPublisher::offer(OfferedVideo::Vp8Only, LOOPBACK).unwrap();
+    (publisher.without_retransmission(), offer)
 }
 
 /// An FTL publisher through the handshake with `stream_key` at `ftl`, or

@@ -6,10 +6,11 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
+use waveguide::Node;
+
 use crate::answers::Answers;
 use crate::common::clients::{self, FtlPublisher, FtlSteps};
 use crate::common::witness::dummy_secret;
-use waveguide::Node;
 
 /// Channel 2, live, whose media port the cases hit.
 pub struct SecondStream {

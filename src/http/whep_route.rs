@@ -68,52 +68,81 @@ fn relay_error(error: &RelayError) -> HttpError {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use axum::response::IntoResponse;
+    use engine::EngineError;
 
-    #[test]
-    fn relay_failures_keep_their_status_reason_and_retry_after() {
-        for (error, status, retry) in [
+    #[tokio::test]
+    async fn relay_failures_keep_their_status_reason_and_retry_after() {
+        let not_ready = "the stream has not sent a keyframe yet; retry shortly";
+        for (error, status, retry, reason) in [
             (
                 RelayError::CameThroughHere,
                 StatusCode::LOOP_DETECTED,
                 false,
+                "this relay request came through this node already",
             ),
             (
                 RelayError::OnlyLoopingHolders,
                 StatusCode::LOOP_DETECTED,
                 false,
+                "the stream is only held by nodes that would relay it in a loop",
             ),
             (
                 RelayError::StillSettingUp,
                 StatusCode::SERVICE_UNAVAILABLE,
                 true,
+                "the relay is still being set up; retry shortly",
             ),
             (
                 RelayError::UpstreamNotReady,
                 StatusCode::SERVICE_UNAVAILABLE,
                 true,
+                "the origin cannot serve the stream yet; retry shortly",
             ),
             (
                 RelayError::OrchestratorUnreachable,
                 StatusCode::BAD_GATEWAY,
                 true,
+                "the orchestrator is unreachable",
             ),
-            (RelayError::NotLive, StatusCode::NOT_FOUND, false),
+            (
+                RelayError::NotLive,
+                StatusCode::NOT_FOUND,
+                false,
+                "no live stream on this channel",
+            ),
             (
                 RelayError::SetupFailed,
                 StatusCode::INTERNAL_SERVER_ERROR,
                 false,
+                "relay setup failed",
             ),
             (
                 RelayError::ClosedDuringSetup,
                 StatusCode::BAD_GATEWAY,
                 false,
+                "the relay closed while it was being set up",
+            ),
+            (
+                RelayError::UnusableAnswer("no H.264".into()),
+                StatusCode::BAD_GATEWAY,
+                false,
+                "the origin's answer could not be used: no H.264",
             ),
             (
                 RelayError::Upstream("502 down".into()),
                 StatusCode::BAD_GATEWAY,
                 false,
+                "could not relay the stream from its origin: 502 down",
+            ),
+            (
+                RelayError::Engine(Arc::new(EngineError::StreamNotReady)),
+                StatusCode::SERVICE_UNAVAILABLE,
+                true,
+                not_ready,
             ),
         ] {
             let response = relay_error(&error).into_response();
@@ -125,10 +154,10 @@ mod tests {
                 retry,
                 "{error}"
             );
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap_or_default();
+            assert_eq!(String::from_utf8_lossy(&body).trim_end(), reason);
         }
-        assert_eq!(
-            RelayError::Upstream("502 down".into()).to_string(),
-            "could not relay the stream from its origin: 502 down"
-        );
     }
 }
