@@ -192,7 +192,7 @@ impl Publisher {
     }
 
     /// Sends a PLI upstream if a viewer asked for a keyframe and the last
-    /// request is at least [`KEYFRAME_REQUEST_INTERVAL`] old.
+    /// request is at least `KEYFRAME_REQUEST_INTERVAL` old.
     pub fn forward_keyframe_request(&mut self, now: Instant, send: &mut SendBatch) -> DrainOutcome {
         if !self.driver.connected {
             return DrainOutcome::default();

@@ -350,7 +350,7 @@ impl RingCursor {
         Some(packet)
     }
 
-    /// Moves past the packet [`peek`](Self::peek) returned.
+    /// Moves past the packet [`peek_pinned`](Self::peek_pinned) returned.
     pub fn advance(&mut self) {
         self.next += 1;
     }
@@ -362,7 +362,9 @@ impl RingCursor {
         self.peek_pinned(ring, &ReadPin::new())
     }
 
-    /// [`peek`](Self::peek) under the caller's pin.
+    /// The next packet without moving past it (`None` when caught up), read
+    /// under the caller's pin. A lapped cursor still jumps to its restart
+    /// point first.
     pub fn peek_pinned(&mut self, ring: &PacketRing, pin: &ReadPin) -> Option<RingPacket> {
         loop {
             match ring.read_pinned(self.next, pin) {

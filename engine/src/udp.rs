@@ -173,7 +173,7 @@ impl Default for RecvBatch {
 }
 
 impl RecvBatch {
-    /// Buffers for [`BATCH`] datagrams of up to [`MAX_DATAGRAM`] bytes.
+    /// Buffers for [`BATCH`] datagrams of up to `MAX_DATAGRAM` bytes.
     pub fn new() -> Self {
         Self {
             buffers: vec![[0u8; MAX_DATAGRAM]; BATCH].into_boxed_slice(),

@@ -1,4 +1,4 @@
-//! Housekeeping, every [`HOUSEKEEPING`](super::HOUSEKEEPING): drops peers
+//! Housekeeping, every [`HOUSEKEEPING`]: drops peers
 //! that never connected, viewers whose stream ended, WHIP publishers and
 //! relays whose media stopped and relays nobody watches; reports FTL
 //! streams whose media stopped, and closes those silent far longer.
