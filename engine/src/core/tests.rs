@@ -399,3 +399,73 @@ fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
     assert_eq!(harness.sink.released, vec![socket]);
     assert!(stream.is_ended());
 }
+
+#[test]
+fn a_relay_talks_from_its_own_socket_and_releases_it_when_it_closes() {
+    let mut harness = Harness::new();
+    let origin = Instant::now();
+    let (video_writer, video) = PacketRing::new(64, origin);
+    let (audio_writer, audio) = PacketRing::new(64, origin);
+    let stream = Arc::new(Stream::new(3, "relayed".into(), Some(video), Some(audio)));
+    let socket = SocketId(9);
+    let local: SocketAddr = "127.0.0.1:41000".parse().unwrap();
+    let (reply, pending) = reply_channel();
+    let request = crate::inbox::RelayRequest {
+        stream: Arc::clone(&stream),
+        writers: (Some(video_writer), Some(audio_writer)),
+        reply,
+    };
+    assert!(
+        harness
+            .core
+            .open_relay(harness.now, (socket, local), request, &mut harness.sink)
+    );
+    let (id, offer) = pending.wait(Duration::from_secs(1)).unwrap().unwrap();
+    assert!(
+        offer.contains("127.0.0.1 41000 typ host"),
+        "its own socket's candidate"
+    );
+    // The origin answers as a WHEP endpoint would.
+    let mut origin_rtc = Rtc::builder().set_ice_lite(true).build(harness.now);
+    let origin_address: SocketAddr = SERVER.parse().unwrap();
+    origin_rtc.add_local_candidate(Candidate::host(origin_address, "udp").unwrap());
+    let offer = str0m::change::SdpOffer::from_sdp_string(&offer).unwrap();
+    let answer = origin_rtc.sdp_api().accept_offer(offer).unwrap();
+    let (reply, pending) = reply_channel();
+    let command = CoreCommand::AcceptAnswer {
+        viewer: id,
+        answer: answer.to_sdp_string(),
+        reply,
+    };
+    assert!(
+        harness
+            .core
+            .handle_command(harness.now, command, &mut harness.sink)
+    );
+    pending.wait(Duration::from_secs(1)).unwrap().unwrap();
+    // The controlling side's first checks leave from the relay's socket.
+    let checks: Vec<_> = harness.sink.socket(socket).take_queued().collect();
+    assert!(!checks.is_empty(), "ICE checks queued at once");
+    assert!(checks.iter().all(|(to, _)| *to == origin_address));
+    assert_eq!(
+        harness.sink.send.take_queued().count(),
+        0,
+        "nothing from the WebRTC socket"
+    );
+    let close = CoreCommand::ClosePeer { peer: id };
+    assert!(
+        harness
+            .core
+            .handle_command(harness.now, close, &mut harness.sink)
+    );
+    assert_eq!(harness.sink.released, vec![socket]);
+    assert!(stream.is_ended());
+    assert_eq!(
+        harness.events(),
+        vec![EngineEvent::RelayClosed {
+            id,
+            channel: "relayed".into(),
+            stream_id: 3,
+        }]
+    );
+}
