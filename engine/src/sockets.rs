@@ -183,6 +183,16 @@ impl Sockets {
         Ok(id)
     }
 
+    /// Sends what is queued for a socket of its own now (an FTL stream's
+    /// ping echoes and NACKs, a relay's replies), as its read turn ends.
+    pub(crate) fn flush_own(&mut self, socket: SocketId) {
+        if let Some(own) = self.own.get_mut(&socket)
+            && !own.send.is_empty()
+        {
+            own.send.flush(&own.socket);
+        }
+    }
+
     /// Sends what the turn queued: datagrams in batches from each socket,
     /// ICE-TCP frames to their connections. Returns the peers whose
     /// connection fell too far behind, to drop.

@@ -225,6 +225,9 @@ impl Worker {
             }
         }
         self.core.finish_read(now, socket, &mut self.sockets);
+        if owner.is_some() {
+            self.sockets.flush_own(socket);
+        }
     }
 
     /// Feeds an ICE-TCP connection's frames to its peer; a connection that
