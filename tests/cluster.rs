@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use common::clients::{self, FtlPublisher, FtlSteps, RecordingViewer};
 use common::clip_pacer::ClipPacer;
 use common::cluster::{
-    RedisServer, TTL, address_of, holders, node_ids, spawn_member, spawn_orchestrator,
-    start_member, start_orchestrator, wait_for,
+    RedisServer, TTL, address_of, holders, node_ids, reported_viewers, spawn_member,
+    spawn_orchestrator, start_member, start_orchestrator, wait_for,
 };
 use common::http;
 use common::media::{MediaPacket, h264_clip, opus_packets};
@@ -241,7 +241,11 @@ fn an_edge_relays_the_origin_stream_and_dead_nodes_expire() {
     assert_eq!(viewers[2].node, b.http_addr());
     assert_eq!(viewers_on(&a), Some(1), "one upstream session from b to a");
     assert_eq!(viewers_on(&b), Some(3));
-    // A viewer with no region goes to the origin itself.
+    // A viewer with no region goes to the origin itself, the less loaded
+    // holder once the orchestrator has heard b's three viewers.
+    wait_for(Duration::from_secs(10), "b's viewers reported", || {
+        reported_viewers(o).contains(&("b".to_owned(), 3))
+    });
     let at_origin = http::request(o, "POST", &format!("/whep/endpoint/{CHANNEL}"), &[], b"");
     assert_eq!(at_origin.status, 307);
     assert!(

@@ -184,6 +184,19 @@ pub fn node_ids(orchestrator: SocketAddr) -> Vec<String> {
         .collect()
 }
 
+/// Each node's viewer count as the orchestrator last heard it.
+pub fn reported_viewers(orchestrator: SocketAddr) -> Vec<(String, u64)> {
+    get_json(orchestrator, "/v1/nodes")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            let id = node["id"].as_str().unwrap().to_owned();
+            (id, node["viewers"].as_u64().unwrap())
+        })
+        .collect()
+}
+
 /// The nodes holding `channel`, with their relay paths.
 pub fn holders(orchestrator: SocketAddr, channel: &str) -> Vec<(String, bool, Vec<String>)> {
     get_json(orchestrator, "/v1/streams")
