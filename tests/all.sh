@@ -37,4 +37,6 @@ fi
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# The binary alone builds the engine without its test-only `internals` feature.
+cargo clippy -p engine -p waveguide --lib --bins -- -D warnings
 cargo test --workspace --all-features

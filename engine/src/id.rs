@@ -16,12 +16,12 @@ pub struct Slot {
 impl Slot {
     /// The local ICE ufrag for this slot: `wg`, then index and generation in
     /// hex (ICE chars only, at least 4 of them).
-    pub fn ufrag(self) -> String {
+    pub(crate) fn ufrag(self) -> String {
         format!("wg{:x}g{:x}", self.index, self.generation)
     }
 
     /// The slot a ufrag names, if it is one of ours.
-    pub fn from_ufrag(ufrag: &str) -> Option<Self> {
+    pub(crate) fn from_ufrag(ufrag: &str) -> Option<Self> {
         let (index, generation) = ufrag.strip_prefix("wg")?.split_once('g')?;
         Some(Self {
             index: u32::from_str_radix(index, 16).ok()?,

@@ -70,8 +70,9 @@ pub use udp::SendStats;
 
 /// Engine internals for the benches, the fuzz targets, the engine's own
 /// integration tests and the load tool. **Unstable**: not part of the API,
-/// changed by any commit; enabled by the `internals` feature, which no
-/// release build turns on.
+/// changed by any commit; enabled by the `internals` feature (the load tool
+/// turns it on, so a workspace build has it too). It only exports: nothing
+/// behaves differently with it on.
 #[cfg(feature = "internals")]
 pub mod internals {
     pub use crate::negotiation::LocalAddresses;

@@ -136,6 +136,7 @@ struct Stamps {
 
 /// Asks the kernel to stamp every datagram `socket` receives with its
 /// arrival time (`SO_TIMESTAMPNS`), for [`RecvBatch::with_timestamps`].
+#[cfg(any(test, feature = "internals"))]
 pub fn enable_timestamps(socket: &impl AsRawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: a valid fd and a c_int option value of the stated size.
@@ -186,6 +187,7 @@ impl RecvBatch {
 
     /// As [`new`](Self::new), also reading each datagram's kernel arrival
     /// time, from a socket given [`enable_timestamps`].
+    #[cfg(any(test, feature = "internals"))]
     pub fn with_timestamps() -> Self {
         Self {
             stamps: Some(Box::new(Stamps {
@@ -261,6 +263,7 @@ impl RecvBatch {
     /// As [`datagrams`](Self::datagrams), with each one's arrival time in ns
     /// since the Unix epoch (0 if the kernel gave none, or the batch was
     /// made without [`with_timestamps`](Self::with_timestamps)).
+    #[cfg(any(test, feature = "internals"))]
     pub fn stamped_datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8], u64)> {
         self.datagrams().enumerate().map(|(i, (source, datagram))| {
             let stamp = self.stamps.as_ref().map_or(0, |stamps| stamps.ns[i]);

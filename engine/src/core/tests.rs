@@ -246,8 +246,10 @@ fn a_viewer_connects_and_receives_the_ring_in_order() {
         .sdp_api()
         .accept_answer(pending, SdpAnswer::from_sdp_string(&answer).unwrap())
         .unwrap();
+    let mut events = Vec::new();
     for _ in 0..2000 {
-        if client.connected && harness.events().contains(&EngineEvent::ViewerConnected(id)) {
+        events.extend(harness.events());
+        if client.connected && events.contains(&EngineEvent::ViewerConnected(id)) {
             break;
         }
         client.step(&mut harness);
@@ -271,6 +273,12 @@ fn a_viewer_connects_and_receives_the_ring_in_order() {
     }
     let expected: Vec<Vec<u8>> = published.iter().map(|p| p.payload.to_vec()).collect();
     assert_eq!(client.received, expected, "every packet, in order");
+    events.extend(harness.events());
+    let reported = events
+        .iter()
+        .filter(|event| **event == EngineEvent::ViewerConnected(id))
+        .count();
+    assert_eq!(reported, 1, "the connection is reported once");
 }
 
 #[test]
