@@ -77,6 +77,11 @@ pub(crate) struct Sockets {
 }
 
 impl Sockets {
+    /// The index of the worker these sockets belong to.
+    pub(crate) fn worker(&self) -> usize {
+        self.index
+    }
+
     /// Registers the WebRTC sockets (and the ICE-TCP listener) with `registry`.
     pub(crate) fn new(
         index: usize,
@@ -197,7 +202,7 @@ impl Sockets {
     /// ICE-TCP frames to their connections. Returns the peers whose
     /// connection fell too far behind, to drop.
     pub(crate) fn flush_all(&mut self) -> Vec<Slot> {
-        self.flush();
+        self.flush_webrtc();
         for own in self.own.values_mut() {
             if !own.send.is_empty() {
                 own.send.flush(&own.socket);
@@ -221,7 +226,7 @@ impl Sink for Sockets {
         }
     }
 
-    fn flush(&mut self) {
+    fn flush_webrtc(&mut self) {
         self.send.flush(&self.main);
         for (batch, (socket, _)) in self.send.alternates_mut().zip(&self.extra) {
             batch.flush(socket);

@@ -26,6 +26,7 @@ pub(crate) fn receive(
     (core, sockets): (&mut WorkerCore, &mut Sockets),
     registry: &Registry,
 ) -> bool {
+    let worker = sockets.worker();
     let mut frames_left = TCP_FRAME_BUDGET;
     loop {
         let Some(tcp) = &mut sockets.ice_tcp else {
@@ -79,7 +80,7 @@ pub(crate) fn receive(
         };
         if refused || closed || peer_gone {
             if refused {
-                tracing::debug!(%remote, "ICE-TCP connection opened with no STUN request for a peer here (or its peer has enough); closed");
+                tracing::debug!(worker, %remote, "ICE-TCP connection opened with no STUN request for a peer here (or its peer has enough); closed");
                 core.count_unroutable();
             }
             tcp.close(token, registry);

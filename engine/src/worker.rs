@@ -221,7 +221,7 @@ impl Worker {
             self.core
                 .handle_datagrams(now, socket, local, datagrams, &mut self.sockets);
             if self.sockets.webrtc().len() >= crate::core::FLUSH_AT {
-                self.sockets.flush();
+                self.sockets.flush_webrtc();
             }
         }
         self.core.finish_read(now, socket, &mut self.sockets);

@@ -305,7 +305,7 @@ impl WorkerCore {
             };
             self.after_drain(now, slot, outcome, sink);
             if sink.webrtc().len() >= FLUSH_AT {
-                sink.flush();
+                sink.flush_webrtc();
             }
         }
     }

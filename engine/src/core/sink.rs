@@ -17,7 +17,7 @@ pub(crate) trait Sink {
     fn socket(&mut self, socket: SocketId) -> &mut SendBatch;
 
     /// The WebRTC batch is full enough: send what is queued now.
-    fn flush(&mut self);
+    fn flush_webrtc(&mut self);
 
     /// The core is done with `socket`: send what is queued for it, then stop
     /// watching it and close it.

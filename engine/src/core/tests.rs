@@ -65,7 +65,7 @@ impl Sink for MemorySink {
             .or_insert_with(|| SendBatch::new(false))
     }
 
-    fn flush(&mut self) {}
+    fn flush_webrtc(&mut self) {}
 
     fn release(&mut self, socket: SocketId) {
         self.released.push(socket);
