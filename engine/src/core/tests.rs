@@ -409,6 +409,62 @@ fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
 }
 
 #[test]
+fn an_ftl_stream_s_gap_is_nacked_to_its_client_as_the_read_turn_ends() {
+    let mut harness = Harness::new();
+    let (video_writer, video) = PacketRing::new(64, harness.now);
+    let stream = Arc::new(Stream::new(8, "gap".into(), Some(video), None));
+    let params = ftl::MediaParams {
+        video: Some(ftl::TrackParams {
+            payload_type: 96,
+            ssrc: 0x1234,
+        }),
+        audio: None,
+    };
+    let client: SocketAddr = "127.0.0.1:5002".parse().unwrap();
+    let socket = SocketId(6);
+    let request = crate::inbox::FtlMediaRequest {
+        client_ip: client.ip(),
+        params,
+        stream: Arc::clone(&stream),
+        writers: (Some(video_writer), None),
+    };
+    harness.core.open_ftl_media(harness.now, socket, request);
+    let local: SocketAddr = "127.0.0.1:9002".parse().unwrap();
+    // Sequence 2 never arrives; 30 packets after it make it missing.
+    let packets: Vec<Vec<u8>> = (1..=32u16)
+        .filter(|&sequence| sequence != 2)
+        .map(|sequence| {
+            let [high, low] = sequence.to_be_bytes();
+            vec![
+                0x80, 96, high, low, 0, 0, 0x0b, 0xb8, 0, 0, 0x12, 0x34, 0x41, 1,
+            ]
+        })
+        .collect();
+    harness.core.handle_datagrams(
+        harness.now,
+        socket,
+        local,
+        packets.iter().map(|packet| (client, &packet[..])),
+        &mut harness.sink,
+    );
+    assert_eq!(
+        harness.sink.socket(socket).take_queued().count(),
+        0,
+        "nothing leaves before the read turn ends"
+    );
+    harness
+        .core
+        .finish_read(harness.now, socket, &mut harness.sink);
+    let sent: Vec<_> = harness.sink.socket(socket).take_queued().collect();
+    assert_eq!(sent.len(), 1, "one NACK: {sent:?}");
+    let (to, nack) = &sent[0];
+    assert_eq!(*to, client);
+    assert_eq!(&nack[..2], [0x81, 205], "an RTCP generic NACK");
+    assert_eq!(&nack[8..12], 0x1234u32.to_be_bytes(), "for the video SSRC");
+    assert_eq!(&nack[12..14], 2u16.to_be_bytes(), "asking for sequence 2");
+}
+
+#[test]
 fn a_relay_talks_from_its_own_socket_and_releases_it_when_it_closes() {
     let mut harness = Harness::new();
     let origin = Instant::now();
