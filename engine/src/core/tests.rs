@@ -341,11 +341,16 @@ fn a_closed_peer_s_slot_is_reused_under_a_new_generation_and_stale_ids_miss() {
     assert_eq!(harness.viewers.load(Ordering::Relaxed), 1);
 }
 
-#[test]
-fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
-    let mut harness = Harness::new();
+/// Opens an FTL media socket `socket` on the core for stream `id`: video
+/// only (payload type 96, SSRC 0x1234) from `client`'s IP.
+fn open_ftl_video(
+    harness: &mut Harness,
+    id: u64,
+    socket: SocketId,
+    client: SocketAddr,
+) -> Arc<Stream> {
     let (video_writer, video) = PacketRing::new(64, harness.now);
-    let stream = Arc::new(Stream::new(7, "ftl".into(), Some(video), None));
+    let stream = Arc::new(Stream::new(id, "ftl".into(), Some(video), None));
     let params = ftl::MediaParams {
         video: Some(ftl::TrackParams {
             payload_type: 96,
@@ -353,8 +358,6 @@ fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
         }),
         audio: None,
     };
-    let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-    let socket = SocketId(5);
     let request = crate::inbox::FtlMediaRequest {
         client_ip: client.ip(),
         params,
@@ -362,6 +365,15 @@ fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
         writers: (Some(video_writer), None),
     };
     harness.core.open_ftl_media(harness.now, socket, request);
+    stream
+}
+
+#[test]
+fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
+    let mut harness = Harness::new();
+    let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let socket = SocketId(5);
+    let stream = open_ftl_video(&mut harness, 7, socket, client);
     let local: SocketAddr = "127.0.0.1:9000".parse().unwrap();
     let ping = [0x80, 0xfa, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
     let mut video_packet = vec![0x80, 96, 0, 1, 0, 0, 0x0b, 0xb8, 0, 0, 0x12, 0x34];
@@ -411,24 +423,9 @@ fn an_ftl_socket_s_datagrams_reach_the_ring_and_its_pings_are_echoed() {
 #[test]
 fn an_ftl_stream_s_gap_is_nacked_to_its_client_as_the_read_turn_ends() {
     let mut harness = Harness::new();
-    let (video_writer, video) = PacketRing::new(64, harness.now);
-    let stream = Arc::new(Stream::new(8, "gap".into(), Some(video), None));
-    let params = ftl::MediaParams {
-        video: Some(ftl::TrackParams {
-            payload_type: 96,
-            ssrc: 0x1234,
-        }),
-        audio: None,
-    };
     let client: SocketAddr = "127.0.0.1:5002".parse().unwrap();
     let socket = SocketId(6);
-    let request = crate::inbox::FtlMediaRequest {
-        client_ip: client.ip(),
-        params,
-        stream: Arc::clone(&stream),
-        writers: (Some(video_writer), None),
-    };
-    harness.core.open_ftl_media(harness.now, socket, request);
+    open_ftl_video(&mut harness, 8, socket, client);
     let local: SocketAddr = "127.0.0.1:9002".parse().unwrap();
     // Sequence 2 never arrives; 30 packets after it make it missing.
     let packets: Vec<Vec<u8>> = (1..=32u16)
