@@ -17,11 +17,13 @@ use crate::id::PeerId;
 use crate::inbox::{
     Command, CoreCommand, FtlMediaRequest, PendingReply, RelayRequest, Reply, reply_channel,
 };
-use crate::registry::{Live, Source, StreamInfo, StreamRegistry};
+use crate::pushed::{FollowerWakers, PushedStream, PushedTrack, StreamLease};
+use crate::registry::{Ingest, Live, Source, StreamInfo, StreamRegistry};
 use crate::reply::{FtlMedia, OpenedPublisher, OpenedRelay, OpenedViewer};
 use crate::ring::{PacketRing, Writers};
 use crate::stats::WorkerStats;
-use crate::stream::Stream;
+use crate::stream::{Stream, TrackKind};
+use crate::track_writer::TrackWriter;
 use crate::udp::bind_udp;
 
 /// How the handle reaches one worker.
@@ -54,12 +56,15 @@ fn stop(live: &Live, workers: &[WorkerLink]) {
             .map_or(Ok(()), |link| {
                 link.send(Command::Core(CoreCommand::ClosePeer { peer }))
             }),
+        // Its owner sees the stream ended and stops.
+        Source::Pushed(_) => Ok(()),
     };
 }
 
 struct Shared {
     config: EngineConfig,
     workers: Vec<WorkerLink>,
+    wakers: FollowerWakers,
     registry: Mutex<StreamRegistry>,
     next_stream_id: AtomicU64,
     next_port: AtomicUsize,
@@ -76,12 +81,14 @@ impl EngineHandle {
     pub(crate) fn new(
         config: EngineConfig,
         workers: Vec<WorkerLink>,
+        wakers: FollowerWakers,
         registry: StreamRegistry,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 config,
                 workers,
+                wakers,
                 registry: Mutex::new(registry),
                 next_stream_id: AtomicU64::new(1),
                 next_port: AtomicUsize::new(0),
@@ -155,6 +162,58 @@ impl EngineHandle {
             port,
             stream_id,
             replaced: replaced.map(|old| old.stream.id()),
+        })
+    }
+
+    /// Starts a stream on `channel` fed from outside the workers (`ingest`
+    /// says what feeds it, e.g. RTMP): video and audio rings whose writers
+    /// the caller drives from its own threads, and the lease that ends the
+    /// stream when dropped. A live stream on the channel is refused with
+    /// `ChannelLive`, or, with `replace`, ended and replaced.
+    pub fn open_pushed_stream(
+        &self,
+        channel: &str,
+        ingest: Ingest,
+        replace: bool,
+    ) -> Result<PushedStream, EngineError> {
+        let shared = &*self.shared;
+        let origin = Instant::now();
+        let (video_writer, video) = PacketRing::new(shared.config.video_ring_packets, origin);
+        let (audio_writer, audio) = PacketRing::new(shared.config.audio_ring_packets, origin);
+        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        let stream = Arc::new(Stream::new(
+            stream_id,
+            channel.to_owned(),
+            Some(video),
+            Some(audio),
+        ));
+        let replaced = {
+            let mut registry = shared.registry.lock();
+            registry.check_open(channel, replace)?;
+            let live = Live {
+                stream: Arc::clone(&stream),
+                source: Source::Pushed(ingest),
+            };
+            registry.insert(channel, live, replace)?
+        };
+        if let Some(old) = &replaced {
+            stop(old, &shared.workers);
+        }
+        let track = |kind, writer| {
+            PushedTrack::new(
+                TrackWriter::new(kind, writer),
+                Arc::clone(&stream),
+                shared.wakers.clone(),
+            )
+        };
+        Ok(PushedStream {
+            video: track(TrackKind::Video, video_writer),
+            audio: track(TrackKind::Audio, audio_writer),
+            lease: StreamLease::new(
+                Arc::clone(&stream),
+                replaced.map(|old| old.stream.id()),
+                self.clone(),
+            ),
         })
     }
 

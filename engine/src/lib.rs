@@ -24,7 +24,7 @@
 //! Bottom to top: `id`, `config`, `error`, `event`, `stats`, `reply`
 //! (vocabulary); `ring`, `stream`, `udp`, `catch_up`, `demux`; `negotiation`,
 //! `rtc_driver`, `track_writer`; the peers `viewer`, `publisher`, `relay`
-//! and `ftl_media`; `inbox`; `core/`; `ice_tcp`, `sockets`, `tcp_input`, `worker`;
+//! and `ftl_media`; `pushed` (a stream fed from outside the workers); `inbox`; `core/`; `ice_tcp`, `sockets`, `tcp_input`, `worker`;
 //! `registry`, `handle`, `startup`.
 
 mod catch_up;
@@ -40,6 +40,7 @@ mod id;
 mod inbox;
 mod negotiation;
 mod publisher;
+mod pushed;
 mod registry;
 mod relay;
 mod reply;
@@ -61,11 +62,13 @@ pub use event::EngineEvent;
 pub use handle::EngineHandle;
 pub use id::{PeerId, Slot};
 pub use inbox::PendingReply;
+pub use pushed::{PushedStream, PushedTrack, StreamLease};
 pub use registry::{Ingest, StreamInfo};
 pub use reply::{FtlMedia, OpenedPublisher, OpenedRelay, OpenedViewer};
 pub use startup::Engine;
 pub use stats::WorkerStats;
 pub use stream::{Stream, StreamCounters, StreamStats, TrackKind};
+pub use track_writer::RtpFields;
 pub use udp::SendStats;
 
 /// Engine internals for the benches, the fuzz targets, the engine's own

@@ -19,15 +19,18 @@ pub enum Ingest {
     Whip,
     /// A relay from another node.
     Relay,
+    /// An RTMP publisher (fed from outside the workers).
+    Rtmp,
 }
 
 impl Ingest {
-    /// `ftl`, `whip` or `relay`.
+    /// `ftl`, `whip`, `relay` or `rtmp`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ftl => "ftl",
             Self::Whip => "whip",
             Self::Relay => "relay",
+            Self::Rtmp => "rtmp",
         }
     }
 }
@@ -39,8 +42,9 @@ pub struct StreamInfo {
     pub stream: Arc<Stream>,
     /// Where it comes from.
     pub ingest: Ingest,
-    /// The worker its ingest (FTL socket or WHIP peer) lives on.
-    pub ingest_worker: usize,
+    /// The worker its ingest (FTL socket, WHIP peer or relay) lives on;
+    /// none for a stream pushed from outside the workers (RTMP).
+    pub ingest_worker: Option<usize>,
 }
 
 /// What feeds a live stream, so a takeover or a removal can stop it.
@@ -52,6 +56,9 @@ pub(crate) enum Source {
     Whip(PeerId),
     /// A relay from another node.
     Relay(PeerId),
+    /// Pushed from outside the workers (see `pushed.rs`); its owner stops
+    /// when it sees the stream ended.
+    Pushed(Ingest),
 }
 
 /// A registered stream and what feeds it.
@@ -108,9 +115,10 @@ impl StreamRegistry {
             .filter(|live| !live.stream.is_ended())
             .map(|live| {
                 let (ingest, ingest_worker) = match live.source {
-                    Source::Ftl { worker } => (Ingest::Ftl, worker),
-                    Source::Whip(peer) => (Ingest::Whip, usize::from(peer.worker)),
-                    Source::Relay(peer) => (Ingest::Relay, usize::from(peer.worker)),
+                    Source::Ftl { worker } => (Ingest::Ftl, Some(worker)),
+                    Source::Whip(peer) => (Ingest::Whip, Some(usize::from(peer.worker))),
+                    Source::Relay(peer) => (Ingest::Relay, Some(usize::from(peer.worker))),
+                    Source::Pushed(ingest) => (ingest, None),
                 };
                 StreamInfo {
                     stream: Arc::clone(&live.stream),

@@ -13,6 +13,7 @@ use crate::config::EngineConfig;
 use crate::event::EngineEvent;
 use crate::handle::{EngineHandle, WorkerLink};
 use crate::negotiation::RtcBase;
+use crate::pushed::FollowerWakers;
 use crate::registry::{Limits, StreamRegistry};
 use crate::udp::{bind_udp, bind_udp_with};
 use crate::worker::{WAKER, Worker, WorkerSetup};
@@ -123,7 +124,11 @@ impl Engine {
             max_viewers_per_stream: config.max_viewers_per_stream,
             max_viewers_total: config.max_viewers_total,
         };
-        let handle = EngineHandle::new(config, links, StreamRegistry::new(limits));
+        let followers = FollowerWakers {
+            wakers,
+            pending: wake_pending,
+        };
+        let handle = EngineHandle::new(config, links, followers, StreamRegistry::new(limits));
         Ok(Self {
             handle,
             events,

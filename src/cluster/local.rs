@@ -119,7 +119,7 @@ impl LocalNode {
                 .lock()
                 .get(channel)
                 .map(|relay| relay.path.clone()),
-            Ingest::Ftl | Ingest::Whip => Some(vec![self.identity.id.clone()]),
+            Ingest::Ftl | Ingest::Whip | Ingest::Rtmp => Some(vec![self.identity.id.clone()]),
         }
     }
 }
