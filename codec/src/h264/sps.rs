@@ -1,69 +1,12 @@
-//! H.264 helpers for RTP payloads (RFC 6184): keyframe detection on single
-//! NAL, STAP-A and FU-A packets, and SPS parsing for the real picture size
-//! (the client's VideoWidth/VideoHeight lie, FTL-SPEC §3.3).
+//! SPS parsing (H.264 §7.3.2.1.1) for what Waveguide needs: profile, level
+//! and the real picture size (the client's VideoWidth/VideoHeight lie,
+//! FTL-SPEC §3.3).
 
-/// NAL unit type of an IDR slice.
-pub const NAL_IDR: u8 = 5;
-/// NAL unit type of a sequence parameter set.
-pub const NAL_SPS: u8 = 7;
-/// NAL unit type of a picture parameter set.
-pub const NAL_PPS: u8 = 8;
-/// RTP payload type of an aggregation packet (RFC 6184 §5.7.1).
-pub const STAP_A: u8 = 24;
-/// RTP payload type of a fragmentation unit (RFC 6184 §5.8).
-pub const FU_A: u8 = 28;
+use super::bits::BitReader;
+use super::{NAL_SPS, nal_type};
 
 /// Largest picture side accepted from an SPS, in pixels.
 pub const MAX_DIMENSION: u32 = 16_384;
-
-fn nal_type(header: u8) -> u8 {
-    header & 0x1F
-}
-
-fn starts_keyframe(nal_type: u8) -> bool {
-    nal_type == NAL_IDR || nal_type == NAL_SPS
-}
-
-/// Whether this RTP payload carries an SPS or the start of an IDR slice: a
-/// single NAL of either type, a STAP-A holding one, or an FU-A whose start
-/// fragment is one. Continuation fragments and other types are not.
-pub fn is_keyframe(payload: &[u8]) -> bool {
-    let Some(&header) = payload.first() else {
-        return false;
-    };
-    match nal_type(header) {
-        STAP_A => aggregated_nals(payload)
-            .any(|nal| nal.first().is_some_and(|&h| starts_keyframe(nal_type(h)))),
-        FU_A => payload
-            .get(1)
-            .is_some_and(|&fu| fu & 0x80 != 0 && starts_keyframe(nal_type(fu))),
-        single @ 1..=23 => starts_keyframe(single),
-        _ => false,
-    }
-}
-
-/// The SPS NAL unit in this RTP payload, if it is a single SPS NAL or a
-/// STAP-A holding one. ftl-sdk sends SPS as a single NAL (FTL-SPEC §4.2).
-pub fn sps_in_payload(payload: &[u8]) -> Option<&[u8]> {
-    let header = *payload.first()?;
-    match nal_type(header) {
-        NAL_SPS => Some(payload),
-        STAP_A => aggregated_nals(payload)
-            .find(|nal| nal.first().is_some_and(|&h| nal_type(h) == NAL_SPS)),
-        _ => None,
-    }
-}
-
-/// The NAL units of a STAP-A payload, stopping at the first that does not fit.
-fn aggregated_nals(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = payload.get(1..).unwrap_or_default();
-    std::iter::from_fn(move || {
-        let size = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-        let nal = rest.get(2..2 + size).filter(|nal| !nal.is_empty())?;
-        rest = &rest[2 + size..];
-        Some(nal)
-    })
-}
 
 /// What an SPS says that Waveguide needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,95 +170,6 @@ fn skip_scaling_list(bits: &mut BitReader<'_>, size: usize) -> Result<(), SpsErr
     Ok(())
 }
 
-/// Reads RBSP bits, dropping the `03` of every `00 00 03` as it goes.
-struct BitReader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    current: u8,
-    bits_left: u8,
-    zeros: u8,
-}
-
-impl<'a> BitReader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            at: 0,
-            current: 0,
-            bits_left: 0,
-            zeros: 0,
-        }
-    }
-
-    fn next_byte(&mut self) -> Result<u8, SpsError> {
-        let mut byte = *self.bytes.get(self.at).ok_or(SpsError::Truncated)?;
-        self.at += 1;
-        if self.zeros >= 2 && byte == 0x03 {
-            self.zeros = 0;
-            byte = *self.bytes.get(self.at).ok_or(SpsError::Truncated)?;
-            self.at += 1;
-        }
-        self.zeros = if byte == 0 {
-            self.zeros.saturating_add(1)
-        } else {
-            0
-        };
-        Ok(byte)
-    }
-
-    fn flag(&mut self) -> Result<bool, SpsError> {
-        if self.bits_left == 0 {
-            self.current = self.next_byte()?;
-            self.bits_left = 8;
-        }
-        self.bits_left -= 1;
-        Ok((self.current >> self.bits_left) & 1 == 1)
-    }
-
-    fn byte(&mut self) -> Result<u8, SpsError> {
-        let mut value = 0u8;
-        for _ in 0..8 {
-            value = (value << 1) | u8::from(self.flag()?);
-        }
-        Ok(value)
-    }
-
-    /// Exp-Golomb unsigned; at most 31 leading zeros, so it fits a `u32`.
-    fn ue(&mut self) -> Result<u32, SpsError> {
-        let mut leading_zeros = 0u32;
-        while !self.flag()? {
-            leading_zeros += 1;
-            if leading_zeros > 31 {
-                return Err(SpsError::OutOfRange);
-            }
-        }
-        let mut suffix = 0u64;
-        for _ in 0..leading_zeros {
-            suffix = (suffix << 1) | u64::from(self.flag()?);
-        }
-        let value = (1u64 << leading_zeros) - 1 + suffix;
-        u32::try_from(value).map_err(|_| SpsError::OutOfRange)
-    }
-
-    fn ue_at_most(&mut self, max: u32) -> Result<u32, SpsError> {
-        let value = self.ue()?;
-        if value > max {
-            return Err(SpsError::OutOfRange);
-        }
-        Ok(value)
-    }
-
-    /// Exp-Golomb signed.
-    fn se(&mut self) -> Result<i64, SpsError> {
-        let code = i64::from(self.ue()?);
-        Ok(if code % 2 == 1 {
-            (code + 1) / 2
-        } else {
-            -(code / 2)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,43 +183,6 @@ mod tests {
         0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00,
         0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60,
     ];
-
-    #[test]
-    fn keyframe_detection() {
-        assert!(is_keyframe(&[0x67, 0x42]), "SPS");
-        assert!(is_keyframe(&[0x65, 0x88]), "IDR");
-        assert!(!is_keyframe(&[0x68, 0xcb]), "PPS alone");
-        assert!(!is_keyframe(&[0x41, 0x9a]), "P slice");
-        assert!(is_keyframe(&[0x7c, 0x85]), "FU-A start of IDR");
-        assert!(!is_keyframe(&[0x7c, 0x05]), "FU-A continuation of IDR");
-        assert!(!is_keyframe(&[0x7c, 0x45]), "FU-A end without start");
-        assert!(is_keyframe(&[0x7c, 0xc5]), "FU-A with S and E");
-        assert!(!is_keyframe(&[0x5c, 0x81]), "FU-A start of P slice");
-        assert!(!is_keyframe(&[0x7c]), "FU-A header only");
-        assert!(
-            is_keyframe(&[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xcb]),
-            "STAP-A with SPS"
-        );
-        assert!(
-            !is_keyframe(&[0x78, 0x00, 0x02, 0x41, 0x9a]),
-            "STAP-A with P"
-        );
-        assert!(
-            !is_keyframe(&[0x78, 0xff, 0xff, 0x67]),
-            "STAP-A size past end"
-        );
-        assert!(
-            !is_keyframe(&[0x78, 0x00, 0x00, 0x00, 0x02, 0x67, 0x42]),
-            "STAP-A zero-size NAL stops"
-        );
-        assert!(!is_keyframe(&[]));
-        for header in [0x00, 0x19, 0x1a, 0x1b, 0x1d, 0x1e, 0x1f] {
-            assert!(!is_keyframe(&[header, 0x85]), "type {header}");
-        }
-        for inner in [0x80, 0x98, 0x9c, 0x9f] {
-            assert!(!is_keyframe(&[0x7c, inner]), "FU-A inner {inner:#x}");
-        }
-    }
 
     #[test]
     fn sps_720p_baseline() {
@@ -556,18 +373,5 @@ mod tests {
         writer.u(1, 1).u(1, 1).u(1, 0).u(1, 0);
         let (nal, _) = writer.finish();
         assert_eq!(Sps::parse(&nal), Sps::parse(&SPS_720P_BASELINE));
-    }
-
-    #[test]
-    fn sps_found_in_payloads() {
-        assert_eq!(
-            sps_in_payload(&SPS_720P_BASELINE),
-            Some(&SPS_720P_BASELINE[..])
-        );
-        let mut stap = vec![0x78, 0x00, SPS_720P_BASELINE.len() as u8];
-        stap.extend_from_slice(&SPS_720P_BASELINE);
-        assert_eq!(sps_in_payload(&stap), Some(&SPS_720P_BASELINE[..]));
-        assert_eq!(sps_in_payload(&[0x65, 0x88]), None);
-        assert_eq!(sps_in_payload(&[]), None);
     }
 }
