@@ -1,6 +1,7 @@
-//! H.264 (ITU-T H.264) in RTP (RFC 6184): what a payload holds, and SPS
-//! parsing.
+//! H.264 (ITU-T H.264) in RTP (RFC 6184): what a payload holds, SPS
+//! parsing, and AVCC access units.
 
+pub mod avcc;
 mod bits;
 mod payload;
 mod sps;
