@@ -1,10 +1,13 @@
-//! H.264 (ITU-T H.264) in RTP (RFC 6184): what a payload holds, SPS
-//! parsing, and AVCC access units.
+//! H.264 (ITU-T H.264) in RTP (RFC 6184, packetization mode 1): what a
+//! payload holds, SPS parsing, AVCC access units, and the depacketizer from
+//! RTP payloads back to NAL units.
 
 pub mod avcc;
 mod bits;
+pub mod depacketizer;
 mod payload;
 mod sps;
+mod stap_a;
 
 pub use payload::{is_keyframe, sps_in_payload};
 pub use sps::{MAX_DIMENSION, Sps, SpsError};
@@ -22,4 +25,12 @@ pub const FU_A: u8 = 28;
 
 fn nal_type(header: u8) -> u8 {
     header & 0x1F
+}
+
+/// Whether RTP may carry a NAL unit of this type as it is: 1 to 23. Type 0
+/// and 24 to 31 are unspecified in H.264 and name packet types in RFC 6184
+/// (§5.2), so a NAL unit of those types would be read as an aggregate or a
+/// fragment.
+fn is_carried(nal_type: u8) -> bool {
+    (1..=23).contains(&nal_type)
 }

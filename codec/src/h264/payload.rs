@@ -1,6 +1,7 @@
 //! H.264 helpers for RTP payloads (RFC 6184): keyframe detection on single
 //! NAL, STAP-A and FU-A packets, and finding the SPS a payload carries.
 
+use super::stap_a::aggregated_nal_units;
 use super::{FU_A, NAL_IDR, NAL_SPS, STAP_A, nal_type};
 
 fn starts_keyframe(nal_type: u8) -> bool {
@@ -15,7 +16,8 @@ pub fn is_keyframe(payload: &[u8]) -> bool {
         return false;
     };
     match nal_type(header) {
-        STAP_A => aggregated_nals(payload)
+        STAP_A => aggregated_nal_units(payload)
+            .map_while(Result::ok)
             .any(|nal| nal.first().is_some_and(|&h| starts_keyframe(nal_type(h)))),
         FU_A => payload
             .get(1)
@@ -31,21 +33,11 @@ pub fn sps_in_payload(payload: &[u8]) -> Option<&[u8]> {
     let header = *payload.first()?;
     match nal_type(header) {
         NAL_SPS => Some(payload),
-        STAP_A => aggregated_nals(payload)
+        STAP_A => aggregated_nal_units(payload)
+            .map_while(Result::ok)
             .find(|nal| nal.first().is_some_and(|&h| nal_type(h) == NAL_SPS)),
         _ => None,
     }
-}
-
-/// The NAL units of a STAP-A payload, stopping at the first that does not fit.
-fn aggregated_nals(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = payload.get(1..).unwrap_or_default();
-    std::iter::from_fn(move || {
-        let size = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-        let nal = rest.get(2..2 + size).filter(|nal| !nal.is_empty())?;
-        rest = &rest[2 + size..];
-        Some(nal)
-    })
 }
 
 #[cfg(test)]
