@@ -69,7 +69,8 @@ impl Packetizer {
     /// Emits the payloads of one access unit in order through
     /// `emit(payload, marker)`, with the marker on the last one (RFC 6184
     /// §5.1). A payload borrows either the NAL unit or this packetizer's
-    /// fragment buffer; copy it before the next call. Nothing is allocated.
+    /// fragment buffer, for the length of the call: copy what you keep.
+    /// Nothing is allocated.
     ///
     /// If the unit holds an IDR slice but no SPS or no PPS, the missing
     /// kind from `parameter_sets` is sent first, each as its own NAL unit,
