@@ -16,6 +16,9 @@ use scuffle_rtmp::messages::MessageType;
 
 use crate::{ServerSession, SessionError, SessionEvent};
 
+/// C0, C1 and C2.
+const HANDSHAKE_LEN: usize = 1 + 2 * RTMP_HANDSHAKE_SIZE;
+
 /// The sizes input is cut into, in turn: a byte, odd sizes, socket reads.
 const PIECES: [usize; 5] = [1, 7, 4096, 13, 1500];
 
@@ -29,12 +32,12 @@ enum Answer {
 }
 
 /// A session fed a client's bytes: `data` as they are if they start with
-/// C0 (a whole client stream, as the committed captures are), else after a
-/// simple handshake. The bytes go in whole and in pieces; both must give the
+/// C0 and are longer than a handshake (a whole client stream, as the
+/// committed captures are), else after a simple handshake. The bytes go in whole and in pieces; both must give the
 /// same events and the same error, the replies must be whole chunks that
 /// parse as commands, and nothing is read after an error.
 pub fn session(data: &[u8]) {
-    let stream = if data.first() == Some(&3) {
+    let stream = if data.first() == Some(&3) && data.len() > HANDSHAKE_LEN {
         data.to_vec()
     } else {
         let mut stream = vec![3];
@@ -126,8 +129,7 @@ fn check_order(before: &[SessionEvent], event: &SessionEvent) {
 /// The server's bytes are S0, S1 and S2, then whole messages whose commands
 /// parse.
 fn check_replies(output: &[u8]) {
-    let handshake = 1 + 2 * RTMP_HANDSHAKE_SIZE;
-    let Some(chunks) = output.get(handshake..) else {
+    let Some(chunks) = output.get(HANDSHAKE_LEN..) else {
         return;
     };
     assert_eq!(output[0], 3, "S0 is not version 3");
