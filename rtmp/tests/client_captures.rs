@@ -1,13 +1,19 @@
-//! Replays what Debian's FFmpeg 5.1 sent when it published to this session
-//! over loopback (captured byte for byte, `fuzz/seeds/rtmp_session/ffmpeg-*`),
-//! cut into odd read sizes, and checks every event it gives.
+//! Replays what real clients sent when they published to this session over
+//! loopback (captured byte for byte into `fuzz/seeds/rtmp_session/`), cut
+//! into odd read sizes, and checks every event it gives.
 //!
-//! Captured with FFmpeg publishing for its whole run and exiting 0:
-//! `ffmpeg -re -f lavfi -i testsrc=size=320x240:rate=30 -f lavfi -i
-//! sine=frequency=440:sample_rate=44100 -t 2 -c:v libx264 -profile:v baseline
-//! -pix_fmt yuv420p -g 30 -c:a aac -f flv rtmp://127.0.0.1:19350/live/123-secret`,
-//! and for the second capture `-t 1`, `-profile:v high -bf 2`, 48 kHz stereo,
-//! stream name `456-key`.
+//! Each client published for its whole run and exited 0, so our replies were
+//! what it waited for. Debian's FFmpeg 5.1: `ffmpeg -re -f lavfi -i
+//! testsrc=size=320x240:rate=30 -f lavfi -i sine=frequency=440:sample_rate=44100
+//! -t 2 -c:v libx264 -profile:v baseline -pix_fmt yuv420p -g 30 -c:a aac -f flv
+//! rtmp://127.0.0.1:19350/live/123-secret`, and again with `-t 1`,
+//! `-profile:v high -bf 2`, 48 kHz stereo, stream `456-key`. Debian's
+//! GStreamer 1.22: `gst-launch-1.0 -e videotestsrc num-buffers=60 is-live=true
+//! ! video/x-raw,width=320,height=240,framerate=30/1 ! x264enc
+//! tune=zerolatency key-int-max=30 bitrate=100 ! video/x-h264,profile=baseline
+//! ! flvmux name=mux streamable=true ! rtmp2sink
+//! location=rtmp://127.0.0.1:19353/live/789-gst audiotestsrc num-buffers=86
+//! is-live=true ! audio/x-raw,rate=44100,channels=1 ! voaacenc ! mux.`
 #![allow(
     clippy::unwrap_used,
     reason = "a failed unwrap in a test is a failed test"
@@ -266,5 +272,60 @@ fn ffmpeg_high_profile_with_b_frames_gives_composition_times() {
     assert_eq!(aac_config_fields(&media.aac_config.unwrap()), (2, 3, 2));
     assert_eq!(media.aac_timestamps.len(), 48);
     assert_aac_steps(&media.aac_timestamps, 48_000.0);
+    assert_eq!(events.last(), Some(&SessionEvent::Unpublish));
+}
+
+#[test]
+fn gstreamer_rtmp2sink_publish_gives_every_event() {
+    let (events, _) = events_of("gstreamer-1.22-rtmp2sink-h264-baseline-aac-320x240-2s.bin");
+    assert_eq!(
+        events[0],
+        SessionEvent::Connect {
+            app: "live".to_owned(),
+            tc_url: Some("rtmp://127.0.0.1:19353/live".to_owned()),
+            flash_version: Some("LNX 10,0,32,18".to_owned()),
+        }
+    );
+    assert!(matches!(
+        &events[1],
+        SessionEvent::Publish { stream_name } if stream_name == "789-gst"
+    ));
+    // flvmux sends onMetaData again once it knows the bit rate.
+    let metadata: Vec<&StreamMetadata> = events
+        .iter()
+        .filter_map(|event| match event {
+            SessionEvent::Metadata(metadata) => Some(metadata),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(metadata.len(), 2);
+    for metadata in &metadata {
+        assert_eq!(
+            (metadata.width, metadata.height),
+            (Some(320.0), Some(240.0))
+        );
+        assert_eq!(
+            metadata.encoder.as_deref(),
+            Some("GStreamer 1.22.0 FLV muxer")
+        );
+    }
+    assert_eq!(metadata[1].video_data_rate, Some(100.0));
+
+    let media = media(&events);
+    let sps = Sps::parse(&media.config.unwrap().sps[0]).unwrap();
+    assert_eq!((sps.width, sps.height, sps.profile_idc), (320, 240, 66));
+    assert_eq!(media.frames.len(), 60);
+    let keyframes: Vec<usize> = (0..60).filter(|&i| media.frames[i].1).collect();
+    assert_eq!(keyframes, [0, 30]);
+    for pair in media.frames.windows(2) {
+        assert!(
+            (33..=34).contains(&(pair[1].0 - pair[0].0)),
+            "video steps {pair:?}"
+        );
+    }
+    assert_eq!(media.end_of_sequence, 1);
+    assert_eq!(aac_config_fields(&media.aac_config.unwrap()), (2, 4, 1));
+    assert_eq!(media.aac_timestamps.len(), 86);
+    assert_aac_steps(&media.aac_timestamps, 44_100.0);
     assert_eq!(events.last(), Some(&SessionEvent::Unpublish));
 }
