@@ -28,6 +28,9 @@ pub struct Cli {
     /// FTL control address; encoders always connect to port 8084 [default: 0.0.0.0:8084].
     #[arg(long)]
     pub ftl: Option<SocketAddr>,
+    /// RTMP address (OBS's and FFmpeg's default protocol) [default: 0.0.0.0:1935].
+    #[arg(long)]
+    pub rtmp: Option<SocketAddr>,
     /// Worker threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,
@@ -68,6 +71,9 @@ impl Cli {
         }
         if let Some(ftl) = self.ftl {
             config.ftl.address = ftl;
+        }
+        if let Some(rtmp) = self.rtmp {
+            config.rtmp.address = rtmp;
         }
         if let Some(workers) = self.workers {
             config.workers.count = workers;

@@ -44,13 +44,22 @@ fn main() -> ExitCode {
     tracing::info!(
         http = %node.http_addr(),
         ftl = %node.ftl_addr(),
+        rtmp = ?node.rtmp_addr(),
+        rtmps = ?node.rtmps_addr(),
         webrtc = ?node.engine().worker_addresses(),
         "waveguide-engine {} running", env!("CARGO_PKG_VERSION"),
     );
     if let Some(channel) = node.service().example_channel()
         && let Some(key) = node.service().example_stream_key(&channel)
     {
-        tracing::info!("example stream key for channel {channel} (FTL, or WHIP Bearer): {key}");
+        tracing::info!(
+            "example stream key for channel {channel} (FTL, RTMP, or WHIP Bearer): {key}"
+        );
+        if let Some(rtmp) = node.rtmp_addr() {
+            tracing::info!(
+                "publish over RTMP to rtmp://{rtmp}/live with that key as the stream key"
+            );
+        }
         tracing::info!("watch it at http://{}/stream/{channel}", node.http_addr());
     }
     match node.run_until_signal() {

@@ -15,6 +15,7 @@ use crate::control::listener::StreamListener;
 use crate::control::service::Service;
 use crate::control::state::Control;
 use crate::http::RouterState;
+use crate::inputs::rtmp::RtmpSettings;
 use crate::net::signal::wait_for_signal;
 use crate::net::tls::{TlsFiles, install_crypto_provider, load_tls};
 
@@ -44,6 +45,8 @@ pub struct NodeConfig {
     /// Serve HTTPS with this PEM certificate chain and key (WHIP's Bearer
     /// keys must not cross the network in clear).
     pub tls: Option<TlsFiles>,
+    /// RTMP and RTMPS ingest.
+    pub rtmp: RtmpSettings,
     /// Membership of a cluster; `None` for a single node (its orchestrator
     /// is then embedded: it holds every stream itself).
     pub cluster: Option<ClusterConfig>,
@@ -61,6 +64,7 @@ impl Default for NodeConfig {
             max_body_bytes: crate::http::MAX_BODY_BYTES,
             http_header_timeout: crate::net::server::HEADER_TIMEOUT,
             tls: None,
+            rtmp: RtmpSettings::default(),
             cluster: None,
         }
     }
@@ -93,6 +97,7 @@ pub struct Node {
     cluster: Option<Arc<Cluster>>,
     http_addr: SocketAddr,
     ftl_addr: SocketAddr,
+    rtmp_addrs: (Option<SocketAddr>, Option<SocketAddr>),
 }
 
 impl Node {
@@ -118,6 +123,8 @@ impl Node {
         })?;
         let http_addr = http_listener.local_addr()?;
         let ftl_addr = ftl_listener.local_addr()?;
+        let rtmp_listeners = crate::inputs::rtmp::bind(&runtime, &config.rtmp)?;
+        let rtmp_addrs = (rtmp_listeners.plain_addr(), rtmp_listeners.tls_addr());
         let scheme = if config.tls.is_some() {
             "https"
         } else {
@@ -162,6 +169,12 @@ impl Node {
             Arc::clone(&control),
             config.ftl_control.clone(),
         ));
+        crate::inputs::rtmp::serve(
+            runtime.handle(),
+            rtmp_listeners,
+            Arc::clone(&control),
+            config.rtmp.clone(),
+        );
         crate::control::heartbeat::spawn(&control, runtime.handle(), http_addr.to_string());
         if let (Some(cluster), Some(settings)) = (&cluster, &config.cluster) {
             tracing::info!(node = %cluster.id(), url = %cluster.url(), orchestrators = ?settings.orchestrators, "joining the cluster");
@@ -175,6 +188,7 @@ impl Node {
             cluster,
             http_addr,
             ftl_addr,
+            rtmp_addrs,
         })
     }
 
@@ -186,6 +200,16 @@ impl Node {
     /// The FTL control address actually bound.
     pub fn ftl_addr(&self) -> SocketAddr {
         self.ftl_addr
+    }
+
+    /// The plain RTMP address actually bound, if on.
+    pub fn rtmp_addr(&self) -> Option<SocketAddr> {
+        self.rtmp_addrs.0
+    }
+
+    /// The RTMPS address actually bound, if on.
+    pub fn rtmps_addr(&self) -> Option<SocketAddr> {
+        self.rtmp_addrs.1
     }
 
     /// The engine's handle.

@@ -72,6 +72,7 @@ fn the_http_server_speaks_tls_with_the_configured_certificate() {
     };
     config.engine.webrtc_port_base = 0;
     config.engine.workers = 1;
+    config.rtmp.address = Some("127.0.0.1:0".parse().unwrap());
     config.tls = Some(TlsFiles {
         cert,
         key: dir.join("missing.pem"),

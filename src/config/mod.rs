@@ -9,6 +9,7 @@ mod http;
 mod limits;
 mod logging;
 mod orchestrator;
+mod rtmp;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use self::http::HttpSection;
 pub use self::limits::{LimitsSection, WorkersSection};
 pub use self::logging::{LogFormat, LoggingSection};
 pub use self::orchestrator::{OrchestratorSection, OrchestratorServerSection, StoreKind};
+pub use self::rtmp::RtmpSection;
 pub use self::webrtc::{InterfaceEntry, WebRtcSection};
 pub use self::whip::WhipSection;
 use crate::node::NodeConfig;
@@ -39,6 +41,8 @@ pub struct Config {
     pub http: HttpSection,
     /// `[ftl]`
     pub ftl: FtlSection,
+    /// `[rtmp]`
+    pub rtmp: RtmpSection,
     /// `[webrtc]`
     pub webrtc: WebRtcSection,
     /// `[workers]`
@@ -98,6 +102,8 @@ impl Config {
             .orchestrator
             .cluster_config(self.limits.max_viewers_total)?;
         let relay_grace = self.orchestrator.relay_grace()?;
+        let tls = self.http.tls_files()?;
+        let rtmp = self.rtmp.settings(tls.as_ref())?;
         let mut node = NodeConfig {
             cluster,
             http: self.http.address,
@@ -106,7 +112,8 @@ impl Config {
             service: self.service.clone(),
             max_body_bytes: self.http.max_body_bytes,
             http_header_timeout: Duration::from_millis(self.http.header_timeout_ms),
-            tls: self.http.tls_files()?,
+            tls,
+            rtmp,
             ..NodeConfig::default()
         };
         self.ftl.apply(&mut node.ftl_control, &mut node.engine);

@@ -3,6 +3,6 @@
 //! that publishes a browser's camera.
 
 pub mod ftl;
-pub mod rtmp;
 pub mod publish_page;
+pub mod rtmp;
 pub mod whip;

@@ -15,6 +15,7 @@ pub mod chromium;
 pub mod clients;
 pub mod clip_pacer;
 pub mod cluster;
+pub mod ffmpeg;
 pub mod http;
 pub mod media;
 pub mod witness;
@@ -70,6 +71,7 @@ pub fn start_node_with(workers: usize, adjust: impl FnOnce(&mut NodeConfig)) -> 
     config.engine.ftl_media_bind = localhost;
     config.engine.ftl_media_ports = 0..=0;
     config.engine.ftl_media_timeout = Duration::from_secs(3);
+    config.rtmp.address = Some((localhost, 0).into());
     adjust(&mut config);
     Node::start(config).expect("node starts")
 }

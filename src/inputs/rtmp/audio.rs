@@ -1,0 +1,167 @@
+//! AudioIngest: an RTMP stream's audio on a thread of its own, so that
+//! neither the control runtime nor a worker ever decodes. AAC is decoded
+//! and encoded as 20 ms Opus frames (`AacToOpus`); Opus sent over Enhanced
+//! RTMP is forwarded as it is. The connection hands tags over a bounded
+//! queue and never waits for the thread: when it is full the tag is
+//! dropped and counted.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+
+use engine::{PushedTrack, RtpFields};
+use rtmp::AudioTag;
+
+use super::aac_to_opus::{AacToOpus, OpusFrame};
+
+/// Audio tags waiting for the thread: about five seconds of AAC.
+const QUEUE: usize = 256;
+
+/// Ticks of the 48 kHz Opus clock per millisecond.
+const TICKS_PER_MS: u32 = 48;
+
+/// The audio side of one RTMP stream.
+pub(super) struct AudioIngest {
+    queue: Option<SyncSender<(u32, AudioTag)>>,
+    thread: Option<JoinHandle<()>>,
+    dropped: u64,
+    channel: String,
+}
+
+impl AudioIngest {
+    /// Starts the audio thread of `channel`'s stream, writing `track`.
+    pub fn start(track: PushedTrack, channel: String) -> std::io::Result<Self> {
+        let (queue, tags) = sync_channel(QUEUE);
+        let name = channel.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("rtmp-audio-{channel}"))
+            .spawn(move || AudioThread::new(track, name).run(&tags))?;
+        Ok(Self {
+            queue: Some(queue),
+            thread: Some(thread),
+            dropped: 0,
+            channel,
+        })
+    }
+
+    /// Hands one audio tag stamped `timestamp` (ms) to the thread.
+    pub fn on_tag(&mut self, timestamp: u32, tag: AudioTag) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        match queue.try_send((timestamp, tag)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    tracing::warn!(channel = %self.channel, dropped = self.dropped, "RTMP: audio transcoding falls behind; audio dropped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => self.queue = None,
+        }
+    }
+}
+
+impl Drop for AudioIngest {
+    fn drop(&mut self) {
+        // The thread ends when its queue closes; it holds no lock and
+        // finishes the frame it is on.
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What the stream's audio is, once its sequence header came.
+enum Codec {
+    Aac(Box<AacToOpus>),
+    Opus,
+}
+
+/// The thread's state.
+struct AudioThread {
+    track: PushedTrack,
+    codec: Option<Codec>,
+    frames: Vec<OpusFrame>,
+    sequence: u16,
+    failures: u64,
+    channel: String,
+}
+
+impl AudioThread {
+    fn new(track: PushedTrack, channel: String) -> Self {
+        Self {
+            track,
+            codec: None,
+            frames: Vec::new(),
+            sequence: 0,
+            failures: 0,
+            channel,
+        }
+    }
+
+    fn run(mut self, tags: &Receiver<(u32, AudioTag)>) {
+        while let Ok((timestamp, tag)) = tags.recv() {
+            if self.track.is_ended() {
+                return;
+            }
+            self.on_tag(timestamp, tag);
+        }
+    }
+
+    fn on_tag(&mut self, timestamp: u32, tag: AudioTag) {
+        match tag {
+            AudioTag::AacConfig(config) => match AacToOpus::new(&config) {
+                Ok(transcoder) => {
+                    tracing::info!(channel = %self.channel, rate = transcoder.input_rate(), channels = transcoder.channels(), "RTMP: AAC audio, transcoded to Opus");
+                    self.codec = Some(Codec::Aac(Box::new(transcoder)));
+                }
+                Err(error) => {
+                    tracing::warn!(channel = %self.channel, %error, "RTMP: this AAC cannot be transcoded; the stream goes on without audio");
+                    self.codec = None;
+                }
+            },
+            AudioTag::AacFrame(frame) => {
+                let Some(Codec::Aac(transcoder)) = &mut self.codec else {
+                    return;
+                };
+                if let Err(error) = transcoder.push(&frame, timestamp, &mut self.frames) {
+                    self.failures += 1;
+                    if self.failures.is_power_of_two() {
+                        tracing::warn!(channel = %self.channel, %error, failures = self.failures, "RTMP: an AAC frame did not decode");
+                    }
+                }
+                let frames = std::mem::take(&mut self.frames);
+                for frame in &frames {
+                    self.publish(frame.timestamp, &frame.data);
+                }
+                // The buffer is kept for the next frame.
+                self.frames = frames;
+                self.frames.clear();
+                self.track.wake_followers();
+            }
+            AudioTag::OpusConfig(_) => {
+                tracing::info!(channel = %self.channel, "RTMP: Opus audio, forwarded as it is");
+                self.codec = Some(Codec::Opus);
+            }
+            // Opus needs no sequence header to be forwarded.
+            AudioTag::OpusFrame(packet) => {
+                if !matches!(self.codec, Some(Codec::Aac(_))) {
+                    self.publish(timestamp.wrapping_mul(TICKS_PER_MS), &packet);
+                    self.track.wake_followers();
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, timestamp: u32, packet: &[u8]) {
+        let rtp = RtpFields {
+            sequence: self.sequence,
+            timestamp,
+            marker: false,
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        self.track.publish(rtp, Arc::from(packet));
+    }
+}

@@ -1,0 +1,112 @@
+//! VideoIngest: an RTMP stream's FLV video tags into its video ring. The
+//! AVC sequence header gives the NAL length size and the SPS/PPS; each
+//! access unit's AVCC NAL units become RTP payloads (single NAL or FU-A,
+//! SPS and PPS in-band before every IDR), stamped with the presentation
+//! time (FLV timestamp plus composition offset, at 90 kHz).
+//!
+//! B-frames are forwarded, not refused: OBS's x264 and NVENC presets and
+//! FFmpeg's libx264 send them by default, so refusing them would refuse
+//! most streamers. RTP carries them as RFC 6184 says: in decode order,
+//! each stamped with its presentation time, which browsers decode and
+//! show in order; they cost a frame or two of latency, which the log says once.
+
+use std::sync::Arc;
+
+use codec::h264::avcc::nal_units;
+use codec::h264::packetizer::{Packetizer, ParameterSets};
+use engine::{PushedTrack, RtpFields};
+use rtmp::VideoTag;
+
+use super::MAX_RTP_PAYLOAD;
+
+/// Ticks of the 90 kHz video clock per millisecond.
+const TICKS_PER_MS: i64 = 90;
+
+/// Why a video tag was not forwarded.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum VideoError {
+    /// A frame came before the sequence header that says how to split it.
+    #[error("an H.264 frame before the AVC sequence header")]
+    FrameBeforeConfig,
+    /// The AVCC data did not split into NAL units.
+    #[error("malformed AVCC access unit: {0}")]
+    Avcc(#[from] codec::h264::avcc::AvccError),
+}
+
+/// The video side of one RTMP stream.
+pub(super) struct VideoIngest {
+    track: PushedTrack,
+    packetizer: Packetizer,
+    parameter_sets: ParameterSets,
+    nal_length_size: Option<u8>,
+    sequence: u16,
+    /// Whether the stream was seen to carry B-frames (logged once).
+    reordered: bool,
+    channel: String,
+}
+
+impl VideoIngest {
+    /// The video side of `channel`'s stream, writing `track`.
+    pub fn new(track: PushedTrack, channel: String) -> Self {
+        Self {
+            track,
+            packetizer: Packetizer::new(MAX_RTP_PAYLOAD),
+            parameter_sets: ParameterSets::default(),
+            nal_length_size: None,
+            sequence: 0,
+            reordered: false,
+            channel,
+        }
+    }
+
+    /// Whether the stream was ended from elsewhere (taken over).
+    pub fn is_ended(&self) -> bool {
+        self.track.is_ended()
+    }
+
+    /// Forwards one video tag stamped `timestamp` (ms).
+    pub fn on_tag(&mut self, timestamp: u32, tag: VideoTag) -> Result<(), VideoError> {
+        match tag {
+            VideoTag::AvcConfig(config) => {
+                self.nal_length_size = Some(config.nal_length_size);
+                self.parameter_sets = ParameterSets {
+                    sps: config.sps.iter().map(|sps| sps.to_vec()).collect(),
+                    pps: config.pps.iter().map(|pps| pps.to_vec()).collect(),
+                };
+                Ok(())
+            }
+            VideoTag::AvcFrame {
+                composition_time,
+                data,
+                ..
+            } => {
+                let length_size = self.nal_length_size.ok_or(VideoError::FrameBeforeConfig)?;
+                if composition_time != 0 && !self.reordered {
+                    self.reordered = true;
+                    tracing::info!(channel = %self.channel, "RTMP: the stream has B-frames; forwarded with their presentation times (set B-frames to 0 in the encoder for the lowest latency)");
+                }
+                // Checked whole before any of it is sent: a bad unit sends nothing.
+                let mut units = Vec::new();
+                for unit in nal_units(&data, length_size) {
+                    units.push(unit?);
+                }
+                let presentation = i64::from(timestamp) + i64::from(composition_time);
+                let rtp_timestamp = (presentation * TICKS_PER_MS) as u32;
+                let (track, sequence) = (&mut self.track, &mut self.sequence);
+                self.packetizer
+                    .packetize(units, &self.parameter_sets, |payload, marker| {
+                        let rtp = RtpFields {
+                            sequence: *sequence,
+                            timestamp: rtp_timestamp,
+                            marker,
+                        };
+                        *sequence = sequence.wrapping_add(1);
+                        track.publish(rtp, Arc::from(payload));
+                    });
+                self.track.wake_followers();
+                Ok(())
+            }
+            VideoTag::EndOfSequence => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! RTMP in, WHEP out, with a real RTMP client no one here wrote: Debian's
+//! FFmpeg publishes the shipped H.264 clip (copied as it is) with a 440 Hz
+//! tone as AAC; str0m viewers get the clip's NAL units byte for byte and
+//! Opus that decodes to the tone. A wrong key is refused; a second
+//! publisher of the channel takes it over.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use codec::h264::depacketizer::Depacketizer;
+use common::clients::{self, RecordingViewer};
+use common::ffmpeg::{FfmpegPublisher, clip_path, rtmp_url};
+use common::http;
+
+/// NAL unit types left out of the byte-for-byte comparison: parameter sets
+/// (checked on their own), SEI and access unit delimiters (FFmpeg may add
+/// or drop those between containers).
+const NOT_COMPARED: [u8; 4] = [6, 7, 8, 9];
+
+/// The clip's NAL units, in order, without start codes.
+fn clip_nal_units() -> Vec<Vec<u8>> {
+    let stream = std::fs::read(clip_path()).unwrap();
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= stream.len() {
+        if stream[i..i + 3] == [0, 0, 1] {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut units = Vec::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let mut end = starts.get(n + 1).map_or(stream.len(), |next| next - 3);
+        // A four-byte start code leaves a zero byte before the next three.
+        while end > start && stream[end - 1] == 0 {
+            end -= 1;
+        }
+        units.push(stream[start..end].to_vec());
+    }
+    units
+}
+
+/// The NAL units a viewer received, rebuilt from its video payloads in
+/// sequence order.
+fn received_nal_units(viewer: &RecordingViewer) -> Vec<Vec<u8>> {
+    let mut video: Vec<_> = viewer.video().into_iter().collect();
+    video.sort_by_key(|r| r.sequence);
+    video.dedup_by_key(|r| r.sequence);
+    let mut depacketizer = Depacketizer::default();
+    let mut units = Vec::new();
+    for packet in video {
+        depacketizer
+            .push(packet.sequence as u16, &packet.payload, |unit| {
+                units.push(unit.to_vec())
+            })
+            .unwrap_or_else(|e| panic!("packet {}: {e}", packet.sequence));
+    }
+    units
+}
+
+fn nal_type(unit: &[u8]) -> u8 {
+    unit[0] & 0x1f
+}
+
+/// Joins `channel` over WHEP and runs the viewer until `done` or `budget`.
+fn watch(
+    node: &waveguide::Node,
+    channel: &str,
+    budget: Duration,
+    done: impl FnMut(&RecordingViewer) -> bool,
+) -> RecordingViewer {
+    let (mut viewer, offer) = clients::viewer();
+    let response = http::whep_offer(node.http_addr(), channel, &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body).unwrap();
+    viewer.run(budget, done);
+    viewer
+}
+
+fn wait_for_stream(node: &waveguide::Node) {
+    common::wait_until_watchable(node, "123", || {
+        std::thread::sleep(Duration::from_millis(50))
+    });
+}
+
+#[test]
+fn ffmpeg_publishes_over_rtmp_and_viewers_get_the_clip_byte_for_byte_and_opus_audio() {
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let _ffmpeg = FfmpegPublisher::start(&rtmp_url(&node, &key), 30, 44_100, 2);
+    wait_for_stream(&node);
+    let status = http::request(node.http_addr(), "GET", "/api/streams/123", &[], b"");
+    assert_eq!(status.status, 200, "{}", status.body);
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    assert_eq!(status["ingest"], "rtmp", "{status}");
+    assert_eq!(status["video"]["width"], 320, "{status}");
+
+    // About five seconds: more than one lap of the three-second clip.
+    let viewer = watch(&node, "123", Duration::from_secs(20), |v| {
+        v.audio().len() >= 200 && v.video().len() >= 500
+    });
+
+    let clip = clip_nal_units();
+    let received = received_nal_units(&viewer);
+    assert!(received.len() > 250, "{} NAL units", received.len());
+    // Instant start: the first thing a viewer gets is a keyframe's SPS.
+    assert_eq!(nal_type(&received[0]), 7, "the viewer starts at a keyframe");
+    let (sps, pps) = (
+        clip.iter().find(|u| nal_type(u) == 7).unwrap(),
+        clip.iter().find(|u| nal_type(u) == 8).unwrap(),
+    );
+    for (n, unit) in received.iter().enumerate() {
+        if nal_type(unit) == 5 && n > 0 && nal_type(&received[n - 1]) != 5 {
+            let before: Vec<u8> = received[..n]
+                .iter()
+                .rev()
+                .map(|u| nal_type(u))
+                .filter(|t| *t != 6)
+                .take(2)
+                .collect();
+            assert_eq!(before, [8, 7], "IDR slice {n} has SPS and PPS before it");
+        }
+        match nal_type(unit) {
+            7 => assert_eq!(unit, sps, "SPS {n}"),
+            8 => assert_eq!(unit, pps, "PPS {n}"),
+            _ => {}
+        }
+    }
+    let compared = |units: &[Vec<u8>]| -> Vec<Vec<u8>> {
+        units
+            .iter()
+            .filter(|u| !NOT_COMPARED.contains(&nal_type(u)))
+            .cloned()
+            .collect()
+    };
+    let (clip, received) = (compared(&clip), compared(&received));
+    let first = clip
+        .iter()
+        .position(|u| *u == received[0])
+        .expect("the first slice received is one of the clip's");
+    for (k, unit) in received.iter().enumerate() {
+        assert!(
+            *unit == clip[(first + k) % clip.len()],
+            "slice {k} differs from the clip's slice {}",
+            (first + k) % clip.len()
+        );
+    }
+
+    // Audio: Opus, contiguous 20 ms frames, decoding to the 440 Hz tone.
+    let mut audio: Vec<_> = viewer.audio().into_iter().collect();
+    audio.sort_by_key(|r| r.sequence);
+    for pair in audio.windows(2) {
+        assert_eq!(
+            pair[1].timestamp.wrapping_sub(pair[0].timestamp),
+            960,
+            "audio frames are contiguous 20 ms"
+        );
+    }
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+    let mut pcm: Vec<i16> = Vec::new();
+    let mut frame = vec![0i16; 5760 * 2];
+    for packet in &audio {
+        let samples = decoder.decode(&packet.payload, &mut frame, false).unwrap();
+        assert_eq!(samples, 960, "a 20 ms frame");
+        pcm.extend(frame[..samples * 2].iter().step_by(2));
+    }
+    // Skip the codecs' start-up, then count zero crossings over 2 s.
+    let tone = &pcm[9600..9600 + 96_000];
+    let loud = tone.iter().filter(|s| s.unsigned_abs() > 1000).count();
+    assert!(loud > tone.len() / 4, "the tone is audible");
+    let crossings = tone.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    assert!(
+        (1720..=1800).contains(&crossings),
+        "440 Hz has 1760 zero crossings in 2 s; the audio has {crossings}"
+    );
+    node.stop();
+}
+
+#[test]
+fn an_ffmpeg_publish_with_a_wrong_key_fails() {
+    let node = common::start_node(1);
+    let mut ffmpeg = FfmpegPublisher::start(&rtmp_url(&node, "123-not-the-key"), 10, 48_000, 1);
+    let (status, stderr) = ffmpeg
+        .wait_exit(Duration::from_secs(10))
+        .expect("ffmpeg gives up on a refused publish");
+    assert!(!status.success(), "ffmpeg exits with an error: {stderr}");
+    assert!(node.engine().stream("123").is_none());
+    node.stop();
+}
+
+#[test]
+fn a_second_rtmp_publisher_of_a_channel_takes_it_over() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let mut first = FfmpegPublisher::start(&rtmp_url(&node, &key), 30, 48_000, 1);
+    wait_for_stream(&node);
+    let old = node.engine().stream("123").unwrap().id();
+
+    let _second = FfmpegPublisher::start(&rtmp_url(&node, &key), 30, 48_000, 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.engine().stream("123").is_none_or(|s| s.id() == old) {
+        assert!(
+            Instant::now() < deadline,
+            "the second publisher never took over"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, stderr) = first
+        .wait_exit(Duration::from_secs(10))
+        .expect("the first publisher is disconnected");
+    assert!(!status.success(), "{stderr}");
+    // The new stream plays.
+    let viewer = watch(&node, "123", Duration::from_secs(10), |v| {
+        v.video().len() >= 30
+    });
+    assert!(viewer.video().len() >= 30);
+    node.stop();
+}
