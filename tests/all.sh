@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every check CI runs, on any Debian 12 machine with Rust: formatting, lints
 # and every test in the workspace. It first installs what the tests need and
-# the machine lacks: rustfmt and clippy (through rustup), Debian's chromium
-# (the browser tests) and redis-server (the cluster tests), with apt-get,
-# as root or through sudo.
+# the machine lacks: rustfmt and clippy (through rustup), and with apt-get,
+# as root or through sudo, Debian's libopus-dev and pkg-config (the build:
+# RTMP's AAC is encoded to Opus with libopus), ffmpeg (the RTMP publisher
+# and media reader of the tests), chromium (the browser tests) and
+# redis-server (the cluster tests).
 #
 #   bash tests/all.sh
 set -euo pipefail
@@ -18,6 +20,9 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 
 packages=()
+dpkg -s libopus-dev >/dev/null 2>&1 || packages+=(libopus-dev)
+command -v pkg-config >/dev/null 2>&1 || packages+=(pkg-config)
+command -v ffmpeg >/dev/null 2>&1 || packages+=(ffmpeg)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 if [ ${#packages[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
-//! A real Chromium (Debian's `chromium`) plays an FTL-published stream from
-//! the player page over WHEP: frames decode and the picture has the clip's
-//! size. This is what proves browsers interoperate, not our own str0m peers.
+//! A real Chromium (Debian's `chromium`) plays an FTL-published stream and
+//! an RTMP-published one (FFmpeg, AAC transcoded to Opus) from the player
+//! page over WHEP: frames decode, the picture has the clip's size, the
+//! audio decodes. This is what proves browsers interoperate, not our own str0m peers.
 
 #![allow(
     clippy::unwrap_used,
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::chromium::{CHROMIUM, Chromium};
 use common::clients::{self, FtlPublisher};
+use common::ffmpeg::{FfmpegPublisher, rtmp_url};
 use common::media::{h264_clip, opus_packets};
 
 /// Streams the clip and the Opus file in a loop, in real time, until stopped.
@@ -114,16 +116,69 @@ fn chromium_plays_an_ftl_stream_from_the_player_page() {
 /// `getStats()` of the page's connection: the video inbound or outbound
 /// counter named `field`, or -1.
 fn video_stat(browser: &mut Chromium, direction: &str, field: &str) -> i64 {
+    media_stat(browser, direction, "video", field) as i64
+}
+
+/// `getStats()` of the page's connection: the `kind` inbound or outbound
+/// value named `field`, or -1.
+fn media_stat(browser: &mut Chromium, direction: &str, kind: &str, field: &str) -> f64 {
     let script = format!(
         r#"(async () => {{
             if (!window.waveguide) return -1;
             const stats = await window.waveguide.pc.getStats();
             let value = 0;
-            stats.forEach((r) => {{ if (r.type === "{direction}" && r.kind === "video") value = r.{field} || 0; }});
+            stats.forEach((r) => {{ if (r.type === "{direction}" && r.kind === "{kind}") value = r.{field} || 0; }});
             return value;
         }})()"#
     );
-    browser.evaluate(&script).as_i64().unwrap_or(-1)
+    browser.evaluate(&script).as_f64().unwrap_or(-1.0)
+}
+
+#[test]
+fn chromium_plays_an_rtmp_stream_with_its_transcoded_audio() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium package"
+    );
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("123").unwrap();
+    let _ffmpeg = FfmpegPublisher::start(&rtmp_url(&node, &key), 40, 44_100, 2);
+    common::wait_until_watchable(&node, "123", || {
+        std::thread::sleep(Duration::from_millis(50))
+    });
+    let mut player = Chromium::open(&format!("http://{}/stream/123", node.http_addr()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut frames = 0;
+    while frames < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        frames = video_stat(&mut player, "inbound-rtp", "framesDecoded");
+    }
+    assert!(frames >= 60, "Chromium decoded {frames} frames");
+    let size = player.evaluate(r#"(() => { const v = document.getElementById("video"); return `${v.videoWidth}x${v.videoHeight}`; })()"#);
+    assert_eq!(size.as_str(), Some("320x240"));
+    // The AAC became Opus Chromium decodes: samples arrive, mostly real
+    // (not concealment), and the tone is loud once the player is unmuted
+    // (a muted element plays nothing, so nothing is measured).
+    player.evaluate(r#"(() => { const v = document.getElementById("video"); v.muted = false; v.play(); return true; })()"#);
+    std::thread::sleep(Duration::from_secs(2));
+    let received = media_stat(&mut player, "inbound-rtp", "audio", "totalSamplesReceived");
+    let concealed = media_stat(&mut player, "inbound-rtp", "audio", "concealedSamples");
+    let energy = media_stat(&mut player, "inbound-rtp", "audio", "totalAudioEnergy");
+    eprintln!(
+        "Chromium audio: {received} samples received, {concealed} concealed, energy {energy}"
+    );
+    assert!(
+        received > 48_000.0,
+        "over a second of audio: {received} samples"
+    );
+    assert!(
+        concealed < received / 4.0,
+        "{concealed} of {received} samples concealed"
+    );
+    // FFmpeg's sine has amplitude 1/8: 0.0078 of energy per second played.
+    assert!(energy > 0.005, "the tone is heard: energy {energy}");
+    drop(player);
+    node.stop();
 }
 
 #[test]
