@@ -225,3 +225,23 @@ fn a_second_rtmp_publisher_of_a_channel_takes_it_over() {
     assert!(viewer.video().len() >= 30);
     node.stop();
 }
+
+#[test]
+fn ffmpeg_publishes_over_rtmps_with_the_configured_certificate() {
+    let (_, tls, dir) = common::self_signed("127.0.0.1", "rtmps");
+    let node = common::start_node_with(1, |config| {
+        config.rtmp.tls = Some(("127.0.0.1:0".parse().unwrap(), tls));
+    });
+    let key = node.service().example_stream_key("123").unwrap();
+    let url = format!("rtmps://{}/live/{key}", node.rtmps_addr().unwrap());
+    let _ffmpeg = FfmpegPublisher::start(&url, 30, 48_000, 1);
+    wait_for_stream(&node);
+    let viewer = watch(&node, "123", Duration::from_secs(10), |v| {
+        v.video().len() >= 60 && v.audio().len() >= 50
+    });
+    assert!(viewer.video().len() >= 60 && viewer.audio().len() >= 50);
+    // Plain RTMP stays on beside it.
+    assert!(node.rtmp_addr().is_some());
+    node.stop();
+    std::fs::remove_dir_all(dir).unwrap();
+}
