@@ -15,6 +15,39 @@ fn an_empty_file_is_the_defaults() {
     assert_eq!(node.engine.webrtc_port_base, 8200);
     assert_eq!(node.engine.ftl_media_ports, 9000..=9999);
     assert!(!node.whip_takeover);
+    assert_eq!(node.rtmp.address.map(|a| a.port()), Some(1935));
+    assert!(node.rtmp.tls.is_none() && node.rtmp.takeover);
+}
+
+#[test]
+fn rtmp_values_and_its_certificate_reach_the_node_config() {
+    let config = Config::parse(
+        "[http]\ntls_cert = \"/etc/w/cert.pem\"\ntls_key = \"/etc/w/key.pem\"\n\
+         [rtmp]\nenabled = false\ntls_address = \"0.0.0.0:443\"\ntakeover = false\nmax_connections = 5\nidle_timeout_ms = 3000\n",
+    )
+    .unwrap();
+    let node = config.node_config().unwrap();
+    assert_eq!(node.rtmp.address, None, "plain RTMP off");
+    let (address, files) = node.rtmp.tls.unwrap();
+    assert_eq!(address.port(), 443);
+    assert_eq!(
+        files.cert,
+        std::path::PathBuf::from("/etc/w/cert.pem"),
+        "the HTTPS certificate by default"
+    );
+    assert!(!node.rtmp.takeover);
+    assert_eq!(node.rtmp.max_connections, 5);
+    assert_eq!(node.rtmp.idle_timeout, Duration::from_secs(3));
+    let own = Config::parse(
+        "[rtmp]\ntls_address = \"0.0.0.0:443\"\ntls_cert = \"/r/c.pem\"\ntls_key = \"/r/k.pem\"\n",
+    )
+    .unwrap()
+    .node_config()
+    .unwrap();
+    assert_eq!(
+        own.rtmp.tls.unwrap().1.key,
+        std::path::PathBuf::from("/r/k.pem")
+    );
 }
 
 #[test]
@@ -179,6 +212,16 @@ fn out_of_range_values_name_the_key() {
         (
             "[limits]\nmax_peers_per_worker = 0\n",
             "limits.max_peers_per_worker",
+        ),
+        (
+            "[rtmp]\ntls_address = \"0.0.0.0:443\"\n",
+            "rtmp.tls_address",
+        ),
+        ("[rtmp]\nmax_connections = 0\n", "rtmp.max_connections"),
+        ("[rtmp]\nwrite_timeout_ms = 0\n", "rtmp.write_timeout_ms"),
+        (
+            "[rtmp]\ntls_address = \"0.0.0.0:443\"\ntls_cert = \"/c.pem\"\n",
+            "rtmp.tls_cert",
         ),
     ] {
         let error = Config::parse(text)
