@@ -12,12 +12,14 @@
 
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use codec::h264::depacketizer::Depacketizer;
 use common::clients::{self, RecordingViewer};
 use common::ffmpeg::{FfmpegPublisher, clip_path, rtmp_url};
 use common::http;
+use waveguide_load::negotiation::OfferedVideo;
 
 /// NAL unit types left out of the byte-for-byte comparison: parameter sets
 /// (checked on their own), SEI and access unit delimiters (FFmpeg may add
@@ -244,4 +246,42 @@ fn ffmpeg_publishes_over_rtmps_with_the_configured_certificate() {
     assert!(node.rtmp_addr().is_some());
     node.stop();
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_stream_with_b_frames_is_refused_and_one_without_plays() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    // The same encoder without B-frames streams on.
+    let mut plain = FfmpegPublisher::start_encoded(&rtmp_url(&node, &key), 30, 0);
+    wait_for_stream(&node);
+    let (mut viewer, offer) =
+        RecordingViewer::offer(OfferedVideo::AnyProfile, IpAddr::V4(Ipv4Addr::LOCALHOST)).unwrap();
+    let response = http::whep_offer(node.http_addr(), "123", &offer);
+    assert_eq!(response.status, 201, "{}", response.body);
+    viewer.accept_answer(&response.body).unwrap();
+    viewer.run(Duration::from_secs(10), |v| v.video().len() >= 60);
+    assert!(viewer.video().len() >= 60);
+    assert!(
+        plain.wait_exit(Duration::from_millis(500)).is_none(),
+        "still streaming"
+    );
+    drop(plain);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while node.engine().stream("123").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the stream ends with its publisher"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // With two B-frames, it is disconnected at the first reordered frame.
+    let mut reordered = FfmpegPublisher::start_encoded(&rtmp_url(&node, &key), 30, 2);
+    let (status, stderr) = reordered
+        .wait_exit(Duration::from_secs(15))
+        .expect("ffmpeg is disconnected at the first B-frame");
+    assert!(!status.success(), "{stderr}");
+    assert!(node.engine().stream("123").is_none());
+    node.stop();
 }

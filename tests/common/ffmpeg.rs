@@ -71,6 +71,40 @@ impl FfmpegPublisher {
         Self { child }
     }
 
+    /// Publishes FFmpeg's test picture (320x240, 30 fps) encoded by libx264
+    /// (main profile) with `b_frames` B-frames between references (OBS's
+    /// x264 default sends some), and a 440 Hz sine as AAC, to `url` for
+    /// `seconds`.
+    pub fn start_encoded(url: &str, seconds: u32, b_frames: u32) -> Self {
+        let child = Command::new(FFMPEG)
+            .args(["-hide_banner", "-nostdin", "-loglevel", "warning"])
+            .args(["-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30"])
+            .args([
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:sample_rate=48000",
+            ])
+            .args(["-t", &seconds.to_string()])
+            .args([
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                "-profile:v",
+                "main",
+            ])
+            .args(["-bf", &b_frames.to_string(), "-g", "30"])
+            .args(["-c:a", "aac", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{FFMPEG}: {e} (tests/all.sh installs Debian's ffmpeg)"));
+        Self { child }
+    }
+
     /// Waits up to `budget` for ffmpeg to exit: its status and what it
     /// printed, or `None` if it is still running.
     pub fn wait_exit(&mut self, budget: Duration) -> Option<(ExitStatus, String)> {

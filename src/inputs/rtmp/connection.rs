@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::RtmpSettings;
 use super::audio::AudioIngest;
 use super::publish::{LiveStream, open_stream, stream_key, vendor};
-use super::video::VideoIngest;
+use super::video::{VideoError, VideoIngest};
 use crate::control::state::Control;
 
 /// How often a publishing connection looks whether its stream was taken over.
@@ -166,10 +166,16 @@ impl Connection {
             }
             SessionEvent::Publish { stream_name } => self.publish(session, &stream_name).await?,
             SessionEvent::Video { timestamp, tag } => {
-                if let Some(publishing) = &mut self.publishing
-                    && let Err(error) = publishing.video.on_tag(timestamp, tag)
-                {
-                    tracing::debug!(%peer, %error, "RTMP: video tag dropped");
+                if let Some(publishing) = &mut self.publishing {
+                    match publishing.video.on_tag(timestamp, tag) {
+                        Ok(()) => {}
+                        Err(error @ VideoError::BFrames) => {
+                            tracing::warn!(%peer, %error, "RTMP: stream refused");
+                            session.end_publish(&error.to_string());
+                            return Err(Close::Refused);
+                        }
+                        Err(error) => tracing::debug!(%peer, %error, "RTMP: video tag dropped"),
+                    }
                 }
             }
             SessionEvent::Audio { timestamp, tag } => {
@@ -226,7 +232,7 @@ impl Connection {
         self.control
             .stream_started(stream_id, &channel, "rtmp", vendor);
         self.publishing = Some(Publishing {
-            video: VideoIngest::new(stream.video, channel),
+            video: VideoIngest::new(stream.video),
             audio,
             _live: LiveStream {
                 lease: stream.lease,

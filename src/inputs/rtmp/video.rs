@@ -4,11 +4,13 @@
 //! SPS and PPS in-band before every IDR), stamped with the presentation
 //! time (FLV timestamp plus composition offset, at 90 kHz).
 //!
-//! B-frames are forwarded, not refused: OBS's x264 and NVENC presets and
-//! FFmpeg's libx264 send them by default, so refusing them would refuse
-//! most streamers. RTP carries them as RFC 6184 says: in decode order,
-//! each stamped with its presentation time, which browsers decode and
-//! show in order; they cost a frame or two of latency, which the log says once.
+//! B-frames are refused, not forwarded: RTP could carry them (decode order,
+//! presentation timestamps), but browsers' WebRTC stacks do not reorder
+//! frames: Chromium, given the stream of an x264 encoder with two B-frames,
+//! decoded 44 frames in 20 s and dropped the rest, asking for keyframe
+//! after keyframe. A stream whose presentation times go backwards (a
+//! reordered frame; a constant composition offset is fine) ends with an
+//! error status that tells the streamer to set B-frames to 0.
 
 use std::sync::Arc;
 
@@ -31,6 +33,11 @@ pub(super) enum VideoError {
     /// The AVCC data did not split into NAL units.
     #[error("malformed AVCC access unit: {0}")]
     Avcc(#[from] codec::h264::avcc::AvccError),
+    /// A frame is presented before one decoded earlier: B-frames.
+    #[error(
+        "B-frames are not supported (WebRTC players cannot reorder frames): set B-frames to 0 in the encoder"
+    )]
+    BFrames,
 }
 
 /// The video side of one RTMP stream.
@@ -40,22 +47,20 @@ pub(super) struct VideoIngest {
     parameter_sets: ParameterSets,
     nal_length_size: Option<u8>,
     sequence: u16,
-    /// Whether the stream was seen to carry B-frames (logged once).
-    reordered: bool,
-    channel: String,
+    /// The latest presentation time sent, in ms.
+    last_presentation: Option<i64>,
 }
 
 impl VideoIngest {
-    /// The video side of `channel`'s stream, writing `track`.
-    pub fn new(track: PushedTrack, channel: String) -> Self {
+    /// The video side of a stream, writing `track`.
+    pub fn new(track: PushedTrack) -> Self {
         Self {
             track,
             packetizer: Packetizer::new(MAX_RTP_PAYLOAD),
             parameter_sets: ParameterSets::default(),
             nal_length_size: None,
             sequence: 0,
-            reordered: false,
-            channel,
+            last_presentation: None,
         }
     }
 
@@ -81,16 +86,19 @@ impl VideoIngest {
                 ..
             } => {
                 let length_size = self.nal_length_size.ok_or(VideoError::FrameBeforeConfig)?;
-                if composition_time != 0 && !self.reordered {
-                    self.reordered = true;
-                    tracing::info!(channel = %self.channel, "RTMP: the stream has B-frames; forwarded with their presentation times (set B-frames to 0 in the encoder for the lowest latency)");
+                let presentation = i64::from(timestamp) + i64::from(composition_time);
+                if self
+                    .last_presentation
+                    .is_some_and(|last| presentation < last)
+                {
+                    return Err(VideoError::BFrames);
                 }
+                self.last_presentation = Some(presentation);
                 // Checked whole before any of it is sent: a bad unit sends nothing.
                 let mut units = Vec::new();
                 for unit in nal_units(&data, length_size) {
                     units.push(unit?);
                 }
-                let presentation = i64::from(timestamp) + i64::from(composition_time);
                 let rtp_timestamp = (presentation * TICKS_PER_MS) as u32;
                 let (track, sequence) = (&mut self.track, &mut self.sequence);
                 self.packetizer
