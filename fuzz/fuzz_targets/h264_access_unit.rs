@@ -1,6 +1,3 @@
+//! One AVCC access unit through the RTP packetizer and depacketizer and back.
 #![no_main]
-//! Arbitrary AVCC access units through the RTP packetizer and back.
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| codec::fuzzing::h264_access_unit(data));
