@@ -15,6 +15,7 @@ pub mod publisher;
 pub mod recording_viewer;
 pub mod report;
 pub mod rtc_client;
+pub mod rtmp_publisher;
 pub mod run;
 pub mod send_log;
 pub mod signalling;
