@@ -95,10 +95,10 @@ impl VideoIngest {
                 }
                 self.last_presentation = Some(presentation);
                 // Checked whole before any of it is sent: a bad unit sends nothing.
-                let mut units = Vec::new();
-                for unit in nal_units(&data, length_size) {
-                    units.push(unit?);
+                if let Some(Err(error)) = nal_units(&data, length_size).find(Result::is_err) {
+                    return Err(error.into());
                 }
+                let units = nal_units(&data, length_size).map_while(Result::ok);
                 let rtp_timestamp = (presentation * TICKS_PER_MS) as u32;
                 let (track, sequence) = (&mut self.track, &mut self.sequence);
                 self.packetizer
