@@ -167,6 +167,9 @@ pub enum TagError {
     /// More Enhanced RTMP modifier extensions than the limit.
     #[error("more than {0} modifier extensions")]
     TooManyModifierExtensions(usize),
+    /// An AVC configuration record cut short.
+    #[error("AVC configuration record cut short")]
+    TruncatedAvcConfig,
     /// An AVC configuration record whose NAL length size is not 1, 2 or 4.
     #[error("NAL length size {0} is not 1, 2 or 4")]
     InvalidNalLengthSize(u8),

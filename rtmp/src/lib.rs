@@ -59,10 +59,11 @@
 //! What is built on the scuffle crates and what is not: scuffle-rtmp
 //! answers the handshake (simple and digest) and writes every reply
 //! (chunks, protocol control messages, command results); scuffle-flv reads
-//! the FLV tag headers and AVC configuration records. Where hostile input
+//! the FLV audio and video tag headers and bodies. Where hostile input
 //! reaches their arithmetic, allocation or recursion unchecked, it is read
-//! here instead: the chunk stream (`chunk_reader.rs`: scuffle's reader also
-//! mistimes type 3 chunks) and AMF0 (`amf0.rs`); each module says why.
+//! here instead, and each module says why: the chunk stream
+//! (`chunk_reader.rs`; scuffle's reader also mistimes type 3 chunks), AMF0
+//! (`amf0.rs`) and AVC configuration records (`avc_record.rs`).
 //!
 //! Limits, per session: chunk sizes `128..=65536`; messages up to 10 MiB,
 //! at most 4 in progress and 11 MiB buffered together; 100 chunk streams;
@@ -74,6 +75,7 @@
 
 mod amf0;
 mod audio;
+mod avc_record;
 mod chunk_reader;
 mod codec_name;
 mod command;

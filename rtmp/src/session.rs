@@ -100,7 +100,9 @@ impl ServerSession {
     /// Feeds bytes read from the socket; parses as far as they go, queueing
     /// events and bytes to send. On `Err` the session is dead: send what
     /// `take_output` still holds (a final error status, if any), then close.
-    /// Later calls return [`SessionError::Closed`].
+    /// Later calls return [`SessionError::Closed`]. Once the client has set a
+    /// Window Acknowledgement Size, each call that completes a window queues
+    /// one Acknowledgement counting every byte received so far.
     pub fn receive(&mut self, input: &[u8]) -> Result<(), SessionError> {
         if let Some(error) = self.failed.take() {
             return Err(error);

@@ -1,23 +1,21 @@
 //! FLV video tags (FLV 10.1 Annex E.4.3.1, Enhanced RTMP v2 "ExVideoTagHeader")
 //! read with scuffle-flv into [`VideoTag`]s: H.264 only, legacy or 'avc1'.
+//! Sequence headers' records are read by `avc_record.rs`.
 
 use std::io::Cursor;
 
 use bytes::Bytes;
 use scuffle_flv::error::FlvError;
 use scuffle_flv::video::body::VideoTagBody;
-use scuffle_flv::video::body::enhanced::{
-    ExVideoTagBody, VideoPacket, VideoPacketCodedFrames, VideoPacketSequenceStart,
-};
-use scuffle_flv::video::body::legacy::LegacyVideoTagBody;
+use scuffle_flv::video::body::enhanced::{ExVideoTagBody, VideoPacket, VideoPacketCodedFrames};
 use scuffle_flv::video::header::enhanced::{ExVideoTagHeaderContent, VideoFourCc, VideoPacketType};
 use scuffle_flv::video::header::legacy::{LegacyVideoTagHeader, LegacyVideoTagHeaderAvcPacket};
 use scuffle_flv::video::header::{VideoFrameType, VideoTagHeader, VideoTagHeaderData};
 
 use crate::codec_name::{four_cc_name, legacy_video_name};
 use crate::error::{SessionError, TagError};
-use crate::event::{AvcConfig, VideoTag};
-use crate::mod_ex;
+use crate::event::VideoTag;
+use crate::{avc_record, mod_ex};
 
 /// Reads one video message. `None` for what a publisher may send that we do
 /// not need: an empty message, a video command frame, Enhanced metadata.
@@ -37,21 +35,7 @@ pub fn parse(payload: &Bytes) -> Result<Option<VideoTag>, SessionError> {
             SessionError::UnsupportedVideoCodec(legacy_video_name(video_codec_id.0)),
         ),
         VideoTagHeaderData::Legacy(LegacyVideoTagHeader::AvcPacket(packet)) => match packet {
-            LegacyVideoTagHeaderAvcPacket::SequenceHeader => {
-                let record = rest(payload, &cursor);
-                match VideoTagBody::demux(&header, &mut cursor).map_err(malformed)? {
-                    VideoTagBody::Legacy(LegacyVideoTagBody::AvcVideoPacketSeqHdr(config)) => {
-                        avc_config(
-                            config.length_size_minus_one,
-                            &config.sps,
-                            &config.pps,
-                            &record,
-                        )
-                        .map(Some)
-                    }
-                    _ => Ok(None),
-                }
-            }
+            LegacyVideoTagHeaderAvcPacket::SequenceHeader => avc_config(&rest(payload, &cursor)),
             LegacyVideoTagHeaderAvcPacket::Nalu {
                 composition_time_offset,
             } => Ok(Some(VideoTag::AvcFrame {
@@ -73,11 +57,9 @@ pub fn parse(payload: &Bytes) -> Result<Option<VideoTag>, SessionError> {
                     // Colour metadata; scuffle-flv would read its AMF0 unbounded.
                     VideoPacketType::Metadata | VideoPacketType::Mpeg2TsSequenceStart => Ok(None),
                     VideoPacketType::SequenceEnd => Ok(Some(VideoTag::EndOfSequence)),
-                    VideoPacketType::SequenceStart
-                    | VideoPacketType::CodedFrames
-                    | VideoPacketType::CodedFramesX => {
-                        let record = rest(payload, &cursor);
-                        enhanced_avc(keyframe, &record, header, &mut cursor)
+                    VideoPacketType::SequenceStart => avc_config(&rest(payload, &cursor)),
+                    VideoPacketType::CodedFrames | VideoPacketType::CodedFramesX => {
+                        enhanced_frame(keyframe, header, &mut cursor)
                     }
                     other => Err(SessionError::MalformedVideoTag(
                         TagError::UnknownPacketType(other.0),
@@ -94,10 +76,9 @@ pub fn parse(payload: &Bytes) -> Result<Option<VideoTag>, SessionError> {
     }
 }
 
-/// An 'avc1' SequenceStart, CodedFrames or CodedFramesX body.
-fn enhanced_avc(
+/// An 'avc1' CodedFrames or CodedFramesX body.
+fn enhanced_frame(
     keyframe: bool,
-    record: &Bytes,
     header: VideoTagHeader,
     cursor: &mut Cursor<Bytes>,
 ) -> Result<Option<VideoTag>, SessionError> {
@@ -107,13 +88,6 @@ fn enhanced_avc(
         return Ok(None);
     };
     match packet {
-        VideoPacket::SequenceStart(VideoPacketSequenceStart::Avc(config)) => avc_config(
-            config.length_size_minus_one,
-            &config.sps,
-            &config.pps,
-            record,
-        )
-        .map(Some),
         VideoPacket::CodedFrames(VideoPacketCodedFrames::Avc {
             composition_time_offset,
             data,
@@ -131,28 +105,11 @@ fn enhanced_avc(
     }
 }
 
-/// The configuration the session hands on. Parameter sets and the record
-/// are copied: they are small and live as long as the stream, and would
-/// otherwise pin the buffer the message arrived in.
-fn avc_config(
-    length_size_minus_one: u8,
-    sps: &[Bytes],
-    pps: &[Bytes],
-    record: &[u8],
-) -> Result<VideoTag, SessionError> {
-    let nal_length_size = (length_size_minus_one & 0b11) + 1;
-    if nal_length_size == 3 {
-        return Err(SessionError::MalformedVideoTag(
-            TagError::InvalidNalLengthSize(3),
-        ));
-    }
-    let copy = |sets: &[Bytes]| sets.iter().map(|set| Bytes::copy_from_slice(set)).collect();
-    Ok(VideoTag::AvcConfig(AvcConfig {
-        nal_length_size,
-        sps: copy(sps),
-        pps: copy(pps),
-        record: Bytes::copy_from_slice(record),
-    }))
+/// An AVC sequence header's record.
+fn avc_config(record: &[u8]) -> Result<Option<VideoTag>, SessionError> {
+    avc_record::parse(record)
+        .map(|config| Some(VideoTag::AvcConfig(config)))
+        .map_err(SessionError::MalformedVideoTag)
 }
 
 /// The payload from the cursor's position on.

@@ -276,7 +276,7 @@ fn malformed_tags_are_precise_errors() {
     ));
     assert!(matches!(
         video(&[0x17, 0, 0, 0, 0, 1, 0x42]),
-        SessionError::MalformedVideoTag(TagError::Flv(_))
+        SessionError::MalformedVideoTag(TagError::TruncatedAvcConfig)
     ));
     let three_byte_lengths = [0x17, 0, 0, 0, 0, 1, 0x42, 0, 0x1e, 0xfe, 0xe0, 0];
     assert!(matches!(
@@ -317,6 +317,31 @@ fn malformed_tags_are_precise_errors() {
         audio(b"\x91mp"),
         SessionError::MalformedAudioTag(TagError::Flv(_))
     ));
+}
+
+#[test]
+fn a_high_profile_record_with_hostile_extension_bits_is_not_parsed() {
+    // scuffle-h264 would read these exp-Golomb bits (64 leading zeros, then
+    // 64 zeros) and underflow; the extension is not ours to read.
+    let mut tag = vec![0x17, 0, 0, 0, 0, 1, 100, 0, 0x1f, 0xff, 0xe0, 0];
+    tag.extend_from_slice(&[0xfd, 0xf8, 0xf8, 1, 0, 19, 0b1110_1100]);
+    tag.extend_from_slice(&[0; 8]);
+    tag.push(0x80);
+    tag.extend_from_slice(&[0; 9]);
+    let (mut session, _) = publishing_session();
+    let mut client = Client::after_handshake();
+    client.video(0, &tag);
+    let events = feed(&mut session, &client.take()).unwrap();
+    let [
+        rtmp::SessionEvent::Video {
+            tag: rtmp::VideoTag::AvcConfig(config),
+            ..
+        },
+    ] = &events[..]
+    else {
+        panic!("{events:?}");
+    };
+    assert_eq!(&config.record[..], &tag[5..]);
 }
 
 #[test]
