@@ -21,6 +21,7 @@ mod ftl_control;
 mod ftl_control_cases;
 mod ftl_media;
 mod http;
+mod rtmp;
 mod slow_loris;
 
 use std::time::Duration;
@@ -34,6 +35,9 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
     let node = common::start_node_with(2, |config| {
         config.http_header_timeout = Duration::from_secs(1);
         config.engine.ftl_media_timeout = Duration::from_secs(30);
+        config.rtmp.handshake_timeout = rtmp::HANDSHAKE_TIMEOUT;
+        config.rtmp.write_timeout = rtmp::WRITE_TIMEOUT;
+        config.rtmp.max_connections = rtmp::MAX_CONNECTIONS;
     });
     let witness = Witness::start(&node);
     let mut answers = Answers::default();
@@ -51,6 +55,8 @@ fn hostile_inputs_get_their_documented_answers_and_harm_no_other_stream() {
     slow_loris::check(node.http_addr(), &mut answers);
 
     drop(stream2);
+    // RTMP, ending with a publish of channel 2 now that its FTL stream is gone.
+    rtmp::check(&node, &mut answers);
     witness.finish();
     answers.assert_all();
 }
