@@ -20,6 +20,7 @@ use common::clients::{self, RecordingViewer};
 use common::ffmpeg::{FfmpegPublisher, clip_path, rtmp_url};
 use common::http;
 use waveguide_load::negotiation::OfferedVideo;
+use waveguide_load::rtmp_publisher::{RtmpPublisher, flv};
 
 /// NAL unit types left out of the byte-for-byte comparison: parameter sets
 /// (checked on their own), SEI and access unit delimiters (FFmpeg may add
@@ -283,5 +284,107 @@ fn a_stream_with_b_frames_is_refused_and_one_without_plays() {
         .expect("ffmpeg is disconnected at the first B-frame");
     assert!(!status.success(), "{stderr}");
     assert!(node.engine().stream("123").is_none());
+    node.stop();
+}
+
+/// Enhanced RTMP audio tag: the ExHeader sound format (9), `packet_type`
+/// (0 SequenceStart, 1 CodedFrames) and the 'Opus' FourCC.
+fn enhanced_opus(packet_type: u8, body: &[u8]) -> Vec<u8> {
+    let mut tag = vec![9 << 4 | packet_type];
+    tag.extend_from_slice(b"Opus");
+    tag.extend_from_slice(body);
+    tag
+}
+
+#[test]
+fn opus_over_enhanced_rtmp_is_forwarded_as_it_is() {
+    let node = common::start_node(1);
+    let key = node.service().example_stream_key("123").unwrap();
+    let mut publisher = RtmpPublisher::open(node.rtmp_addr().unwrap()).unwrap();
+    publisher.handshake().unwrap();
+    publisher
+        .connect("live", "rtmp://127.0.0.1/live", "waveguide-test/1.0")
+        .unwrap();
+    publisher.create_stream().unwrap();
+    publisher.publish(&key).unwrap();
+
+    // The clip's access units (two slices each, parameter sets with the IDR).
+    let clip = clip_nal_units();
+    let mut units: Vec<Vec<&[u8]>> = vec![Vec::new()];
+    for unit in &clip {
+        let last = units.last_mut().unwrap();
+        last.push(unit);
+        if last.iter().filter(|u| matches!(nal_type(u), 1 | 5)).count() == 2 {
+            units.push(Vec::new());
+        }
+    }
+    units.retain(|u| !u.is_empty());
+    let frames: Vec<Vec<u8>> = units
+        .iter()
+        .map(|unit| {
+            let keyframe = unit.iter().any(|u| nal_type(u) == 5);
+            flv::avc_frame(keyframe, 0, &flv::avcc(unit))
+        })
+        .collect();
+    let sps = clip.iter().find(|u| nal_type(u) == 7).unwrap();
+    let pps = clip.iter().find(|u| nal_type(u) == 8).unwrap();
+    let sequence_header = flv::avc_sequence_header(sps, pps);
+    let opus = common::media::opus_packets();
+    let streaming = std::thread::spawn(move || {
+        publisher.video_tag(0, &sequence_header).unwrap();
+        // OpusHead: version 1, stereo, 312 samples of pre-skip, 48 kHz.
+        let head = [
+            b"OpusHead".as_slice(),
+            &[1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0],
+        ]
+        .concat();
+        publisher.audio_tag(0, &enhanced_opus(0, &head)).unwrap();
+        let start = Instant::now();
+        let (mut frame, mut packet) = (0u32, 0u32);
+        while frame < 180 {
+            let video_ms = frame * 1000 / 30;
+            let audio_ms = packet * 20;
+            let due = video_ms.min(audio_ms);
+            while start.elapsed() < Duration::from_millis(u64::from(due)) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if audio_ms <= video_ms {
+                let body = &opus[packet as usize % opus.len()];
+                publisher
+                    .audio_tag(audio_ms, &enhanced_opus(1, body))
+                    .unwrap();
+                packet += 1;
+            } else {
+                let tag = &frames[frame as usize % frames.len()];
+                publisher.video_tag(video_ms, tag).unwrap();
+                frame += 1;
+            }
+        }
+        publisher
+    });
+    wait_for_stream(&node);
+    let viewer = watch(&node, "123", Duration::from_secs(10), |v| {
+        v.audio().len() >= 100
+    });
+    let _publisher = streaming.join().unwrap();
+
+    let opus = common::media::opus_packets();
+    let mut audio: Vec<_> = viewer.audio().into_iter().collect();
+    audio.sort_by_key(|r| r.sequence);
+    assert!(audio.len() >= 100, "{} audio packets", audio.len());
+    let first = opus
+        .iter()
+        .position(|p| *p == audio[0].payload)
+        .expect("the first packet is one the publisher sent, unchanged");
+    for (k, packet) in audio.iter().enumerate() {
+        assert_eq!(
+            packet.payload,
+            opus[(first + k) % opus.len()],
+            "audio packet {k} is forwarded byte for byte"
+        );
+        if k > 0 {
+            assert_eq!(packet.timestamp.wrapping_sub(audio[k - 1].timestamp), 960);
+        }
+    }
     node.stop();
 }
