@@ -1,6 +1,8 @@
 //! The hostile-input matrix over real sockets against one running node: FTL
 //! control abuse (FTL-SPEC §6), malformed FTL media, datagram floods, HTTP
-//! and SDP abuse, foreign resources and slow-loris headers, one module each,
+//! and SDP abuse, foreign resources and slow-loris headers, RTMP abuse
+//! (handshakes, chunk sizes, message lengths, command order, codecs,
+//! garbage tags, a client that stops reading), one module each,
 //! run in turn. Throughout, a witness stream (FTL, channel 1) is watched by
 //! two str0m viewers, which must lose nothing. Each case's answer goes into
 //! one table, checked and printed at the end.
