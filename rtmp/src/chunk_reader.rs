@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::chunk_header::Header;
 use crate::error::ChunkError;
 
 /// Longest message accepted, in bytes (a 4K keyframe is a few MB).
@@ -31,8 +32,6 @@ pub const MAX_BUFFERED: usize = MAX_MESSAGE_LEN as usize + 1024 * 1024;
 
 /// The chunk size before the client sets one (§5.4.1).
 const DEFAULT_CHUNK_SIZE: usize = 128;
-/// A timestamp field of all ones means the extended timestamp follows.
-const EXTENDED: u32 = 0xff_ffff;
 /// Room reserved for a message in progress before its bytes arrive.
 const INITIAL_RESERVE: usize = 64 * 1024;
 
@@ -60,20 +59,6 @@ struct ChunkStream {
     extended: bool,
     /// The message in progress, if its first chunk has arrived.
     partial: Option<BytesMut>,
-}
-
-/// A parsed chunk header, before anything is consumed.
-struct Header {
-    chunk_stream: u32,
-    format: u8,
-    /// Bytes the basic header, message header and extended timestamp take.
-    length: usize,
-    /// The timestamp (type 0) or delta (types 1, 2), extended field applied.
-    timestamp_field: u32,
-    /// The header used the extended timestamp field.
-    extended: bool,
-    message_length: u32,
-    type_id: u8,
 }
 
 /// Reads messages out of the client's bytes.
@@ -124,7 +109,9 @@ impl ChunkReader {
     /// The next complete message, or `None` until more bytes arrive.
     pub fn next_message(&mut self) -> Result<Option<Message>, ChunkError> {
         loop {
-            let Some(header) = self.peek_header()? else {
+            let streams = &self.streams;
+            let extended = |id| streams.get(&id).is_some_and(|stream| stream.extended);
+            let Some(header) = Header::peek(&self.unread, extended) else {
                 return Ok(None);
             };
             let known = self.streams.len();
@@ -229,51 +216,6 @@ impl ChunkReader {
         self.buffered = self.buffered.saturating_sub(whole.len());
         Ok(Some(message(stream, whole.freeze())))
     }
-
-    /// Parses the next chunk's header without consuming it; `None` if the
-    /// unread bytes end inside it.
-    fn peek_header(&self) -> Result<Option<Header>, ChunkError> {
-        let mut cursor = Cursor {
-            rest: &self.unread,
-            taken: 0,
-        };
-        let Some([first]) = cursor.take::<1>() else {
-            return Ok(None);
-        };
-        let format = first >> 6;
-        let chunk_stream = match first & 0x3f {
-            0 => match cursor.take::<1>() {
-                Some([low]) => 64 + u32::from(low),
-                None => return Ok(None),
-            },
-            1 => match cursor.take::<2>() {
-                Some([low, high]) => 64 + u32::from(low) + 256 * u32::from(high),
-                None => return Ok(None),
-            },
-            id => u32::from(id),
-        };
-        let mut header = Header {
-            chunk_stream,
-            format,
-            length: 0,
-            timestamp_field: 0,
-            extended: false,
-            message_length: 0,
-            type_id: 0,
-        };
-        let complete = if format == 3 {
-            // The extended timestamp is repeated; the delta it carries is known.
-            let extended = self
-                .streams
-                .get(&chunk_stream)
-                .is_some_and(|stream| stream.extended);
-            !extended || cursor.take::<4>().is_some()
-        } else {
-            cursor.message_header(&mut header).is_some()
-        };
-        header.length = cursor.taken;
-        Ok(complete.then_some(header))
-    }
 }
 
 impl ChunkStream {
@@ -297,48 +239,6 @@ impl ChunkStream {
         if header.format <= 2 {
             self.extended = header.extended;
         }
-    }
-}
-
-/// Reads big-endian fields off the unread bytes.
-struct Cursor<'a> {
-    rest: &'a [u8],
-    taken: usize,
-}
-
-impl Cursor<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let (bytes, rest) = self.rest.split_first_chunk::<N>()?;
-        self.rest = rest;
-        self.taken += N;
-        Some(*bytes)
-    }
-
-    fn u24(&mut self) -> Option<u32> {
-        let [high, middle, low] = self.take::<3>()?;
-        Some(u32::from_be_bytes([0, high, middle, low]))
-    }
-
-    /// The message header of a type 0, 1 or 2 chunk, then the extended
-    /// timestamp if the timestamp field asks for it (§5.3.1.2, §5.3.1.3).
-    fn message_header(&mut self, header: &mut Header) -> Option<()> {
-        let field = self.u24()?;
-        if header.format <= 1 {
-            header.message_length = self.u24()?;
-            let [type_id] = self.take::<1>()?;
-            header.type_id = type_id;
-        }
-        if header.format == 0 {
-            // The message stream id: the session has one stream, so it is not kept.
-            self.take::<4>()?;
-        }
-        header.extended = field == EXTENDED;
-        header.timestamp_field = if header.extended {
-            u32::from_be_bytes(self.take::<4>()?)
-        } else {
-            field
-        };
-        Some(())
     }
 }
 

@@ -76,6 +76,7 @@
 mod amf0;
 mod audio;
 mod avc_record;
+mod chunk_header;
 mod chunk_reader;
 mod codec_name;
 mod command;

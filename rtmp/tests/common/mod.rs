@@ -308,3 +308,35 @@ pub fn error_status(replies: &mut ReplyReader, output: &[u8]) -> Option<(String,
             )
         })
 }
+
+/// Feeds a new session `input` (after a handshake) and returns its error.
+pub fn error_of(input: &[u8]) -> SessionError {
+    let mut session = ServerSession::new();
+    let mut bytes = Client::new().take();
+    bytes.extend_from_slice(input);
+    let error = feed(&mut session, &bytes).unwrap_err();
+    assert!(matches!(session.receive(&[0]), Err(SessionError::Closed)));
+    error
+}
+
+/// Sends `build`'s messages on a publishing session; returns the error and
+/// the error status the session queued, if any.
+pub fn publishing_error(
+    build: impl FnOnce(&mut Client),
+) -> (SessionError, Option<(String, String)>) {
+    let (mut session, mut replies) = publishing_session();
+    let mut client = Client::after_handshake();
+    build(&mut client);
+    let error = feed(&mut session, &client.take()).unwrap_err();
+    let status = error_status(&mut replies, &session.take_output());
+    assert!(matches!(session.receive(&[0]), Err(SessionError::Closed)));
+    (error, status)
+}
+
+/// A client after connect, then `build`'s messages.
+pub fn connected(build: impl FnOnce(&mut Client)) -> Vec<u8> {
+    let mut client = Client::after_handshake();
+    client.connect("live");
+    build(&mut client);
+    client.take()
+}
