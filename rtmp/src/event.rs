@@ -44,7 +44,8 @@ pub enum SessionEvent {
     Unpublish,
 }
 
-/// The `onMetaData` fields we use, each if sent with the right type.
+/// The `onMetaData` fields we use, each if sent with the right type (and,
+/// for numbers, finite).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamMetadata {
     /// Picture width in pixels.
