@@ -196,6 +196,8 @@ fn an_ffmpeg_publish_with_a_wrong_key_fails() {
         .wait_exit(Duration::from_secs(10))
         .expect("ffmpeg gives up on a refused publish");
     assert!(!status.success(), "ffmpeg exits with an error: {stderr}");
+    // FFmpeg logs the description of our error status.
+    assert!(stderr.contains("invalid stream key"), "{stderr}");
     assert!(node.engine().stream("123").is_none());
     node.stop();
 }

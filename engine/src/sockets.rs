@@ -119,7 +119,11 @@ impl Sockets {
     /// Lets other workers wake this one again. Cleared before the rings
     /// are read: a packet published after this wakes us again.
     pub(crate) fn clear_wake_pending(&self) {
-        self.wake_pending[self.index].store(false, Ordering::Release);
+        // A read-modify-write, not a store: the rings' heads read after it
+        // must not be read before it (a store may pass a later load), or a
+        // producer that still sees the flag set skips its wake and we miss
+        // its packet until the next one.
+        self.wake_pending[self.index].swap(false, Ordering::AcqRel);
     }
 
     /// The socket `token` names, if it is a UDP socket of the table.

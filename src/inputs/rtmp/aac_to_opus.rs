@@ -4,6 +4,8 @@
 //! Sans-IO and single-threaded: the ingest side owns one per stream, off the
 //! workers.
 
+use std::sync::Arc;
+
 use opus::{Application, Bitrate, Channels as OpusChannels, Encoder};
 use rubato::audioadapter_buffers::SizeError;
 use rubato::audioadapter_buffers::direct::{InterleavedSlice, SequentialSliceOfSlices};
@@ -105,7 +107,7 @@ pub struct OpusFrame {
     /// timestamp (ms * 48) onward, +960 per frame; restarts at a resync.
     pub timestamp: u32,
     /// One Opus packet (20 ms).
-    pub data: Vec<u8>,
+    pub data: Arc<[u8]>,
 }
 
 /// One stream's transcoder.
@@ -309,7 +311,7 @@ impl FrameEncoder {
             match self.encoder.encode_float(samples, &mut self.packet) {
                 Ok(length) => out.push(OpusFrame {
                     timestamp,
-                    data: self.packet.get(..length).unwrap_or_default().to_vec(),
+                    data: Arc::from(self.packet.get(..length).unwrap_or_default()),
                 }),
                 Err(error) => {
                     result = Err(TranscodeError::Encode(error));

@@ -6,8 +6,8 @@
 //! dropped and counted.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::thread::JoinHandle;
 
 use engine::{PushedTrack, RtpFields};
 use rtmp::AudioTag;
@@ -23,22 +23,27 @@ const TICKS_PER_MS: u32 = 48;
 /// The audio side of one RTMP stream.
 pub(super) struct AudioIngest {
     queue: Option<SyncSender<(u32, AudioTag)>>,
-    thread: Option<JoinHandle<()>>,
+    /// Tells the thread to stop at its next tag, leaving the queue unread.
+    stop: Arc<AtomicBool>,
     dropped: u64,
     channel: String,
 }
 
 impl AudioIngest {
-    /// Starts the audio thread of `channel`'s stream, writing `track`.
-    pub fn start(track: PushedTrack, channel: String) -> std::io::Result<Self> {
+    /// Starts the audio thread of stream `stream_id` on `channel`, writing
+    /// `track`. The thread is named by the stream's id: a channel is the
+    /// client's text, and a thread name must hold no NUL.
+    pub fn start(track: PushedTrack, channel: String, stream_id: u64) -> std::io::Result<Self> {
         let (queue, tags) = sync_channel(QUEUE);
+        let stop = Arc::new(AtomicBool::new(false));
         let name = channel.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("rtmp-audio-{channel}"))
-            .spawn(move || AudioThread::new(track, name).run(&tags))?;
+        let stopping = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name(format!("rtmp-audio-{stream_id}"))
+            .spawn(move || AudioThread::new(track, name).run(&tags, &stopping))?;
         Ok(Self {
             queue: Some(queue),
-            thread: Some(thread),
+            stop,
             dropped: 0,
             channel,
         })
@@ -63,13 +68,12 @@ impl AudioIngest {
 }
 
 impl Drop for AudioIngest {
+    /// Not joined: this runs on the control runtime, which must not wait
+    /// for a frame's transcode. The thread stops at its next tag (or when
+    /// the queue closes), finishing the frame it is on.
     fn drop(&mut self) {
-        // The thread ends when its queue closes; it holds no lock and
-        // finishes the frame it is on.
+        self.stop.store(true, Ordering::Release);
         self.queue = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -101,9 +105,9 @@ impl AudioThread {
         }
     }
 
-    fn run(mut self, tags: &Receiver<(u32, AudioTag)>) {
+    fn run(mut self, tags: &Receiver<(u32, AudioTag)>, stop: &AtomicBool) {
         while let Ok((timestamp, tag)) = tags.recv() {
-            if self.track.is_ended() {
+            if stop.load(Ordering::Acquire) || self.track.is_ended() {
                 return;
             }
             self.on_tag(timestamp, tag);
@@ -134,7 +138,7 @@ impl AudioThread {
                 }
                 let frames = std::mem::take(&mut self.frames);
                 for frame in &frames {
-                    self.publish(frame.timestamp, &frame.data);
+                    self.publish(frame.timestamp, Arc::clone(&frame.data));
                 }
                 // The buffer is kept for the next frame.
                 self.frames = frames;
@@ -148,20 +152,21 @@ impl AudioThread {
             // Opus needs no sequence header to be forwarded.
             AudioTag::OpusFrame(packet) => {
                 if !matches!(self.codec, Some(Codec::Aac(_))) {
-                    self.publish(timestamp.wrapping_mul(TICKS_PER_MS), &packet);
+                    self.publish(timestamp.wrapping_mul(TICKS_PER_MS), Arc::from(&packet[..]));
                     self.track.wake_followers();
                 }
             }
         }
     }
 
-    fn publish(&mut self, timestamp: u32, packet: &[u8]) {
+    /// Publishes one Opus packet (its one allocation, shared by every viewer).
+    fn publish(&mut self, timestamp: u32, packet: Arc<[u8]>) {
         let rtp = RtpFields {
             sequence: self.sequence,
             timestamp,
             marker: false,
         };
         self.sequence = self.sequence.wrapping_add(1);
-        self.track.publish(rtp, Arc::from(packet));
+        self.track.publish(rtp, packet);
     }
 }

@@ -19,6 +19,7 @@ use super::audio::AudioIngest;
 use super::publish::{LiveStream, open_stream, stream_key, vendor};
 use super::video::{VideoError, VideoIngest};
 use crate::control::state::Control;
+use crate::net::headers::channel_of_stream_key;
 
 /// How often a publishing connection looks whether its stream was taken over.
 const TAKEOVER_CHECK: Duration = Duration::from_millis(250);
@@ -36,6 +37,9 @@ enum Close {
 struct Publishing {
     video: VideoIngest,
     audio: AudioIngest,
+    /// When media last arrived (or publishing started): the idle deadline
+    /// counts from it, not from pings or acknowledgements.
+    last_media: Instant,
     /// Dropped last: the stream ends after its ingest stopped.
     _live: LiveStream,
 }
@@ -54,12 +58,13 @@ struct Connection {
 /// until it closes.
 pub(super) async fn run_connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut io: S,
-    peer: SocketAddr,
+    (peer, accepted): (SocketAddr, Instant),
     control: Arc<Control>,
     settings: Arc<RtmpSettings>,
 ) {
     let mut session = ServerSession::new();
-    let handshake_deadline = Instant::now() + settings.handshake_timeout;
+    // One deadline from accept, the TLS handshake included.
+    let handshake_deadline = accepted + settings.handshake_timeout;
     let mut connection = Connection {
         peer,
         control,
@@ -69,11 +74,10 @@ pub(super) async fn run_connection<S: AsyncRead + AsyncWrite + Unpin>(
         publishing: None,
     };
     let mut buf = vec![0u8; 16 * 1024];
-    let mut last_read = Instant::now();
     let mut takeover_check = tokio::time::interval(TAKEOVER_CHECK);
     loop {
-        let deadline = match connection.publishing {
-            Some(_) => last_read + settings.idle_timeout,
+        let deadline = match &connection.publishing {
+            Some(publishing) => publishing.last_media + settings.idle_timeout,
             None => handshake_deadline,
         };
         tokio::select! {
@@ -89,7 +93,6 @@ pub(super) async fn run_connection<S: AsyncRead + AsyncWrite + Unpin>(
                         break;
                     }
                 };
-                last_read = Instant::now();
                 let received = session.receive(&buf[..n]);
                 let mut close = None;
                 while let Some(event) = session.poll_event() {
@@ -119,16 +122,24 @@ pub(super) async fn run_connection<S: AsyncRead + AsyncWrite + Unpin>(
             }
             _ = takeover_check.tick() => {
                 if connection.publishing.as_ref().is_some_and(|p| p.video.is_ended()) {
-                    tracing::info!(%peer, "RTMP: stream ended by the server (taken over)");
-                    session.end_publish("another publisher took over this channel");
+                    tracing::info!(%peer, "RTMP: stream ended by the server (taken over, or stopped by the service)");
+                    session.end_publish("the server ended this stream: another publisher took over the channel, or the service stopped it");
                     write_output(&mut io, &mut session, settings.write_timeout).await;
                     break;
                 }
             }
         }
     }
-    let _ = tokio::time::timeout(settings.write_timeout, io.shutdown()).await;
+    // The stream ends first: a client that stopped reading must not hold
+    // its channel while the socket's shutdown waits.
     drop(connection.publishing.take());
+    let _ = tokio::time::timeout(settings.write_timeout, io.shutdown()).await;
+}
+
+/// The app's name without what follows its first `/`, which may be the
+/// stream key (`rtmp://host/live/<key>`), for the log.
+fn app_name(app: &str) -> &str {
+    app.split('/').next().unwrap_or_default()
 }
 
 /// Writes what the session has to send; false if the client did not take
@@ -160,13 +171,14 @@ impl Connection {
             SessionEvent::Connect {
                 app, flash_version, ..
             } => {
-                tracing::debug!(%peer, %app, ?flash_version, "RTMP: connect");
+                tracing::debug!(%peer, app = app_name(&app), ?flash_version, "RTMP: connect");
                 self.app = app;
                 self.flash_version = flash_version;
             }
             SessionEvent::Publish { stream_name } => self.publish(session, &stream_name).await?,
             SessionEvent::Video { timestamp, tag } => {
                 if let Some(publishing) = &mut self.publishing {
+                    publishing.last_media = Instant::now();
                     match publishing.video.on_tag(timestamp, tag) {
                         Ok(()) => {}
                         Err(error @ VideoError::BFrames) => {
@@ -180,6 +192,7 @@ impl Connection {
             }
             SessionEvent::Audio { timestamp, tag } => {
                 if let Some(publishing) = &mut self.publishing {
+                    publishing.last_media = Instant::now();
                     publishing.audio.on_tag(timestamp, tag);
                 }
             }
@@ -202,7 +215,8 @@ impl Connection {
         {
             Ok(opened) => opened,
             Err(refusal) => {
-                let channel = key.split('-').next().unwrap_or_default();
+                // Never the key itself: a bare secret has no channel part.
+                let channel = channel_of_stream_key(&key).unwrap_or("?");
                 tracing::info!(%peer, channel, code = refusal.code, reason = %refusal.description, "RTMP: publish refused");
                 session.reject_publish(refusal.code, &refusal.description);
                 return Err(Close::Refused);
@@ -216,7 +230,7 @@ impl Connection {
                 .ftl
                 .end_stream(replaced, ftl::StatusCode::ServerTerminate);
         }
-        let audio = match AudioIngest::start(stream.audio, channel.clone()) {
+        let audio = match AudioIngest::start(stream.audio, channel.clone(), stream_id) {
             Ok(audio) => audio,
             Err(error) => {
                 tracing::error!(%peer, %channel, %error, "RTMP: no audio thread");
@@ -228,12 +242,13 @@ impl Connection {
             }
         };
         let vendor = vendor(self.flash_version.as_deref());
-        tracing::info!(%peer, %channel, app = %self.app, vendor = ?vendor.0, "RTMP: streaming");
+        tracing::info!(%peer, %channel, app = app_name(&self.app), vendor = ?vendor.0, "RTMP: streaming");
         self.control
             .stream_started(stream_id, &channel, "rtmp", vendor);
         self.publishing = Some(Publishing {
             video: VideoIngest::new(stream.video),
             audio,
+            last_media: Instant::now(),
             _live: LiveStream {
                 lease: stream.lease,
                 control: Arc::clone(&self.control),

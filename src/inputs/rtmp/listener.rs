@@ -102,15 +102,16 @@ async fn accept(
         let control = Arc::clone(&control);
         let settings = Arc::clone(&settings);
         let tls = tls.clone();
+        let accepted = (peer, tokio::time::Instant::now());
         tokio::spawn(async move {
             let _slot = slot;
             match tls {
-                None => run_connection(tcp, peer, control, settings).await,
+                None => run_connection(tcp, accepted, control, settings).await,
                 Some(acceptor) => {
                     let handshake =
                         tokio::time::timeout(settings.handshake_timeout, acceptor.accept(tcp));
                     match handshake.await {
-                        Ok(Ok(stream)) => run_connection(stream, peer, control, settings).await,
+                        Ok(Ok(stream)) => run_connection(stream, accepted, control, settings).await,
                         Ok(Err(error)) => {
                             tracing::info!(%peer, %error, "RTMPS: TLS handshake failed")
                         }

@@ -22,7 +22,12 @@ use rtmp::VideoTag;
 use super::MAX_RTP_PAYLOAD;
 
 /// Ticks of the 90 kHz video clock per millisecond.
-const TICKS_PER_MS: i64 = 90;
+const TICKS_PER_MS: u32 = 90;
+
+/// Longest backward step of presentation time taken for reordering; a
+/// larger one is a timestamp jump (an encoder's restart, RTMP's 32-bit ms
+/// wrap), after which times are followed again.
+const REORDER_WINDOW_MS: u32 = 1000;
 
 /// Why a video tag was not forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -47,8 +52,8 @@ pub(super) struct VideoIngest {
     parameter_sets: ParameterSets,
     nal_length_size: Option<u8>,
     sequence: u16,
-    /// The latest presentation time sent, in ms.
-    last_presentation: Option<i64>,
+    /// The latest presentation time sent, in ms (RTMP's 32-bit, wrapping clock).
+    last_presentation: Option<u32>,
 }
 
 impl VideoIngest {
@@ -86,11 +91,11 @@ impl VideoIngest {
                 ..
             } => {
                 let length_size = self.nal_length_size.ok_or(VideoError::FrameBeforeConfig)?;
-                let presentation = i64::from(timestamp) + i64::from(composition_time);
-                if self
-                    .last_presentation
-                    .is_some_and(|last| presentation < last)
-                {
+                let presentation = timestamp.wrapping_add_signed(composition_time);
+                if self.last_presentation.is_some_and(|last| {
+                    let back = last.wrapping_sub(presentation);
+                    (1..=REORDER_WINDOW_MS).contains(&back)
+                }) {
                     return Err(VideoError::BFrames);
                 }
                 self.last_presentation = Some(presentation);
@@ -99,7 +104,8 @@ impl VideoIngest {
                     return Err(error.into());
                 }
                 let units = nal_units(&data, length_size).map_while(Result::ok);
-                let rtp_timestamp = (presentation * TICKS_PER_MS) as u32;
+                // 90 × 2^32 ≡ 0 (mod 2^32): RTP time wraps with RTMP's.
+                let rtp_timestamp = presentation.wrapping_mul(TICKS_PER_MS);
                 let (track, sequence) = (&mut self.track, &mut self.sequence);
                 self.packetizer
                     .packetize(units, &self.parameter_sets, |payload, marker| {
