@@ -1,7 +1,8 @@
 //! No secret reaches the logs: with every Waveguide crate logging at TRACE,
 //! FTL handshakes (right and wrong key, HMAC digests) and WHIP publishes
-//! (right and wrong Bearer key) leave neither the stream secret, nor the
-//! Bearer token, nor an HMAC digest in the output.
+//! (right and wrong Bearer key) and RTMP publishes (the key as the stream
+//! name or in the app; a bare secret, a wrong key) leave neither the stream
+//! secret, nor the Bearer token, nor an HMAC digest in the output.
 
 #![allow(
     clippy::unwrap_used,
@@ -18,6 +19,7 @@ use std::time::Duration;
 use common::clients::{self, FtlSteps};
 use common::http::request;
 use common::witness::dummy_secret;
+use waveguide_load::rtmp_publisher::RtmpPublisher;
 
 /// Log output kept in memory.
 #[derive(Clone, Default)]
@@ -78,6 +80,31 @@ fn secrets_never_reach_the_logs() {
         offer.as_bytes(),
     );
     assert_eq!(refused.status, 401);
+
+    // RTMP: the key as the stream name, the key in the app (a server URL
+    // ending in the key, as OBS users paste it), a bare secret and a wrong key.
+    let rtmp = node.rtmp_addr().unwrap();
+    let rtmp_secret = dummy_secret("9");
+    let app_secret = dummy_secret("10");
+    let publish = |app: &str, name: &str| {
+        let mut client = RtmpPublisher::open(rtmp).unwrap();
+        client.handshake().unwrap();
+        client
+            .connect(app, "rtmp://127.0.0.1/live", "test/1")
+            .unwrap();
+        client.create_stream().unwrap();
+        client.publish(name)
+    };
+    publish("live", &format!("9-{rtmp_secret}")).unwrap();
+    publish(&format!("live/10-{app_secret}"), "").unwrap();
+    assert!(
+        publish(
+            "live",
+            "a-bare-guess-without-its-channel".replace('-', "").as_str()
+        )
+        .is_err()
+    );
+    assert!(publish("live", "11-another-rtmp-guess").is_err());
     std::thread::sleep(Duration::from_millis(300));
     drop(node);
 
@@ -92,6 +119,12 @@ fn secrets_never_reach_the_logs() {
         whip_secret.as_str(),
         &whip_secret[..16],
         "an-attackers-guess",
+        rtmp_secret.as_str(),
+        &rtmp_secret[..16],
+        app_secret.as_str(),
+        &app_secret[..16],
+        "abareguesswithoutitschannel",
+        "another-rtmp-guess",
     ] {
         assert!(!logs.contains(secret), "a secret is in the logs: {secret}");
     }
