@@ -239,7 +239,10 @@ fn ffmpeg_publishes_over_rtmps_with_the_configured_certificate() {
     });
     let key = node.service().example_stream_key("123").unwrap();
     let url = format!("rtmps://{}/live/{key}", node.rtmps_addr().unwrap());
-    let _ffmpeg = FfmpegPublisher::start(&url, 30, 48_000, 1);
+    // FFmpeg checks the certificate it is served against the one configured.
+    let ca_file = dir.join("cert.pem");
+    let verify = ["-tls_verify", "1", "-ca_file", ca_file.to_str().unwrap()];
+    let _ffmpeg = FfmpegPublisher::start_with(&url, 30, (48_000, 1), &verify);
     wait_for_stream(&node);
     let viewer = watch(&node, "123", Duration::from_secs(10), |v| {
         v.video().len() >= 60 && v.audio().len() >= 50

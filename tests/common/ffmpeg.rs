@@ -52,6 +52,17 @@ impl FfmpegPublisher {
     /// `sample_rate` with `channels` encoded as AAC to `url`, in real time,
     /// for `seconds`.
     pub fn start(url: &str, seconds: u32, sample_rate: u32, channels: u32) -> Self {
+        Self::start_with(url, seconds, (sample_rate, channels), &[])
+    }
+
+    /// As [`start`](Self::start), with `output_options` (e.g. TLS options
+    /// for `rtmps://`) given to the output.
+    pub fn start_with(
+        url: &str,
+        seconds: u32,
+        (sample_rate, channels): (u32, u32),
+        output_options: &[&str],
+    ) -> Self {
         let sine = format!("sine=frequency=440:sample_rate={sample_rate}");
         let layout = if channels == 1 { "mono" } else { "stereo" };
         let child = Command::new(FFMPEG)
@@ -62,7 +73,9 @@ impl FfmpegPublisher {
             .args(["-re", "-f", "lavfi", "-i", &sine])
             .args(["-map", "0:v", "-map", "1:a", "-t", &seconds.to_string()])
             .args(["-c:v", "copy", "-c:a", "aac", "-ac", &channels.to_string()])
-            .args(["-channel_layout", layout, "-f", "flv", url])
+            .args(["-channel_layout", layout])
+            .args(output_options)
+            .args(["-f", "flv", url])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
