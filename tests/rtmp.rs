@@ -30,26 +30,10 @@ const NOT_COMPARED: [u8; 4] = [6, 7, 8, 9];
 /// The clip's NAL units, in order, without start codes.
 fn clip_nal_units() -> Vec<Vec<u8>> {
     let stream = std::fs::read(clip_path()).unwrap();
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= stream.len() {
-        if stream[i..i + 3] == [0, 0, 1] {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut units = Vec::new();
-    for (n, &start) in starts.iter().enumerate() {
-        let mut end = starts.get(n + 1).map_or(stream.len(), |next| next - 3);
-        // A four-byte start code leaves a zero byte before the next three.
-        while end > start && stream[end - 1] == 0 {
-            end -= 1;
-        }
-        units.push(stream[start..end].to_vec());
-    }
-    units
+    waveguide_load::media::nal_units(&stream)
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 /// The NAL units a viewer received, rebuilt from its video payloads in

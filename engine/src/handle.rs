@@ -20,7 +20,7 @@ use crate::inbox::{
 use crate::pushed::{FollowerWakers, PushedStream, PushedTrack, StreamLease};
 use crate::registry::{Ingest, Live, Source, StreamInfo, StreamRegistry};
 use crate::reply::{FtlMedia, OpenedPublisher, OpenedRelay, OpenedViewer};
-use crate::ring::{PacketRing, Writers};
+use crate::ring::{PacketRing, RingWriter, Writers};
 use crate::stats::WorkerStats;
 use crate::stream::{Stream, TrackKind};
 use crate::track_writer::TrackWriter;
@@ -177,16 +177,7 @@ impl EngineHandle {
         replace: bool,
     ) -> Result<PushedStream, EngineError> {
         let shared = &*self.shared;
-        let origin = Instant::now();
-        let (video_writer, video) = PacketRing::new(shared.config.video_ring_packets, origin);
-        let (audio_writer, audio) = PacketRing::new(shared.config.audio_ring_packets, origin);
-        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
-        let stream = Arc::new(Stream::new(
-            stream_id,
-            channel.to_owned(),
-            Some(video),
-            Some(audio),
-        ));
+        let (stream, (video_writer, audio_writer)) = self.new_stream(channel);
         let replaced = {
             let mut registry = shared.registry.lock();
             registry.check_open(channel, replace)?;
@@ -297,16 +288,8 @@ impl EngineHandle {
     ) -> Result<(PeerId, String, u64, Option<u64>), EngineError> {
         let shared = &*self.shared;
         shared.registry.lock().check_open(channel, replace)?;
-        let origin = Instant::now();
-        let (video_writer, video) = PacketRing::new(shared.config.video_ring_packets, origin);
-        let (audio_writer, audio) = PacketRing::new(shared.config.audio_ring_packets, origin);
-        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
-        let stream = Arc::new(Stream::new(
-            stream_id,
-            channel.to_owned(),
-            Some(video),
-            Some(audio),
-        ));
+        let (stream, (video_writer, audio_writer)) = self.new_stream(channel);
+        let stream_id = stream.id();
         let link = self.least_loaded()?;
         let (reply, pending) = reply_channel();
         link.send(command(
@@ -436,6 +419,18 @@ impl EngineHandle {
             .into_iter()
             .filter_map(|p| p.wait(timeout).ok())
             .collect()
+    }
+
+    /// A new stream on `channel` with a video and an audio ring, and the
+    /// rings' writers.
+    fn new_stream(&self, channel: &str) -> (Arc<Stream>, (RingWriter, RingWriter)) {
+        let shared = &*self.shared;
+        let origin = Instant::now();
+        let (video_writer, video) = PacketRing::new(shared.config.video_ring_packets, origin);
+        let (audio_writer, audio) = PacketRing::new(shared.config.audio_ring_packets, origin);
+        let stream_id = shared.next_stream_id.fetch_add(1, Ordering::Relaxed);
+        let stream = Stream::new(stream_id, channel.to_owned(), Some(video), Some(audio));
+        (Arc::new(stream), (video_writer, audio_writer))
     }
 
     /// The worker with the fewest peers, if it has room.

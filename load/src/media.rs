@@ -70,7 +70,7 @@ impl Clip {
 }
 
 /// NAL units of an Annex B byte stream, start codes removed.
-fn nal_units(stream: &[u8]) -> Vec<&[u8]> {
+pub fn nal_units(stream: &[u8]) -> Vec<&[u8]> {
     let mut starts = Vec::new();
     let mut i = 0;
     while i + 3 <= stream.len() {
