@@ -1,4 +1,9 @@
-//! Outputs: what reads a stream. WHEP viewers and the player page.
+//! Outputs: what reads a stream. WHEP viewers and the player page; the
+//! packager, which cuts a stream into CMAF for HLS and recordings.
 
+pub mod cmaf;
+pub mod hls;
+pub mod packager;
 pub mod player;
+pub mod recording;
 pub mod whep;

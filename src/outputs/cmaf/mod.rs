@@ -1,0 +1,1 @@
+//! CMAF (fragmented MP4) boxes: the initialization segment and fragments.

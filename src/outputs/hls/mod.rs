@@ -1,0 +1,1 @@
+//! HLS and Low-Latency HLS.
