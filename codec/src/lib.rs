@@ -59,6 +59,7 @@
 //! # Ok::<(), codec::h264::depacketizer::DepacketizeError>(())
 //! ```
 
+pub mod cmaf;
 pub mod h264;
 
 #[cfg(feature = "fuzzing")]

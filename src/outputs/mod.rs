@@ -1,7 +1,6 @@
 //! Outputs: what reads a stream. WHEP viewers and the player page; the
 //! packager, which cuts a stream into CMAF for HLS and recordings.
 
-pub mod cmaf;
 pub mod hls;
 pub mod packager;
 pub mod player;

@@ -1,0 +1,1 @@
+//! CMAF (fragmented MP4): initialization segments and fragments.

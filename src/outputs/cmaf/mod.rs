@@ -1,1 +1,0 @@
-//! CMAF (fragmented MP4) boxes: the initialization segment and fragments.
