@@ -102,7 +102,9 @@ impl Control {
         }
     }
 
-    fn notify(&self, event: serde_json::Value) {
+    /// Sends `event` to the service's webhook, if it has one, without
+    /// waiting (an output's events, such as a finished recording).
+    pub fn notify(&self, event: serde_json::Value) {
         if self.service.webhook().is_some() {
             let service = self.service.clone();
             self.runtime.spawn(async move {
