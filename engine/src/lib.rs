@@ -65,6 +65,7 @@ pub use inbox::PendingReply;
 pub use pushed::{PushedStream, PushedTrack, StreamLease};
 pub use registry::{Ingest, StreamInfo};
 pub use reply::{FtlMedia, OpenedPublisher, OpenedRelay, OpenedViewer};
+pub use ring::{PacketRing, Read, ReadPin, RingCursor, RingPacket};
 pub use startup::Engine;
 pub use stats::WorkerStats;
 pub use stream::{Stream, StreamCounters, StreamStats, TrackKind};

@@ -323,6 +323,15 @@ impl RingCursor {
         }
     }
 
+    /// A cursor at the oldest packet the ring still holds: a reader that
+    /// wants all of a stream just started (a recording) misses nothing.
+    pub fn at_oldest(ring: &PacketRing) -> Self {
+        Self {
+            next: ring.head().saturating_sub(ring.capacity() as u64),
+            skipped: 0,
+        }
+    }
+
     /// A cursor at the head: it reads only packets published from now on.
     #[cfg(any(test, feature = "internals"))]
     pub fn at_head(ring: &PacketRing) -> Self {
