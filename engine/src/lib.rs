@@ -62,13 +62,13 @@ pub use event::EngineEvent;
 pub use handle::EngineHandle;
 pub use id::{PeerId, Slot};
 pub use inbox::PendingReply;
-pub use pushed::{PushedStream, PushedTrack, StreamLease};
+pub use pushed::{PushedStream, PushedTrack, SourceAudioWriter, StreamLease};
 pub use registry::{Ingest, StreamInfo};
 pub use reply::{FtlMedia, OpenedPublisher, OpenedRelay, OpenedViewer};
 pub use ring::{PacketRing, Read, ReadPin, RingCursor, RingPacket};
 pub use startup::Engine;
 pub use stats::WorkerStats;
-pub use stream::{Stream, StreamCounters, StreamStats, TrackKind};
+pub use stream::{SourceAudio, Stream, StreamCounters, StreamStats, TrackKind};
 pub use track_writer::RtpFields;
 pub use udp::SendStats;
 

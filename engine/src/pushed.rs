@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::handle::EngineHandle;
-use crate::stream::{Stream, TrackKind};
+use crate::ring::{PacketRing, RingPacket, RingWriter};
+use crate::stream::{SourceAudio, Stream, TrackKind};
 use crate::track_writer::{RtpFields, TrackWriter};
 
 /// The workers' wakers and their "already woken" flags, shared with the
@@ -81,6 +82,54 @@ impl PushedTrack {
     /// engine shut down): the owner then stops feeding it.
     pub fn is_ended(&self) -> bool {
         self.stream.is_ended()
+    }
+
+    /// Keeps the source's own audio beside this track (see
+    /// [`SourceAudio`]), in a ring as long as the audio ring; `None` if the
+    /// stream already keeps some.
+    pub fn open_source_audio(
+        &self,
+        codec_config: Vec<u8>,
+        clock_rate: u32,
+        channels: u8,
+    ) -> Option<SourceAudioWriter> {
+        let capacity = self
+            .stream
+            .ring(TrackKind::Audio)
+            .map_or(512, |ring| ring.capacity());
+        let (writer, ring) = PacketRing::new(capacity, self.stream.started());
+        let kept = self.stream.set_source_audio(SourceAudio {
+            ring,
+            codec_config,
+            clock_rate,
+            channels,
+        });
+        kept.then_some(SourceAudioWriter {
+            writer,
+            sequence: 0,
+        })
+    }
+}
+
+/// The writer of a stream's [`SourceAudio`]: no viewer reads it, so no
+/// worker is woken.
+pub struct SourceAudioWriter {
+    writer: RingWriter,
+    sequence: u16,
+}
+
+impl SourceAudioWriter {
+    /// Keeps one frame stamped `timestamp` (in the clock rate's ticks).
+    pub fn publish(&mut self, timestamp: u32, frame: Arc<[u8]>) {
+        self.writer.push(RingPacket {
+            sequence: self.sequence,
+            timestamp,
+            marker: true,
+            keyframe: false,
+            arrival: Instant::now(),
+            payload: frame,
+        });
+        self.sequence = self.sequence.wrapping_add(1);
     }
 }
 

@@ -1,6 +1,8 @@
 //! Stream: one channel's live media as every worker sees it: its tracks and
 //! their rings, the H.264 parameters read from the first SPS, which workers
 //! follow it, and its counters. The ingest worker writes; all others read.
+//! A pushed stream may also keep its source's own audio, before it was
+//! transcoded, in a ring the workers never read (`SourceAudio`).
 
 use std::sync::Arc;
 use std::sync::OnceLock;
@@ -67,6 +69,22 @@ pub struct StreamStats {
     pub lost: u64,
 }
 
+/// The publisher's own audio before it was transcoded (RTMP's AAC), in a
+/// ring the workers never read, for the outputs that carry it as it is
+/// (HLS, recordings). Each packet is one raw frame; its timestamp counts
+/// `clock_rate` ticks.
+#[derive(Debug)]
+pub struct SourceAudio {
+    /// The frames.
+    pub ring: Arc<PacketRing>,
+    /// The codec's configuration (AAC's AudioSpecificConfig).
+    pub codec_config: Vec<u8>,
+    /// Ticks per second of the timestamps: the sample rate.
+    pub clock_rate: u32,
+    /// Channels.
+    pub channels: u8,
+}
+
 /// One channel's live media.
 #[derive(Debug)]
 pub struct Stream {
@@ -75,6 +93,7 @@ pub struct Stream {
     video: Option<Arc<PacketRing>>,
     audio: Option<Arc<PacketRing>>,
     sps: OnceLock<Sps>,
+    source_audio: OnceLock<SourceAudio>,
     followers: AtomicU64,
     viewers: AtomicUsize,
     started: std::time::Instant,
@@ -98,6 +117,7 @@ impl Stream {
             video,
             audio,
             sps: OnceLock::new(),
+            source_audio: OnceLock::new(),
             followers: AtomicU64::new(0),
             viewers: AtomicUsize::new(0),
             started: std::time::Instant::now(),
@@ -134,6 +154,17 @@ impl Stream {
     /// mid-stream would need viewers to renegotiate).
     pub fn set_sps(&self, sps: Sps) {
         let _ = self.sps.set(sps);
+    }
+
+    /// The source's own audio, if its input keeps it.
+    pub fn source_audio(&self) -> Option<&SourceAudio> {
+        self.source_audio.get()
+    }
+
+    /// Keeps the source's own audio; only the first call counts (a new
+    /// configuration mid-stream would need a new initialization segment).
+    pub(crate) fn set_source_audio(&self, audio: SourceAudio) -> bool {
+        self.source_audio.set(audio).is_ok()
     }
 
     /// Marks worker `index` (< 64) as having viewers of this stream.

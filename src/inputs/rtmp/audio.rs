@@ -1,7 +1,9 @@
 //! AudioIngest: an RTMP stream's audio on a thread of its own, so that
 //! neither the control runtime nor a worker ever decodes. AAC is decoded
 //! and encoded as 20 ms Opus frames (`AacToOpus`); Opus sent over Enhanced
-//! RTMP is forwarded as it is. The connection hands tags over a bounded
+//! RTMP is forwarded as it is. The AAC frames are also kept as they came,
+//! beside the Opus, for HLS and recordings (the stream's `SourceAudio`).
+//! The connection hands tags over a bounded
 //! queue and never waits for the thread: when it is full the tag is
 //! dropped and counted.
 
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
-use engine::{PushedTrack, RtpFields};
+use engine::{PushedTrack, RtpFields, SourceAudioWriter};
 use rtmp::AudioTag;
 
 use super::aac_to_opus::{AacToOpus, OpusFrame};
@@ -83,10 +85,20 @@ enum Codec {
     Opus,
 }
 
+/// The AAC kept as it came: its writer, configuration and sample rate.
+struct KeptAac {
+    writer: SourceAudioWriter,
+    config: Vec<u8>,
+    rate: u32,
+}
+
 /// The thread's state.
 struct AudioThread {
     track: PushedTrack,
     codec: Option<Codec>,
+    /// `None` before the first AAC configuration, or after one that
+    /// differs from it (a stream keeps one).
+    kept: Option<KeptAac>,
     frames: Vec<OpusFrame>,
     sequence: u16,
     failures: u64,
@@ -98,6 +110,7 @@ impl AudioThread {
         Self {
             track,
             codec: None,
+            kept: None,
             frames: Vec::new(),
             sequence: 0,
             failures: 0,
@@ -119,6 +132,7 @@ impl AudioThread {
             AudioTag::AacConfig(config) => match AacToOpus::new(&config) {
                 Ok(transcoder) => {
                     tracing::info!(channel = %self.channel, rate = transcoder.input_rate(), channels = transcoder.channels(), "RTMP: AAC audio, transcoded to Opus");
+                    self.keep_aac(&config, transcoder.input_rate(), transcoder.channels());
                     self.codec = Some(Codec::Aac(Box::new(transcoder)));
                 }
                 Err(error) => {
@@ -130,6 +144,10 @@ impl AudioThread {
                 let Some(Codec::Aac(transcoder)) = &mut self.codec else {
                     return;
                 };
+                if let Some(kept) = &mut self.kept {
+                    let ticks = u64::from(timestamp) * u64::from(kept.rate) / 1000;
+                    kept.writer.publish(ticks as u32, Arc::from(&frame[..]));
+                }
                 if let Err(error) = transcoder.push(&frame, timestamp, &mut self.frames) {
                     self.failures += 1;
                     if self.failures.is_power_of_two() {
@@ -155,6 +173,29 @@ impl AudioThread {
                     self.publish(timestamp.wrapping_mul(TICKS_PER_MS), Arc::from(&packet[..]));
                     self.track.wake_followers();
                 }
+            }
+        }
+    }
+
+    /// Keeps the AAC as it comes from here on, for the outputs that carry
+    /// it; a stream keeps one configuration, so a different one stops it.
+    fn keep_aac(&mut self, config: &[u8], rate: u32, channels: u16) {
+        match &self.kept {
+            Some(kept) if kept.config != config => {
+                tracing::info!(channel = %self.channel, "RTMP: the AAC configuration changed mid-stream; HLS and recordings carry no audio from here (WebRTC viewers keep the Opus)");
+                self.kept = None;
+            }
+            Some(_) => {}
+            None => {
+                let channels = u8::try_from(channels).unwrap_or(2);
+                self.kept = self
+                    .track
+                    .open_source_audio(config.to_vec(), rate, channels)
+                    .map(|writer| KeptAac {
+                        writer,
+                        config: config.to_vec(),
+                        rate,
+                    });
             }
         }
     }
