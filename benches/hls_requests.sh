@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# HLS requests per second from one core, for BENCHMARKS.md: a release
+# waveguide-engine pinned to CPU 0 (taskset) serves one RTMP stream's LL-HLS
+# to wrk (Debian's package) on the other core: the playlist, a whole
+# segment, and a part. One JSON line per target.
+#
+#   bash benches/hls_requests.sh
+#   CONNECTIONS=256 DURATION=20 bash benches/hls_requests.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+MEDIA=${MEDIA:-target/bench-media}
+PORT=${PORT:-19700}
+BIN=${CARGO_TARGET_DIR:-target}/release
+command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+
+if [[ ! -f "$MEDIA/rtmp.flv" ]]; then
+  mkdir -p "$MEDIA"
+  ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
+    -f lavfi -i sine=frequency=440:sample_rate=44100 -t 10 -ac 2 \
+    -c:v libx264 -profile:v baseline -preset veryfast -b:v 1500k -maxrate 1500k -bufsize 1500k \
+    -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 128k -f flv "$MEDIA/rtmp.flv"
+fi
+cargo build --release -q -p waveguide --bin waveguide-engine
+
+config=$(mktemp)
+cleanup() {
+  rm -f "$config"
+  [[ -n "${publisher:-}" ]] && kill "$publisher" 2>/dev/null
+  [[ -n "${server:-}" ]] && kill "$server" 2>/dev/null || true
+}
+trap cleanup EXIT
+cat >"$config" <<TOML
+[http]
+address = "127.0.0.1:$((PORT + 91))"
+[ftl]
+address = "127.0.0.1:$((PORT + 84))"
+[rtmp]
+address = "127.0.0.1:$((PORT + 35))"
+[webrtc]
+port_base = $((PORT + 200))
+[workers]
+count = 1
+[hls]
+idle_timeout_ms = 600000
+[logging]
+level = "warn"
+TOML
+taskset -c 0 "$BIN/waveguide-engine" --config "$config" &
+server=$!
+sleep 1
+key="1-$(printf '1' | sha256sum | cut -d' ' -f1)"
+taskset -c 1 ffmpeg -hide_banner -nostdin -loglevel error -re -stream_loop -1 -i "$MEDIA/rtmp.flv" \
+  -c copy -f flv "rtmp://127.0.0.1:$((PORT + 35))/live/$key" &
+publisher=$!
+base="http://127.0.0.1:$((PORT + 91))/hls/1"
+for _ in $(seq 1 40); do
+  playlist=$(curl -sf "$base/index.m3u8" || true)
+  [[ $(grep -c '^#EXTINF' <<<"$playlist") -ge 3 ]] && break
+  sleep 1
+done
+# The newest whole segment and its first part: they stay in the window for
+# the run (six segments of 2 s by default).
+segment=$(grep -v '^#' <<<"$playlist" | grep . | tail -1)
+part=$(awk '/^#EXT-X-PART:/ {p = p ? p : $0} /^#EXTINF/ {last = p; p = ""} END {print last}' <<<"$playlist" |
+  grep -o 'URI="[^"]*"' | cut -d'"' -f2)
+for target in index.m3u8 "$segment" "$part"; do
+  bytes=$(curl -sf "$base/$target" | wc -c)
+  rps=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$base/$target" | awk '/Requests\/sec/ {print $2}')
+  echo "{\"target\":\"$target\",\"bytes\":$bytes,\"connections\":$CONNECTIONS,\"requests_per_second\":${rps:-0}}"
+done
