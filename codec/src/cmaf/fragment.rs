@@ -21,8 +21,9 @@ const MDAT_HEADER_SIZE: usize = 8;
 ///
 /// Each track's samples must be contiguous in time; a track with no
 /// samples gets no `traf`. Errors with [`CmafError::NoSamples`] when both
-/// are empty, and when a sample or the whole fragment is too large for the
-/// 32-bit sizes and offsets `trun` has.
+/// are empty, [`CmafError::DecodeTimeGap`] when a sample does not start
+/// where the previous one ended, and when a sample or the whole fragment is
+/// too large for the 32-bit sizes and offsets `trun` has.
 pub fn fragment(
     sequence_number: u32,
     video: &[Sample],
@@ -52,6 +53,7 @@ pub fn write_fragment(
         let Some(first) = samples.first() else {
             continue;
         };
+        check_contiguous(track_id, samples)?;
         let entries = samples
             .iter()
             .map(|sample| trun_entry(sample, is_video))
@@ -149,4 +151,207 @@ fn trun_entry(sample: &Sample, is_video: bool) -> Result<TrunEntry, CmafError> {
         flags: Some(flags),
         cts: is_video.then_some(i64::from(sample.composition_offset)),
     })
+}
+
+/// A `trun` carries durations, not times: each sample must start where the
+/// one before it ended.
+fn check_contiguous(track_id: u32, samples: &[Sample]) -> Result<(), CmafError> {
+    for (index, pair) in samples.windows(2).enumerate() {
+        if let [previous, sample] = pair {
+            let expected = previous
+                .decode_time
+                .saturating_add(u64::from(previous.duration));
+            if sample.decode_time != expected {
+                return Err(CmafError::DecodeTimeGap {
+                    track_id,
+                    index: index.saturating_add(1),
+                    decode_time: sample.decode_time,
+                    expected,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap or index in a test is a failed test"
+)]
+mod tests {
+    use mp4_atom::{Decode, Moof};
+
+    use super::*;
+
+    fn sample(decode_time: u64, duration: u32, keyframe: bool, data: &[u8]) -> Sample<'_> {
+        Sample {
+            decode_time,
+            duration,
+            composition_offset: 0,
+            keyframe,
+            data,
+        }
+    }
+
+    /// The fragment's `moof`, its size in bytes, and the `mdat` payload.
+    fn decode(fragment: &[u8]) -> (Moof, usize, Vec<u8>) {
+        let mut rest = fragment;
+        let moof = Moof::decode(&mut rest).unwrap();
+        let moof_size = fragment.len() - rest.len();
+        let mdat = Mdat::decode(&mut rest).unwrap();
+        assert!(rest.is_empty(), "{} bytes after mdat", rest.len());
+        (moof, moof_size, mdat.data)
+    }
+
+    fn entries(traf: &Traf) -> Vec<TrunEntry> {
+        let [trun] = &traf.trun[..] else {
+            panic!("{} truns", traf.trun.len());
+        };
+        trun.samples.iter().collect()
+    }
+
+    /// The `len` bytes that `traf`'s data offset points at, counted from
+    /// the start of the moof (default-base-is-moof).
+    fn at_offset(fragment: &[u8], traf: &Traf, len: usize) -> Vec<u8> {
+        let offset = usize::try_from(traf.trun[0].data_offset.unwrap()).unwrap();
+        fragment[offset..offset + len].to_vec()
+    }
+
+    #[test]
+    fn video_and_audio_runs_point_at_their_own_bytes() {
+        let idr = [0, 0, 0, 2, 0x65, 0x88];
+        let p_frame = [0, 0, 0, 3, 0x41, 0x9a, 0x01];
+        let video = [
+            Sample {
+                composition_offset: 3000,
+                ..sample(90_000, 3000, true, &idr)
+            },
+            Sample {
+                composition_offset: -1500,
+                ..sample(93_000, 3000, false, &p_frame)
+            },
+        ];
+        let packets: [&[u8]; 3] = [&[0xfc, 1], &[0xfc, 2, 2], &[0xfc, 3, 3, 3]];
+        let audio: Vec<Sample> = (0u64..)
+            .zip(packets)
+            .map(|(n, packet)| sample(48_000 + n * 960, 960, false, packet))
+            .collect();
+        let fragment = fragment(7, &video, &audio).unwrap();
+        let (moof, moof_size, mdat) = decode(&fragment);
+
+        assert_eq!(moof.mfhd.sequence_number, 7);
+        let [video_traf, audio_traf] = &moof.traf[..] else {
+            panic!("{} trafs", moof.traf.len());
+        };
+        assert_eq!(video_traf.tfhd.track_id, VIDEO_TRACK_ID);
+        assert_eq!(audio_traf.tfhd.track_id, AUDIO_TRACK_ID);
+        for traf in [video_traf, audio_traf] {
+            assert!(traf.tfhd.default_base_is_moof);
+            assert_eq!(traf.tfhd.base_data_offset, None);
+        }
+        // Each track keeps its own clock.
+        assert_eq!(
+            video_traf.tfdt.as_ref().unwrap().base_media_decode_time,
+            90_000
+        );
+        assert_eq!(
+            audio_traf.tfdt.as_ref().unwrap().base_media_decode_time,
+            48_000
+        );
+
+        assert_eq!(
+            entries(video_traf),
+            [
+                TrunEntry {
+                    duration: Some(3000),
+                    size: Some(6),
+                    flags: Some(SYNC_SAMPLE_FLAGS),
+                    cts: Some(3000),
+                },
+                TrunEntry {
+                    duration: Some(3000),
+                    size: Some(7),
+                    flags: Some(NON_SYNC_SAMPLE_FLAGS),
+                    cts: Some(-1500),
+                },
+            ]
+        );
+        // Audio is all sync samples, with no composition offsets.
+        let audio_entries = entries(audio_traf);
+        assert_eq!(audio_entries.len(), 3);
+        for (entry, packet) in audio_entries.iter().zip(packets) {
+            assert_eq!(entry.duration, Some(960));
+            assert_eq!(entry.size, Some(u32::try_from(packet.len()).unwrap()));
+            assert_eq!(entry.flags, Some(SYNC_SAMPLE_FLAGS));
+            assert_eq!(entry.cts, None);
+        }
+
+        // Video then audio in one mdat, right after the moof and an 8-byte
+        // mdat header.
+        let media = [&idr[..], &p_frame, packets[0], packets[1], packets[2]].concat();
+        assert_eq!(mdat, media);
+        assert_eq!(
+            video_traf.trun[0].data_offset,
+            Some(i32::try_from(moof_size + 8).unwrap())
+        );
+        assert_eq!(at_offset(&fragment, video_traf, 13), media[..13]);
+        assert_eq!(at_offset(&fragment, audio_traf, 9), media[13..]);
+    }
+
+    #[test]
+    fn audio_only_fragment_has_one_traf_at_the_first_byte() {
+        let packet = [0xfc, 0xff, 0xfe];
+        let audio = [sample(960, 960, true, &packet)];
+        let fragment = fragment(1, &[], &audio).unwrap();
+        let (moof, _, mdat) = decode(&fragment);
+        let [traf] = &moof.traf[..] else {
+            panic!("{} trafs", moof.traf.len());
+        };
+        assert_eq!(traf.tfhd.track_id, AUDIO_TRACK_ID);
+        assert_eq!(traf.tfdt.as_ref().unwrap().base_media_decode_time, 960);
+        assert_eq!(entries(traf)[0].flags, Some(SYNC_SAMPLE_FLAGS));
+        assert_eq!(at_offset(&fragment, traf, 3), packet);
+        assert_eq!(mdat, packet);
+    }
+
+    #[test]
+    fn a_lone_non_sync_video_sample_keeps_its_flags() {
+        // With one entry mp4-atom writes its flags as first-sample-flags.
+        let p_frame = [0, 0, 0, 1, 0x41];
+        let fragment = fragment(2, &[sample(0, 3000, false, &p_frame)], &[]).unwrap();
+        let (moof, _, _) = decode(&fragment);
+        assert_eq!(entries(&moof.traf[0])[0].flags, Some(NON_SYNC_SAMPLE_FLAGS));
+    }
+
+    #[test]
+    fn no_samples_is_an_error() {
+        assert!(matches!(fragment(1, &[], &[]), Err(CmafError::NoSamples)));
+    }
+
+    #[test]
+    fn a_sample_that_does_not_follow_the_last_is_refused() {
+        let data = [0xfc];
+        let audio = [sample(0, 960, true, &data), sample(1000, 960, true, &data)];
+        assert!(matches!(
+            fragment(1, &[], &audio),
+            Err(CmafError::DecodeTimeGap {
+                track_id: AUDIO_TRACK_ID,
+                index: 1,
+                decode_time: 1000,
+                expected: 960,
+            })
+        ));
+    }
+
+    #[test]
+    fn appending_writes_the_same_bytes_after_what_was_there() {
+        let data = [0, 0, 0, 1, 0x65];
+        let video = [sample(0, 3000, true, &data)];
+        let mut buf = b"init".to_vec();
+        write_fragment(3, &video, &[], &mut buf).unwrap();
+        assert_eq!(&buf[..4], b"init");
+        assert_eq!(buf[4..], fragment(3, &video, &[]).unwrap());
+    }
 }
