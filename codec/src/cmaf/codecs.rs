@@ -47,3 +47,85 @@ fn audio_object_type(config: &[u8]) -> Option<u8> {
         object_type => Some(object_type),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmaf::VideoConfig;
+
+    fn video(sps: &[u8]) -> VideoConfig {
+        VideoConfig {
+            sps: sps.to_vec(),
+            pps: vec![0x68, 0xce, 0x3c, 0x80],
+            width: 1280,
+            height: 720,
+        }
+    }
+
+    fn aac(audio_specific_config: &[u8]) -> AudioConfig {
+        AudioConfig::Aac {
+            audio_specific_config: audio_specific_config.to_vec(),
+            sample_rate: 48_000,
+            channels: 2,
+        }
+    }
+
+    #[test]
+    fn video_first_then_audio() {
+        let config = TrackConfig {
+            video: Some(video(&[0x67, 0x64, 0x00, 0x1f, 0xac])),
+            audio: Some(AudioConfig::Opus { channels: 2 }),
+        };
+        assert_eq!(codecs(&config), "avc1.64001f,opus");
+        let config = TrackConfig {
+            video: Some(video(&[0x67, 0x42, 0xc0, 0x1e])),
+            audio: Some(aac(&[0x11, 0x90])),
+        };
+        assert_eq!(codecs(&config), "avc1.42c01e,mp4a.40.2");
+    }
+
+    #[test]
+    fn one_track_alone() {
+        let video_only = TrackConfig {
+            video: Some(video(&[0x67, 0x4d, 0x40, 0x28])),
+            audio: None,
+        };
+        assert_eq!(codecs(&video_only), "avc1.4d4028");
+        let audio_only = TrackConfig {
+            video: None,
+            audio: Some(AudioConfig::Opus { channels: 1 }),
+        };
+        assert_eq!(codecs(&audio_only), "opus");
+        assert_eq!(codecs(&TrackConfig::default()), "");
+    }
+
+    #[test]
+    fn audio_object_types_past_30_use_the_escape() {
+        // HE-AAC (5), then 31 + 6 bits = 32 + 10 = 42 (USAC).
+        let he = TrackConfig {
+            video: None,
+            audio: Some(aac(&[0x2b, 0x92, 0x08, 0x00])),
+        };
+        assert_eq!(codecs(&he), "mp4a.40.5");
+        let escaped = TrackConfig {
+            video: None,
+            audio: Some(aac(&[0xf9, 0x40, 0x00])),
+        };
+        assert_eq!(codecs(&escaped), "mp4a.40.42");
+    }
+
+    #[test]
+    fn short_configurations_give_bare_names() {
+        let config = TrackConfig {
+            video: Some(video(&[0x67, 0x42])),
+            audio: Some(aac(&[])),
+        };
+        assert_eq!(codecs(&config), "avc1,mp4a.40");
+        // An escape with no second byte cannot name the type.
+        let config = TrackConfig {
+            video: None,
+            audio: Some(aac(&[0xf8])),
+        };
+        assert_eq!(codecs(&config), "mp4a.40");
+    }
+}
