@@ -1,12 +1,72 @@
 //! HLS and Low-Latency HLS (RFC 8216bis): each live stream that an HLS
 //! client asks for gets a window of CMAF segments and parts, fed by the
 //! stream's packager, and every client is served the same bytes from it.
+//!
+//! ```text
+//!  packager thread                 control runtime (axum)
+//!  PackagerEvent ─► WindowSink ─► Window (parts → segments, playlist
+//!                   (sink.rs)     rendered once per change) ─► watch
+//!                                   ▲                            │
+//!  GET index.m3u8 ──────────────────┴── read, or hold until ◄────┘
+//!  GET <tag>/{init-N.mp4, seg-M.m4s, part-M-I.m4s}: Bytes clones
+//! ```
+//!
+//! * `index.m3u8` is the media playlist itself, not a multivariant one:
+//!   there is one rendition (nothing is transcoded), so a multivariant
+//!   playlist would only cost every player a round trip; FFmpeg, Safari and
+//!   hls.js all start from a media playlist.
+//! * The first request for a live stream opens its window and attaches a
+//!   sink to the stream's packager; a window nobody asked for in
+//!   `idle_timeout` is dropped (its sink detaches at the next event), and
+//!   an ended one lingers a little so players read `EXT-X-ENDLIST`.
+//! * A window's URIs live under a tag naming the stream and the window's
+//!   start, so a cache never serves one stream's `seg-3.m4s` for another's
+//!   and media can be `immutable`.
+//! * A held request (blocking reload, the preload hint's part, a window
+//!   that has no segment yet) waits on the window's `watch` channel, never
+//!   a thread, and at most `max_blocking_requests` are held at once.
 
+mod playlist;
+mod query;
+mod routes;
+mod sink;
+#[cfg(test)]
+mod tests;
+mod window;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
+use axum::Router;
+use axum::http::{Method, header};
+use axum::routing::get;
+use engine::Stream;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+use tower_http::cors::{Any, CorsLayer};
+
+use self::window::{Window, WindowSettings};
 use crate::control::state::Control;
-use crate::outputs::packager::Packagers;
+use crate::outputs::packager::{PackagerSink, Packagers, StartAt};
+
+/// How long an allowed viewer token is trusted before the service is asked
+/// again (a webhook is not called for every part a player fetches).
+pub const AUTHORIZED_FOR: Duration = Duration::from_secs(10);
+
+/// Most allowed (channel, token) pairs remembered at once; when full, the
+/// expired ones go, and if none has expired, all do.
+pub const MAX_AUTHORIZED: usize = 4096;
+
+/// An ended window stays this long at least (three segment targets if
+/// longer), so players polling it read `EXT-X-ENDLIST`.
+pub const ENDED_LINGER: Duration = Duration::from_secs(10);
+
+/// Windows are swept (idle, ended, closed ones dropped) at most this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// How HLS is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,9 +79,10 @@ pub struct HlsSettings {
     pub part_target: Duration,
     /// Complete segments a media playlist lists.
     pub window_segments: usize,
-    /// A stream's window with no request for this long is dropped.
+    /// A stream's window with no request for this long is dropped and its
+    /// sink detaches.
     pub idle_timeout: Duration,
-    /// Most blocking requests held at once.
+    /// Most blocking requests held at once; more get `503` at once.
     pub max_blocking_requests: usize,
 }
 
@@ -38,53 +99,332 @@ impl Default for HlsSettings {
     }
 }
 
-/// HLS on this node: the windows of the streams being watched.
-pub struct HlsOutput {
-    control: Arc<Control>,
-    packagers: Arc<Packagers>,
-    settings: HlsSettings,
-}
-
-impl HlsOutput {
-    /// No window yet; windows open on the first request for a stream.
-    pub fn new(
-        control: Arc<Control>,
-        packagers: Arc<Packagers>,
-        settings: HlsSettings,
-    ) -> Arc<Self> {
-        Arc::new(Self {
-            control,
-            packagers,
-            settings,
-        })
-    }
-
-    /// A snapshot of the counters.
-    pub fn metrics(&self) -> HlsMetrics {
-        let _ = (&self.control, &self.packagers, &self.settings);
-        HlsMetrics::default()
-    }
-}
-
 /// HLS counters, as one snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HlsMetrics {
     /// Windows open now.
     pub windows: usize,
-    /// Playlist requests answered since start.
+    /// Playlist requests since start.
     pub playlist_requests: u64,
-    /// Segment, part and init requests answered since start.
+    /// Segment, part and init requests since start.
     pub media_requests: u64,
-    /// Blocking requests held now.
+    /// Requests held now (blocking reloads, hinted parts, first segments).
     pub blocked_now: usize,
-    /// Blocking requests refused because `max_blocking_requests` were held.
+    /// Requests refused because `max_blocking_requests` were held.
     pub blocked_refused: u64,
-    /// Blocking requests that timed out (`503`).
+    /// Held requests that timed out (`503`).
     pub blocked_timeouts: u64,
 }
 
-/// The `/hls/` routes, with their state and CORS (GET and OPTIONS, any origin).
-pub fn router(hls: Arc<HlsOutput>) -> axum::Router {
-    let _ = hls;
-    axum::Router::new()
+/// Where windows' media comes from: the engine's live streams, the
+/// service's viewer authorization and the packagers.
+trait Origin: Send + Sync + 'static {
+    /// The live stream on `channel`.
+    fn live(&self, channel: &str) -> Option<Arc<Stream>>;
+    /// Whether a viewer holding `token` may watch `channel`.
+    fn authorize(
+        &self,
+        channel: String,
+        token: Option<String>,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send>>;
+    /// Feeds `sink` from `stream`'s packager.
+    fn attach(&self, stream: &Arc<Stream>, sink: Box<dyn PackagerSink>);
+}
+
+/// The node's engine, service and packagers.
+struct NodeOrigin {
+    control: Arc<Control>,
+    packagers: Arc<Packagers>,
+}
+
+impl Origin for NodeOrigin {
+    fn live(&self, channel: &str) -> Option<Arc<Stream>> {
+        self.control.engine.stream(channel)
+    }
+
+    fn authorize(
+        &self,
+        channel: String,
+        token: Option<String>,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send>> {
+        let control = Arc::clone(&self.control);
+        Box::pin(async move {
+            control
+                .service
+                .authorize_viewer(&channel, token.as_deref())
+                .await
+        })
+    }
+
+    fn attach(&self, stream: &Arc<Stream>, sink: Box<dyn PackagerSink>) {
+        self.packagers.attach(stream, StartAt::NewestKeyframe, sink);
+    }
+}
+
+/// One stream's window as the routes and the sink share it.
+struct Shared {
+    stream_id: u64,
+    /// The window's tag (the path segment its URIs live under).
+    tag: String,
+    window: Mutex<Window>,
+    /// The window's version, sent at every change (and when closed).
+    changes: watch::Sender<u64>,
+    /// Dropped from the registry: its sink detaches, held requests go.
+    closed: AtomicBool,
+    /// Milliseconds since the output's start, at the last request.
+    last_request: AtomicU64,
+    /// Milliseconds since the output's start when it ended, plus one
+    /// (0: live).
+    ended_at: AtomicU64,
+}
+
+impl Shared {
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Marks it closed and wakes whoever waits on it.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.changes.send_modify(|version| *version += 1);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    playlist_requests: u64,
+    media_requests: u64,
+    blocked_now: usize,
+    blocked_refused: u64,
+    blocked_timeouts: u64,
+}
+
+/// HLS on this node: the windows of the streams being watched.
+pub struct HlsOutput {
+    origin: Box<dyn Origin>,
+    settings: HlsSettings,
+    /// By channel: one window per channel (a new stream replaces it).
+    windows: Mutex<HashMap<String, Arc<Shared>>>,
+    /// Allowed (channel, token) pairs, until when (ms since `started`).
+    authorized: Mutex<HashMap<(String, Option<String>), u64>>,
+    counters: Mutex<Counters>,
+    started: Instant,
+    last_sweep: AtomicU64,
+}
+
+impl HlsOutput {
+    /// No window yet; windows open on the first request for a stream.
+    /// Called inside a tokio runtime, it also sweeps idle and ended
+    /// windows every second from a task there (else only as requests and
+    /// events come).
+    pub fn new(
+        control: Arc<Control>,
+        packagers: Arc<Packagers>,
+        settings: HlsSettings,
+    ) -> Arc<Self> {
+        Self::with_origin(Box::new(NodeOrigin { control, packagers }), settings)
+    }
+
+    fn with_origin(origin: Box<dyn Origin>, settings: HlsSettings) -> Arc<Self> {
+        let output = Arc::new(Self {
+            origin,
+            settings,
+            windows: Mutex::new(HashMap::new()),
+            authorized: Mutex::new(HashMap::new()),
+            counters: Mutex::new(Counters::default()),
+            started: Instant::now(),
+            last_sweep: AtomicU64::new(0),
+        });
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&output);
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(SWEEP_EVERY);
+                loop {
+                    tick.tick().await;
+                    let Some(output) = weak.upgrade() else {
+                        return;
+                    };
+                    output.sweep();
+                }
+            });
+        }
+        output
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> HlsMetrics {
+        let windows = self.windows.lock().len();
+        let counters = self.counters.lock();
+        HlsMetrics {
+            windows,
+            playlist_requests: counters.playlist_requests,
+            media_requests: counters.media_requests,
+            blocked_now: counters.blocked_now,
+            blocked_refused: counters.blocked_refused,
+            blocked_timeouts: counters.blocked_timeouts,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn window_settings(&self) -> WindowSettings {
+        WindowSettings {
+            segment_target: self.settings.segment_target,
+            part_target: self.settings.part_target,
+            window_segments: self.settings.window_segments,
+        }
+    }
+
+    fn ended_linger(&self) -> Duration {
+        ENDED_LINGER.max(self.settings.segment_target * 3)
+    }
+
+    /// The window a playlist request for `channel` reads: the live
+    /// stream's (opened now if it has none, attaching a sink), or an ended
+    /// one still lingering. `None`: nothing to serve.
+    fn window_for(
+        self: &Arc<Self>,
+        channel: &str,
+        live: Option<Arc<Stream>>,
+    ) -> Option<Arc<Shared>> {
+        let mut windows = self.windows.lock();
+        let existing = windows.get(channel).filter(|shared| !shared.is_closed());
+        let Some(stream) = live else {
+            return existing
+                .filter(|shared| shared.ended_at.load(Ordering::Acquire) > 0)
+                .cloned();
+        };
+        if let Some(shared) = existing.filter(|shared| shared.stream_id == stream.id()) {
+            return Some(Arc::clone(shared));
+        }
+        let unix_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let tag = format!("{}-{unix_ms}", stream.id());
+        let window = Window::new(self.window_settings(), tag.clone());
+        let (changes, _) = watch::channel(window.version());
+        let shared = Arc::new(Shared {
+            stream_id: stream.id(),
+            tag,
+            window: Mutex::new(window),
+            changes,
+            closed: AtomicBool::new(false),
+            last_request: AtomicU64::new(self.now_ms()),
+            ended_at: AtomicU64::new(0),
+        });
+        if let Some(old) = windows.insert(channel.to_owned(), Arc::clone(&shared)) {
+            old.close();
+        }
+        drop(windows);
+        tracing::debug!(channel, stream = stream.id(), "HLS window opened");
+        // Not under the lock: a sink may hear its first events right here.
+        let sink = sink::WindowSink::new(
+            Arc::clone(&shared),
+            Arc::downgrade(self),
+            channel.to_owned(),
+        );
+        self.origin.attach(&stream, Box::new(sink));
+        Some(shared)
+    }
+
+    /// The window `channel`'s media with `tag` lives in.
+    fn window_tagged(&self, channel: &str, tag: &str) -> Option<Arc<Shared>> {
+        self.windows
+            .lock()
+            .get(channel)
+            .filter(|shared| !shared.is_closed() && shared.tag == tag)
+            .cloned()
+    }
+
+    /// Drops `shared` from the registry (if still there) and closes it.
+    fn drop_window(&self, shared: &Arc<Shared>, channel: &str) {
+        let mut windows = self.windows.lock();
+        if windows
+            .get(channel)
+            .is_some_and(|current| Arc::ptr_eq(current, shared))
+        {
+            windows.remove(channel);
+        }
+        drop(windows);
+        shared.close();
+    }
+
+    /// Drops closed, idle and long-ended windows (at most once per
+    /// [`SWEEP_EVERY`]).
+    fn sweep(&self) {
+        let now = self.now_ms();
+        let last = self.last_sweep.load(Ordering::Acquire);
+        if now.saturating_sub(last) < SWEEP_EVERY.as_millis() as u64
+            || self
+                .last_sweep
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let idle = self.settings.idle_timeout.as_millis() as u64;
+        let linger = self.ended_linger().as_millis() as u64;
+        let mut gone = Vec::new();
+        self.windows.lock().retain(|channel, shared| {
+            let ended_at = shared.ended_at.load(Ordering::Acquire);
+            let keep = !shared.is_closed()
+                && now.saturating_sub(shared.last_request.load(Ordering::Acquire)) < idle
+                && (ended_at == 0 || now.saturating_sub(ended_at - 1) < linger);
+            if !keep {
+                gone.push((channel.clone(), Arc::clone(shared)));
+            }
+            keep
+        });
+        for (channel, shared) in gone {
+            tracing::debug!(channel, stream = shared.stream_id, "HLS window dropped");
+            shared.close();
+        }
+    }
+
+    /// Whether a viewer holding `token` may watch `channel` (asked of the
+    /// service, remembered for [`AUTHORIZED_FOR`] when allowed).
+    async fn authorize(&self, channel: &str, token: Option<&str>) -> bool {
+        let key = (channel.to_owned(), token.map(str::to_owned));
+        let now = self.now_ms();
+        if self
+            .authorized
+            .lock()
+            .get(&key)
+            .is_some_and(|until| *until > now)
+        {
+            return true;
+        }
+        let allowed = self.origin.authorize(key.0.clone(), key.1.clone()).await;
+        if allowed {
+            let mut authorized = self.authorized.lock();
+            if authorized.len() >= MAX_AUTHORIZED {
+                authorized.retain(|_, until| *until > now);
+                if authorized.len() >= MAX_AUTHORIZED {
+                    authorized.clear();
+                }
+            }
+            authorized.insert(key, now + AUTHORIZED_FOR.as_millis() as u64);
+        }
+        allowed
+    }
+}
+
+/// The `/hls/` routes, with their state and CORS (GET, HEAD and OPTIONS,
+/// any origin, `Authorization` allowed); no routes when HLS is disabled.
+pub fn router(hls: Arc<HlsOutput>) -> Router {
+    if !hls.settings.enabled {
+        return Router::new();
+    }
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION]);
+    Router::new()
+        .route("/hls/{channel}/index.m3u8", get(routes::playlist))
+        .route("/hls/{channel}/{tag}/{file}", get(routes::media))
+        .layer(cors)
+        .with_state(hls)
 }
