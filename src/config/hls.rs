@@ -62,10 +62,7 @@ impl HlsSection {
             return Err(invalid("hls.idle_timeout_ms", "must be 1000 to 3600000"));
         }
         if !(1..=1_000_000).contains(&self.max_blocking_requests) {
-            return Err(invalid(
-                "hls.max_blocking_requests",
-                "must be 1 to 1000000",
-            ));
+            return Err(invalid("hls.max_blocking_requests", "must be 1 to 1000000"));
         }
         Ok(HlsSettings {
             enabled: self.enabled,

@@ -1,0 +1,619 @@
+//! Window: one stream's sliding window of CMAF segments and parts, built
+//! from the packager's events, and what a request for a playlist, a part
+//! or a segment finds in it. Sans-IO: no clock, no locks, no sockets; the
+//! rendered playlist is kept here so every client shares its bytes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+
+use super::playlist;
+use crate::outputs::packager::{InitSegment, PackagerEvent, Part};
+
+/// Longest a segment may grow before it is cut at the next part even
+/// without a keyframe: a publisher that never sends one again cannot make
+/// one segment hold all of its stream in memory.
+pub const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(60);
+
+/// How a window cuts and lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSettings {
+    /// The configured segment target (the least `EXT-X-TARGETDURATION`).
+    pub segment_target: Duration,
+    /// The configured part target (the least `PART-TARGET`).
+    pub part_target: Duration,
+    /// Complete segments listed.
+    pub window_segments: usize,
+}
+
+/// A segment: whole parts, complete once the next segment starts (or the
+/// stream ends).
+#[derive(Debug)]
+pub(super) struct Segment {
+    pub(super) msn: u64,
+    /// The number of the initialization segment it uses.
+    pub(super) init: u64,
+    pub(super) discontinuity: bool,
+    pub(super) program_date_time: SystemTime,
+    pub(super) parts: Vec<Arc<Part>>,
+    pub(super) duration: Duration,
+    /// Its parts' bytes back to back, once complete.
+    pub(super) bytes: Option<Bytes>,
+}
+
+impl Segment {
+    pub(super) fn is_complete(&self) -> bool {
+        self.bytes.is_some()
+    }
+}
+
+/// What a blocking playlist request finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    /// The playlist holds what was asked for (or never will: it ended).
+    Ready,
+    /// Not yet; wait for a change.
+    Wait,
+    /// Further ahead than a server must hold a request for (RFC 8216bis
+    /// §6.2.5.2: `400`).
+    TooFar,
+}
+
+/// What a request for a part or a segment finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Media {
+    /// Its bytes.
+    Ready(Bytes),
+    /// It is the preload hint's part, not yet there: wait for a change.
+    Hinted,
+    /// It left the window, or never will be.
+    Missing,
+}
+
+/// One stream's window.
+#[derive(Debug)]
+pub struct Window {
+    settings: WindowSettings,
+    /// The path segment its URIs live under (unique per window, so a
+    /// cache never mixes two streams' segments of the same number).
+    tag: String,
+    /// Initialization segments still referenced, numbered from 0.
+    inits: VecDeque<(u64, Arc<InitSegment>)>,
+    next_init: u64,
+    /// Complete segments, then the open one (if any).
+    segments: VecDeque<Segment>,
+    next_msn: u64,
+    /// Discontinuity tags that left the window.
+    discontinuity_sequence: u64,
+    /// A new initialization segment came: the next segment starts with a
+    /// discontinuity, whatever its first part says.
+    init_changed: bool,
+    longest_segment: Duration,
+    longest_part: Duration,
+    ended: bool,
+    /// Bumped at every change.
+    version: u64,
+    playlist: Bytes,
+}
+
+impl Window {
+    /// An empty window whose URIs live under `tag`.
+    pub fn new(settings: WindowSettings, tag: String) -> Self {
+        let mut window = Self {
+            settings,
+            tag,
+            inits: VecDeque::new(),
+            next_init: 0,
+            segments: VecDeque::new(),
+            next_msn: 0,
+            discontinuity_sequence: 0,
+            init_changed: false,
+            longest_segment: Duration::ZERO,
+            longest_part: Duration::ZERO,
+            ended: false,
+            version: 0,
+            playlist: Bytes::new(),
+        };
+        window.render();
+        window
+    }
+
+    /// Takes one packager event; true if the window changed.
+    pub fn apply(&mut self, event: &PackagerEvent) -> bool {
+        if self.ended {
+            return false;
+        }
+        match event {
+            PackagerEvent::Init(init) => {
+                if self.inits.back().is_some_and(|(_, last)| last == init) {
+                    return false;
+                }
+                self.inits.push_back((self.next_init, Arc::clone(init)));
+                self.next_init += 1;
+                self.init_changed = !self.segments.is_empty();
+                // The parts that follow belong to the new init.
+                self.close_open_segment();
+                self.prune_inits();
+            }
+            PackagerEvent::Part(part) => {
+                if !self.push_part(part) {
+                    return false;
+                }
+            }
+            PackagerEvent::Ended => {
+                self.close_open_segment();
+                self.ended = true;
+            }
+        }
+        self.version += 1;
+        self.render();
+        true
+    }
+
+    fn push_part(&mut self, part: &Arc<Part>) -> bool {
+        let Some(&(init, _)) = self.inits.back() else {
+            // A part before any initialization segment cannot be played.
+            return false;
+        };
+        let open_too_long = self
+            .open()
+            .is_some_and(|open| open.duration >= MAX_SEGMENT_DURATION);
+        let starts_segment =
+            part.starts_segment || self.init_changed || self.open().is_none() || open_too_long;
+        if starts_segment {
+            if self.open().is_none() && self.segments.is_empty() && !part.independent {
+                // A window starts at a keyframe, or a player cannot begin.
+                return false;
+            }
+            self.close_open_segment();
+            let discontinuity =
+                !self.segments.is_empty() && (part.discontinuity || self.init_changed);
+            self.init_changed = false;
+            self.segments.push_back(Segment {
+                msn: self.next_msn,
+                init,
+                discontinuity,
+                program_date_time: part.program_date_time,
+                parts: Vec::new(),
+                duration: Duration::ZERO,
+                bytes: None,
+            });
+            self.next_msn += 1;
+        }
+        // Just pushed or checked above.
+        let Some(open) = self.segments.back_mut() else {
+            return false;
+        };
+        open.parts.push(Arc::clone(part));
+        open.duration += part.duration;
+        self.longest_part = self.longest_part.max(part.duration);
+        true
+    }
+
+    /// Completes the open segment (an empty one is dropped) and slides.
+    fn close_open_segment(&mut self) {
+        let Some(open) = self.segments.back_mut() else {
+            return;
+        };
+        if open.is_complete() {
+            return;
+        }
+        if open.parts.is_empty() {
+            self.segments.pop_back();
+            self.next_msn -= 1;
+            return;
+        }
+        let length = open.parts.iter().map(|part| part.bytes.len()).sum();
+        let mut bytes = BytesMut::with_capacity(length);
+        for part in &open.parts {
+            bytes.extend_from_slice(&part.bytes);
+        }
+        open.bytes = Some(bytes.freeze());
+        self.longest_segment = self.longest_segment.max(open.duration);
+        while self.segments.len() > self.settings.window_segments {
+            if let Some(gone) = self.segments.pop_front()
+                && gone.discontinuity
+            {
+                self.discontinuity_sequence += 1;
+            }
+        }
+        self.prune_inits();
+    }
+
+    /// Drops the initialization segments no listed segment uses; the
+    /// newest stays for the segments to come.
+    fn prune_inits(&mut self) {
+        let newest = self.next_init.checked_sub(1);
+        let segments = &self.segments;
+        self.inits.retain(|(number, _)| {
+            Some(*number) == newest || segments.iter().any(|segment| segment.init == *number)
+        });
+    }
+
+    /// The part the playlist's `EXT-X-PRELOAD-HINT` names: the open
+    /// segment's next, or the first of the next segment.
+    pub(super) fn hint(&self) -> Option<(u64, u64)> {
+        if self.ended || self.inits.is_empty() {
+            return None;
+        }
+        Some(match self.open() {
+            Some(open) => (open.msn, open.parts.len() as u64),
+            None => (self.next_msn, 0),
+        })
+    }
+
+    fn open(&self) -> Option<&Segment> {
+        self.segments
+            .back()
+            .filter(|segment| !segment.is_complete())
+    }
+
+    /// The rendered media playlist.
+    pub fn playlist(&self) -> Bytes {
+        self.playlist.clone()
+    }
+
+    /// Bumped at every change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// Whether a player can start: a complete segment is listed.
+    pub fn is_ready(&self) -> bool {
+        self.segments.front().is_some_and(Segment::is_complete)
+    }
+
+    /// Whether the stream ended (the playlist has `EXT-X-ENDLIST`).
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    /// `EXT-X-TARGETDURATION`: whole seconds, at least the segment target,
+    /// at least the longest segment this window ever had (so it never
+    /// shrinks, RFC 8216bis §4.4.3.1).
+    pub fn target_duration(&self) -> u64 {
+        ceil_seconds(self.settings.segment_target.max(self.longest_segment)).max(1)
+    }
+
+    /// `PART-TARGET`: the configured target, or the longest part if one
+    /// ever ran over it.
+    pub fn part_target(&self) -> Duration {
+        self.settings.part_target.max(self.longest_part)
+    }
+
+    /// RFC 8216bis §6.2.5.2: how many parts past the newest a request may
+    /// ask for: 3 / PART-TARGET under a second, else 3.
+    fn advance_part_limit(&self) -> u64 {
+        let target = self.part_target();
+        if target < Duration::from_secs(1) && !target.is_zero() {
+            (3_000_000 / target.as_micros().max(1)).max(3) as u64
+        } else {
+            3
+        }
+    }
+
+    /// What `_HLS_msn=msn` (and `_HLS_part=part`) finds now.
+    pub fn reload(&self, msn: u64, part: Option<u64>) -> Reload {
+        if self.ended {
+            return Reload::Ready;
+        }
+        // Segments are complete below `open_msn`; `open_parts` are listed
+        // in it.
+        let (open_msn, open_parts) = match self.open() {
+            Some(open) => (open.msn, open.parts.len() as u64),
+            None => (self.next_msn, 0),
+        };
+        if msn > open_msn.saturating_add(1) {
+            return Reload::TooFar;
+        }
+        match part {
+            None if msn < open_msn => Reload::Ready,
+            None => Reload::Wait,
+            Some(_) if msn < open_msn => Reload::Ready,
+            Some(part) if msn == open_msn => {
+                if part < open_parts {
+                    Reload::Ready
+                } else if part >= open_parts.saturating_add(self.advance_part_limit()) {
+                    Reload::TooFar
+                } else {
+                    Reload::Wait
+                }
+            }
+            Some(part) if part >= self.advance_part_limit() => Reload::TooFar,
+            Some(_) => Reload::Wait,
+        }
+    }
+
+    /// `seg-<msn>.m4s`: complete segments only.
+    pub fn segment(&self, msn: u64) -> Media {
+        match self.find(msn).and_then(|segment| segment.bytes.clone()) {
+            Some(bytes) => Media::Ready(bytes),
+            None => Media::Missing,
+        }
+    }
+
+    /// `part-<msn>-<index>.m4s`: a listed part, or the preload hint's.
+    pub fn part(&self, msn: u64, index: u64) -> Media {
+        let found = self.find(msn);
+        if let Some(part) = found.and_then(|segment| segment.parts.get(index as usize)) {
+            return Media::Ready(part.bytes.clone());
+        }
+        let Some((hint_msn, hint_index)) = self.hint() else {
+            return Media::Missing;
+        };
+        // The hint names the open segment's next part; it may come as the
+        // first part of the next segment instead.
+        let next_segment = (hint_msn.saturating_add(1), 0);
+        if (msn, index) == (hint_msn, hint_index)
+            || (hint_index > 0 && (msn, index) == next_segment)
+        {
+            Media::Hinted
+        } else {
+            Media::Missing
+        }
+    }
+
+    /// `init-<number>.mp4`.
+    pub fn init(&self, number: u64) -> Media {
+        match self.inits.iter().find(|(n, _)| *n == number) {
+            Some((_, init)) => Media::Ready(init.bytes.clone()),
+            None => Media::Missing,
+        }
+    }
+
+    fn find(&self, msn: u64) -> Option<&Segment> {
+        let first = self.segments.front()?.msn;
+        self.segments
+            .get(usize::try_from(msn.checked_sub(first)?).ok()?)
+    }
+
+    fn render(&mut self) {
+        self.playlist = playlist::render(&playlist::View {
+            tag: &self.tag,
+            target_duration: self.target_duration(),
+            part_target: self.part_target(),
+            discontinuity_sequence: self.discontinuity_sequence,
+            segments: &self.segments,
+            hint: self.hint(),
+            ended: self.ended,
+        });
+    }
+}
+
+/// `duration` in whole seconds, rounded up.
+fn ceil_seconds(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn init(codecs: &str) -> PackagerEvent {
+        PackagerEvent::Init(Arc::new(InitSegment {
+            bytes: Bytes::from(format!("init {codecs}")),
+            codecs: codecs.to_owned(),
+            resolution: Some((1280, 720)),
+        }))
+    }
+
+    /// A 500 ms part whose bytes name it; `starts` makes it a keyframe
+    /// that starts a segment.
+    pub(crate) fn part(name: &str, starts: bool) -> PackagerEvent {
+        PackagerEvent::Part(Arc::new(Part {
+            bytes: Bytes::from(name.to_owned()),
+            duration: Duration::from_millis(500),
+            independent: starts,
+            starts_segment: starts,
+            discontinuity: false,
+            program_date_time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        }))
+    }
+
+    fn settings(window_segments: usize) -> WindowSettings {
+        WindowSettings {
+            segment_target: Duration::from_secs(2),
+            part_target: Duration::from_millis(500),
+            window_segments,
+        }
+    }
+
+    /// A window fed `init`, then `segments` segments of four parts.
+    fn fed(window_segments: usize, segments: usize) -> Window {
+        let mut window = Window::new(settings(window_segments), "w".into());
+        window.apply(&init("avc1.64001f"));
+        for s in 0..segments {
+            for p in 0..4 {
+                window.apply(&part(&format!("{s}.{p} "), p == 0));
+            }
+        }
+        window
+    }
+
+    #[test]
+    fn parts_make_segments_closed_by_the_next_start() {
+        let window = fed(6, 2);
+        assert!(window.is_ready());
+        assert_eq!(
+            window.segment(0),
+            Media::Ready(Bytes::from("0.0 0.1 0.2 0.3 "))
+        );
+        // Segment 1 is open: its parts are there, it is not.
+        assert_eq!(window.segment(1), Media::Missing);
+        assert_eq!(window.part(1, 3), Media::Ready(Bytes::from("1.3 ")));
+        assert_eq!(window.part(1, 4), Media::Hinted);
+        assert_eq!(window.part(2, 0), Media::Hinted);
+        assert_eq!(window.part(1, 5), Media::Missing);
+        assert_eq!(window.part(2, 1), Media::Missing);
+        assert_eq!(window.part(3, 0), Media::Missing);
+    }
+
+    #[test]
+    fn a_window_without_a_complete_segment_is_not_ready() {
+        let mut window = fed(6, 1);
+        assert!(!window.is_ready());
+        window.apply(&PackagerEvent::Ended);
+        assert!(window.is_ready());
+        assert_eq!(
+            window.segment(0),
+            Media::Ready(Bytes::from("0.0 0.1 0.2 0.3 "))
+        );
+        assert_eq!(window.part(0, 4), Media::Missing);
+        assert_eq!(window.part(1, 0), Media::Missing);
+    }
+
+    #[test]
+    fn a_first_part_that_is_not_a_keyframe_is_skipped() {
+        let mut window = Window::new(settings(6), "w".into());
+        assert!(!window.apply(&part("x", false)), "no init yet");
+        window.apply(&init("avc1.64001f"));
+        assert!(!window.apply(&part("x", false)));
+        assert!(window.apply(&part("k", true)));
+        assert_eq!(window.part(0, 0), Media::Ready(Bytes::from("k")));
+    }
+
+    #[test]
+    fn the_window_slides_and_old_segments_go() {
+        let window = fed(3, 6);
+        // Five complete (0..=4), three kept: 2, 3, 4; 5 open.
+        assert_eq!(window.segment(1), Media::Missing);
+        assert_eq!(window.part(1, 0), Media::Missing);
+        assert!(matches!(window.segment(2), Media::Ready(_)));
+        assert!(matches!(window.segment(4), Media::Ready(_)));
+        let text = String::from_utf8(window.playlist().to_vec()).unwrap();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{text}");
+        assert_eq!(text.matches("#EXTINF:").count(), 3, "{text}");
+    }
+
+    #[test]
+    fn discontinuities_are_counted_when_they_leave() {
+        let mut window = fed(3, 1);
+        let mut broken = match part("d", true) {
+            PackagerEvent::Part(part) => (*part).clone(),
+            _ => unreachable!(),
+        };
+        broken.discontinuity = true;
+        window.apply(&PackagerEvent::Part(Arc::new(broken)));
+        for s in 0..4 {
+            window.apply(&part(&format!("after{s}"), true));
+        }
+        let text = String::from_utf8(window.playlist().to_vec()).unwrap();
+        // Segment 1 (the discontinuity) slid out with its tag.
+        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
+        assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+    }
+
+    #[test]
+    fn a_new_init_starts_a_discontinuous_segment_with_its_map() {
+        let mut window = fed(6, 1);
+        window.apply(&part("1.0", true));
+        window.apply(&part("1.1", false));
+        window.apply(&init("avc1.640028"));
+        // The packager's next part may not say so; it starts a segment anyway.
+        window.apply(&part("2.0", false));
+        window.apply(&part("3.0", true));
+        assert_eq!(window.segment(1), Media::Ready(Bytes::from("1.01.1")));
+        assert_eq!(
+            window.init(0),
+            Media::Ready(Bytes::from("init avc1.64001f"))
+        );
+        assert_eq!(
+            window.init(1),
+            Media::Ready(Bytes::from("init avc1.640028"))
+        );
+        let text = String::from_utf8(window.playlist().to_vec()).unwrap();
+        let new_map = text.find("#EXT-X-MAP:URI=\"w/init-1.mp4\"").unwrap();
+        let discontinuity = text.find("#EXT-X-DISCONTINUITY\n").unwrap();
+        assert!(discontinuity < new_map, "{text}");
+        assert!(
+            text[new_map..]
+                .starts_with("#EXT-X-MAP:URI=\"w/init-1.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:")
+        );
+        assert_eq!(text.matches("#EXT-X-MAP:").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn an_unused_init_leaves_with_its_segments() {
+        let mut window = fed(3, 1);
+        window.apply(&init("avc1.640028"));
+        for s in 0..5 {
+            window.apply(&part(&format!("{s}"), true));
+        }
+        assert_eq!(window.init(0), Media::Missing);
+        assert!(matches!(window.init(1), Media::Ready(_)));
+    }
+
+    #[test]
+    fn the_same_init_again_changes_nothing() {
+        let mut window = fed(6, 2);
+        assert!(!window.apply(&init("avc1.64001f")));
+        assert_eq!(window.init(1), Media::Missing);
+    }
+
+    #[test]
+    fn a_segment_without_keyframes_is_cut_at_the_limit() {
+        let mut window = fed(200, 1);
+        // 60 s of non-key parts after the first keyframe.
+        for p in 0..130 {
+            window.apply(&part(&format!("{p}"), false));
+        }
+        assert!(matches!(window.segment(0), Media::Ready(_)));
+        assert!(matches!(window.segment(1), Media::Missing));
+        assert!(window.target_duration() >= 60);
+    }
+
+    #[test]
+    fn blocking_reloads_wait_for_the_part_or_segment() {
+        let window = fed(6, 2);
+        // Segment 0 complete; segment 1 open with parts 0..=3.
+        assert_eq!(window.reload(0, None), Reload::Ready);
+        assert_eq!(window.reload(1, None), Reload::Wait);
+        assert_eq!(window.reload(1, Some(3)), Reload::Ready);
+        assert_eq!(window.reload(1, Some(4)), Reload::Wait);
+        assert_eq!(window.reload(0, Some(99)), Reload::Ready);
+        assert_eq!(window.reload(2, None), Reload::Wait);
+        assert_eq!(window.reload(2, Some(0)), Reload::Wait);
+    }
+
+    #[test]
+    fn far_future_reloads_are_refused() {
+        let window = fed(6, 2);
+        // Last complete is 0: 0 + 2 is the furthest a request may wait for.
+        assert_eq!(window.reload(2, None), Reload::Wait);
+        assert_eq!(window.reload(3, None), Reload::TooFar);
+        assert_eq!(window.reload(u64::MAX, None), Reload::TooFar);
+        // Advance Part Limit: 3 / 0.5 s = 6 parts past the newest (1.3).
+        assert_eq!(window.reload(1, Some(9)), Reload::Wait);
+        assert_eq!(window.reload(1, Some(10)), Reload::TooFar);
+        assert_eq!(window.reload(2, Some(5)), Reload::Wait);
+        assert_eq!(window.reload(2, Some(6)), Reload::TooFar);
+    }
+
+    #[test]
+    fn an_ended_window_answers_every_reload() {
+        let mut window = fed(6, 2);
+        window.apply(&PackagerEvent::Ended);
+        assert_eq!(window.reload(2, Some(3)), Reload::Ready);
+        assert!(!window.apply(&part("late", true)));
+        let text = String::from_utf8(window.playlist().to_vec()).unwrap();
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert!(!text.contains("PRELOAD-HINT"), "{text}");
+    }
+
+    #[test]
+    fn target_duration_covers_the_longest_segment_and_never_shrinks() {
+        let mut window = fed(3, 1);
+        // A 3.5 s segment: seven parts.
+        for p in 0..7 {
+            window.apply(&part("x", p == 0));
+        }
+        window.apply(&part("y", true));
+        assert_eq!(window.target_duration(), 4);
+        for _ in 0..10 {
+            window.apply(&part("z", true));
+        }
+        assert_eq!(window.target_duration(), 4);
+    }
+}
