@@ -65,6 +65,12 @@ pub trait PackagerSink: Send + 'static {
     fn deliver(&mut self, event: &PackagerEvent) -> bool;
 }
 
+mod opus;
+mod reader;
 mod registry;
+mod reorder;
+mod segmenter;
+mod timeline;
+mod video_frames;
 
 pub use registry::{PackagerSettings, Packagers, StartAt};

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use engine::Stream;
 
-use super::PackagerSink;
+use std::sync::mpsc::{self, SendError};
+
+use super::reader::{Packager, Running};
+use super::{PackagerEvent, PackagerSink};
 
 /// How a packager cuts a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +33,16 @@ pub enum StartAt {
 /// The packagers of this node.
 pub struct Packagers {
     settings: PackagerSettings,
+    running: Running,
 }
 
 impl Packagers {
     /// No packager running yet.
     pub fn new(settings: PackagerSettings) -> Arc<Self> {
-        Arc::new(Self { settings })
+        Arc::new(Self {
+            settings,
+            running: Running::default(),
+        })
     }
 
     /// How packagers cut streams.
@@ -47,12 +54,41 @@ impl Packagers {
     /// `start`) if none runs. A sink attached to a running packager first
     /// hears the current `Init`, then parts from the next segment start.
     /// A stream that already ended gets `Ended` at once.
-    pub fn attach(&self, stream: &Arc<Stream>, start: StartAt, sink: Box<dyn PackagerSink>) {
-        let _ = (stream, start, sink);
+    pub fn attach(&self, stream: &Arc<Stream>, start: StartAt, mut sink: Box<dyn PackagerSink>) {
+        let mut running = self.running.lock();
+        if stream.is_ended() {
+            sink.deliver(&PackagerEvent::Ended);
+            return;
+        }
+        let id = stream.id();
+        let sink = match running.get(&id) {
+            Some(sender) => match sender.send(sink) {
+                Ok(()) => return,
+                Err(SendError(sink)) => sink,
+            },
+            None => sink,
+        };
+        let (sender, receiver) = mpsc::channel();
+        if sender.send(sink).is_err() {
+            return;
+        }
+        let packager = Packager::new(Arc::clone(stream), start, self.settings);
+        let handle = Arc::clone(&self.running);
+        let spawned = std::thread::Builder::new()
+            .name(format!("packager-{id}"))
+            .spawn(move || packager.run(receiver, handle));
+        match spawned {
+            Ok(_) => {
+                running.insert(id, sender);
+            }
+            Err(error) => {
+                tracing::warn!(%error, channel = stream.channel(), "packager thread not started")
+            }
+        }
     }
 
     /// How many packagers run.
     pub fn running(&self) -> usize {
-        0
+        self.running.lock().len()
     }
 }
