@@ -555,7 +555,7 @@ mod tests {
     }
 
     fn frame(index: u32, start: Instant, gop: u32) -> VideoFrame {
-        let keyframe = index % gop == 0;
+        let keyframe = index.is_multiple_of(gop);
         VideoFrame {
             timestamp: 90_000 + index * 3000,
             arrival: start + FRAME * index,
