@@ -16,6 +16,10 @@ use crate::control::service::Service;
 use crate::control::state::Control;
 use crate::http::RouterState;
 use crate::inputs::rtmp::RtmpSettings;
+use crate::outputs::MediaOutputs;
+use crate::outputs::hls::{HlsOutput, HlsSettings};
+use crate::outputs::packager::{PackagerSettings, Packagers};
+use crate::outputs::recording::{RecordingSettings, Recordings};
 use crate::net::signal::wait_for_signal;
 use crate::net::tls::{TlsFiles, install_crypto_provider, load_tls};
 
@@ -47,6 +51,11 @@ pub struct NodeConfig {
     pub tls: Option<TlsFiles>,
     /// RTMP and RTMPS ingest.
     pub rtmp: RtmpSettings,
+    /// HLS and LL-HLS out (its segment and part targets also cut
+    /// recordings).
+    pub hls: HlsSettings,
+    /// Recording to disk (off without a dir).
+    pub recording: RecordingSettings,
     /// Membership of a cluster; `None` for a single node (its orchestrator
     /// is then embedded: it holds every stream itself).
     pub cluster: Option<ClusterConfig>,
@@ -65,6 +74,8 @@ impl Default for NodeConfig {
             http_header_timeout: crate::net::server::HEADER_TIMEOUT,
             tls: None,
             rtmp: RtmpSettings::default(),
+            hls: HlsSettings::default(),
+            recording: RecordingSettings::default(),
             cluster: None,
         }
     }
@@ -149,9 +160,30 @@ impl Node {
                 .clone()
                 .map(|cluster| cluster as Arc<dyn StreamListener>),
         )?);
+        let packagers = Packagers::new(PackagerSettings {
+            segment_target: config.hls.segment_target,
+            part_target: config.hls.part_target,
+        });
+        let outputs = Arc::new(MediaOutputs {
+            hls: runtime.block_on(async {
+                HlsOutput::new(
+                    Arc::clone(&control),
+                    Arc::clone(&packagers),
+                    config.hls.clone(),
+                )
+            }),
+            recordings: Recordings::start(
+                Arc::clone(&control),
+                Arc::clone(&packagers),
+                config.recording.clone(),
+                runtime.handle(),
+            ),
+            packagers,
+        });
         let router = crate::http::router(
             RouterState {
                 control: Arc::clone(&control),
+                outputs,
                 local,
                 cluster: cluster.clone(),
             },

@@ -5,10 +5,12 @@
 
 mod error;
 mod ftl;
+mod hls;
 mod http;
 mod limits;
 mod logging;
 mod orchestrator;
+mod recording;
 mod rtmp;
 mod service;
 #[cfg(test)]
@@ -23,10 +25,12 @@ use serde::{Deserialize, Serialize};
 
 pub use self::error::ConfigError;
 pub use self::ftl::FtlSection;
+pub use self::hls::HlsSection;
 pub use self::http::HttpSection;
 pub use self::limits::{LimitsSection, WorkersSection};
 pub use self::logging::{LogFormat, LoggingSection};
 pub use self::orchestrator::{OrchestratorSection, OrchestratorServerSection, StoreKind};
+pub use self::recording::RecordingSection;
 pub use self::rtmp::RtmpSection;
 pub use self::webrtc::{InterfaceEntry, WebRtcSection};
 pub use self::whip::WhipSection;
@@ -43,6 +47,10 @@ pub struct Config {
     pub ftl: FtlSection,
     /// `[rtmp]`
     pub rtmp: RtmpSection,
+    /// `[hls]`
+    pub hls: HlsSection,
+    /// `[recording]`
+    pub recording: RecordingSection,
     /// `[webrtc]`
     pub webrtc: WebRtcSection,
     /// `[workers]`
@@ -104,6 +112,8 @@ impl Config {
         let relay_grace = self.orchestrator.relay_grace()?;
         let tls = self.http.tls_files()?;
         let rtmp = self.rtmp.settings(tls.as_ref())?;
+        let hls = self.hls.settings()?;
+        let recording = self.recording.settings()?;
         let mut node = NodeConfig {
             cluster,
             http: self.http.address,
@@ -114,6 +124,8 @@ impl Config {
             http_header_timeout: Duration::from_millis(self.http.header_timeout_ms),
             tls,
             rtmp,
+            hls,
+            recording,
             ..NodeConfig::default()
         };
         self.ftl.apply(&mut node.ftl_control, &mut node.engine);

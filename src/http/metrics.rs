@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use engine::{StreamInfo, WorkerStats};
 
 use crate::control::state::Control;
+use crate::outputs::MediaOutputs;
 
 /// How long a request waits for each worker's counters.
 const STATS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,7 +24,10 @@ fn label_value(text: &str) -> String {
 }
 
 /// `GET /metrics`: Prometheus text exposition format.
-pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
+pub async fn metrics(
+    State(control): State<Arc<Control>>,
+    State(outputs): State<Arc<MediaOutputs>>,
+) -> impl IntoResponse {
     let engine = control.engine.clone();
     let workers: Vec<WorkerStats> =
         tokio::task::spawn_blocking(move || engine.stats(STATS_TIMEOUT))
@@ -181,6 +185,85 @@ pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
         "Keyframe requests sent to the publisher.",
         &per_stream(|s| s.stream.stats().keyframe_requests),
     );
+    let hls = outputs.hls.metrics();
+    let recordings = outputs.recordings.metrics();
+    let one = |value: u64| [(String::new(), value)];
+    for (name, kind, help, value) in [
+        (
+            "waveguide_packagers_running",
+            "gauge",
+            "Streams cut into CMAF now (for HLS or a recording).",
+            outputs.packagers.running() as u64,
+        ),
+        (
+            "waveguide_hls_windows",
+            "gauge",
+            "Streams with a live HLS window.",
+            hls.windows as u64,
+        ),
+        (
+            "waveguide_hls_playlist_requests_total",
+            "counter",
+            "HLS playlist requests.",
+            hls.playlist_requests,
+        ),
+        (
+            "waveguide_hls_media_requests_total",
+            "counter",
+            "HLS segment, part and init requests.",
+            hls.media_requests,
+        ),
+        (
+            "waveguide_hls_blocked_requests",
+            "gauge",
+            "HLS requests held now (blocking reloads, preload hints).",
+            hls.blocked_now as u64,
+        ),
+        (
+            "waveguide_hls_blocked_refused_total",
+            "counter",
+            "HLS requests refused because too many were held.",
+            hls.blocked_refused,
+        ),
+        (
+            "waveguide_hls_blocked_timeouts_total",
+            "counter",
+            "Held HLS requests that timed out.",
+            hls.blocked_timeouts,
+        ),
+        (
+            "waveguide_recordings_active",
+            "gauge",
+            "Recordings being written.",
+            recordings.active,
+        ),
+        (
+            "waveguide_recordings_finished_total",
+            "counter",
+            "Recordings finished.",
+            recordings.finished,
+        ),
+        (
+            "waveguide_recordings_failed_total",
+            "counter",
+            "Recordings stopped by an error (unwritable dir, full disk, a writer behind).",
+            recordings.failed,
+        ),
+        (
+            "waveguide_recording_bytes_total",
+            "counter",
+            "Bytes written to recordings.",
+            recordings.bytes_written,
+        ),
+        (
+            "waveguide_recordings_deleted_total",
+            "counter",
+            "Recordings deleted by retention.",
+            recordings.deleted,
+        ),
+    ] {
+        family(name, kind, help, &one(value));
+    }
     (
         [(
             header::CONTENT_TYPE,

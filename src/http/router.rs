@@ -1,6 +1,8 @@
 //! The node's route table: each route to its input, output or API
 //! handler, CORS on every WHIP and WHEP route, and the body limit.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::{HeaderName, Method, header};
 use axum::routing::{get, patch, post};
@@ -10,13 +12,17 @@ use super::state::RouterState;
 use super::{metrics, registry_view, status, whep_route};
 use crate::cluster::upstream::RELAY_VIA_HEADER;
 use crate::inputs::{publish_page, whip};
-use crate::outputs::{player, whep};
+use crate::outputs::{hls, player, recording, whep};
 
 /// Default largest request body (an SDP offer is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The router with every route.
+/// The router with every route: HLS and the recordings' API come with
+/// their own state and CORS.
 pub fn router(state: RouterState, max_body_bytes: usize) -> Router {
+    let outputs = Router::new()
+        .merge(hls::router(Arc::clone(&state.outputs.hls)))
+        .merge(recording::router(Arc::clone(&state.outputs.recordings)));
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([
@@ -60,4 +66,5 @@ pub fn router(state: RouterState, max_body_bytes: usize) -> Router {
         .route("/v1/streams/{channel}", get(registry_view::stream))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
+        .merge(outputs)
 }

@@ -9,12 +9,15 @@ use axum::extract::FromRef;
 use crate::cluster::Cluster;
 use crate::cluster::local::LocalNode;
 use crate::control::state::Control;
+use crate::outputs::MediaOutputs;
 
 /// The state behind every route of a node.
 #[derive(Clone)]
 pub struct RouterState {
     /// Streams, sessions and the service.
     pub control: Arc<Control>,
+    /// HLS, recordings and their packagers.
+    pub outputs: Arc<MediaOutputs>,
     /// This node as the registry sees it (served on `/v1/`).
     pub local: Arc<LocalNode>,
     /// This node's cluster membership, if it is in one.
@@ -24,5 +27,11 @@ pub struct RouterState {
 impl FromRef<RouterState> for Arc<Control> {
     fn from_ref(state: &RouterState) -> Self {
         Arc::clone(&state.control)
+    }
+}
+
+impl FromRef<RouterState> for Arc<MediaOutputs> {
+    fn from_ref(state: &RouterState) -> Self {
+        Arc::clone(&state.outputs)
     }
 }
