@@ -18,7 +18,8 @@ pub struct HlsSection {
     /// A segment's target duration in milliseconds (segments start at
     /// keyframes, so a longer GOP makes longer segments): 500 to 30000.
     pub segment_target_ms: u64,
-    /// A part's target duration in milliseconds: 100 to the segment target.
+    /// A part's target duration in milliseconds: 100 to half the segment
+    /// target (a segment holds at least two parts).
     pub part_target_ms: u64,
     /// Complete segments in a playlist: 3 to 100.
     pub window_segments: usize,
@@ -49,10 +50,10 @@ impl HlsSection {
         if !(500..=30_000).contains(&self.segment_target_ms) {
             return Err(invalid("hls.segment_target_ms", "must be 500 to 30000"));
         }
-        if !(100..=self.segment_target_ms).contains(&self.part_target_ms) {
+        if !(100..=self.segment_target_ms / 2).contains(&self.part_target_ms) {
             return Err(invalid(
                 "hls.part_target_ms",
-                "must be 100 to hls.segment_target_ms",
+                "must be 100 to half of hls.segment_target_ms",
             ));
         }
         if !(3..=100).contains(&self.window_segments) {
@@ -94,11 +95,20 @@ mod tests {
 
     #[test]
     fn out_of_range_values_name_their_key() {
-        let cases: [(fn(&mut HlsSection), &str); 8] = [
+        type Adjust = fn(&mut HlsSection);
+        let cases: [(Adjust, &str); 10] = [
+            (
+                |s| {
+                    s.segment_target_ms = 500;
+                    s.part_target_ms = 251;
+                },
+                "hls.part_target_ms",
+            ),
+            (|s| s.idle_timeout_ms = 3_600_001, "hls.idle_timeout_ms"),
             (|s| s.segment_target_ms = 499, "hls.segment_target_ms"),
             (|s| s.segment_target_ms = 30_001, "hls.segment_target_ms"),
             (|s| s.part_target_ms = 99, "hls.part_target_ms"),
-            (|s| s.part_target_ms = 2_001, "hls.part_target_ms"),
+            (|s| s.part_target_ms = 1_001, "hls.part_target_ms"),
             (|s| s.window_segments = 2, "hls.window_segments"),
             (|s| s.idle_timeout_ms = 999, "hls.idle_timeout_ms"),
             (|s| s.max_blocking_requests = 0, "hls.max_blocking_requests"),
@@ -116,14 +126,19 @@ mod tests {
         let section = HlsSection {
             enabled: false,
             segment_target_ms: 500,
-            part_target_ms: 500,
+            part_target_ms: 250,
             window_segments: 3,
             idle_timeout_ms: 1_000,
             max_blocking_requests: 1,
         };
         let settings = section.settings().unwrap();
         assert!(!settings.enabled);
-        assert_eq!(settings.part_target, Duration::from_millis(500));
+        assert_eq!(settings.part_target, Duration::from_millis(250));
+        let half = HlsSection {
+            part_target_ms: 1_000,
+            ..HlsSection::default()
+        };
+        assert_eq!(half.settings().unwrap().part_target, Duration::from_secs(1));
     }
 
     #[test]

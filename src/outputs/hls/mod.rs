@@ -413,18 +413,21 @@ impl HlsOutput {
 }
 
 /// The `/hls/` routes, with their state and CORS (GET, HEAD and OPTIONS,
-/// any origin, `Authorization` allowed); no routes when HLS is disabled.
+/// any origin, `Authorization` allowed). When HLS is disabled they answer
+/// `404 HLS is off`.
 pub fn router(hls: Arc<HlsOutput>) -> Router {
-    if !hls.settings.enabled {
-        return Router::new();
-    }
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION]);
-    Router::new()
-        .route("/hls/{channel}/index.m3u8", get(routes::playlist))
-        .route("/hls/{channel}/{tag}/{file}", get(routes::media))
-        .layer(cors)
-        .with_state(hls)
+    let routes = if hls.settings.enabled {
+        Router::new()
+            .route("/hls/{channel}/index.m3u8", get(routes::playlist))
+            .route("/hls/{channel}/{tag}/{file}", get(routes::media))
+    } else {
+        Router::new()
+            .route("/hls/{channel}/index.m3u8", get(routes::off))
+            .route("/hls/{channel}/{tag}/{file}", get(routes::off))
+    };
+    routes.layer(cors).with_state(hls)
 }

@@ -29,6 +29,11 @@ const MISSING_CACHE: &str = "public, max-age=1";
 /// 400, 401, 503: about this request only.
 const REFUSED_CACHE: &str = "no-store";
 
+/// Every `/hls/` route when HLS is disabled.
+pub(super) async fn off() -> Response {
+    refuse(StatusCode::NOT_FOUND, "HLS is off")
+}
+
 /// `GET /hls/{channel}/index.m3u8`.
 pub(super) async fn playlist(
     State(hls): State<Arc<HlsOutput>>,
@@ -67,8 +72,13 @@ pub(super) async fn playlist(
         {
             return Step::TooFar;
         }
-        if !window.is_ready() && !window.is_ended() {
-            return Step::Wait;
+        if !window.is_ready() {
+            // Ended before its first segment: nothing will ever play.
+            return if window.is_ended() {
+                Step::Ended
+            } else {
+                Step::Wait
+            };
         }
         let Some((msn, part)) = blocking else {
             return Step::Done(window.playlist());
@@ -222,6 +232,7 @@ enum Step<T> {
     Wait,
     TooFar,
     Missing,
+    Ended,
 }
 
 /// Why a held request was not answered with its content.
@@ -235,6 +246,8 @@ enum Held {
     Closed,
     TooFar,
     Missing,
+    /// The stream ended with nothing to play.
+    Ended,
 }
 
 impl IntoResponse for Held {
@@ -263,6 +276,10 @@ impl IntoResponse for Held {
             ),
             Self::TooFar => refuse(StatusCode::BAD_REQUEST, "too far past the playlist's end"),
             Self::Missing => refuse(StatusCode::NOT_FOUND, "not in the HLS window"),
+            Self::Ended => refuse(
+                StatusCode::NOT_FOUND,
+                "the stream ended before its first segment",
+            ),
         }
     }
 }
@@ -288,6 +305,7 @@ async fn hold<T>(
             Step::Wait => Ok(None),
             Step::TooFar => Err(Held::TooFar),
             Step::Missing => Err(Held::Missing),
+            Step::Ended => Err(Held::Ended),
         }
     };
     if let Some(value) = step(shared)? {

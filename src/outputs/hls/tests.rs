@@ -607,3 +607,34 @@ async fn a_new_stream_of_the_channel_gets_a_new_window() {
     );
     assert_eq!(harness.fake.sinks.lock().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_hls_off_every_route_says_so() {
+    let harness = Harness::start(
+        HlsSettings {
+            enabled: false,
+            ..settings()
+        },
+        None,
+    );
+    harness.publish("c", 1);
+    for path in ["/hls/c/index.m3u8", "/hls/c/1-0/seg-0.m4s"] {
+        let reply = get(harness.addr, path, &[("Origin", "http://other")]).await;
+        assert_eq!((reply.status, reply.body.as_str()), (404, "HLS is off\n"));
+        assert_eq!(reply.header("access-control-allow-origin"), Some("*"));
+    }
+    assert_eq!(*harness.fake.attached.lock(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_ends_before_its_first_segment_is_404() {
+    let harness = Harness::start(settings(), None);
+    harness.publish("c", 1);
+    let first = spawn_get(harness.addr, "/hls/c/index.m3u8");
+    harness.wait_held(1).await;
+    harness.feed("c", &init());
+    harness.feed("c", &PackagerEvent::Ended);
+    let reply = first.await.unwrap();
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    assert_eq!(reply.body, "the stream ended before its first segment\n");
+}
