@@ -58,10 +58,12 @@ pub fn write_fragment(
             .iter()
             .map(|sample| trun_entry(sample, is_video))
             .collect::<Result<Vec<_>, _>>()?;
+        // Checked: samples may borrow the same bytes, so their sizes can
+        // add up past what memory holds.
         let track_size = samples
             .iter()
-            .map(|sample| sample.data.len())
-            .sum::<usize>();
+            .try_fold(0usize, |total, sample| total.checked_add(sample.data.len()))
+            .ok_or(CmafError::FragmentTooLarge)?;
         traf.push((
             media_size,
             Traf {
