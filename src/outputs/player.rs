@@ -1,7 +1,8 @@
 //! The player page served from the binary: `GET /stream/{channel}` plays
-//! the channel over WHEP, and over the browser's own HLS
-//! (`/hls/{channel}/index.m3u8`) where WebRTC fails; with neither, it
-//! shows the playlist's address. It loads no other script.
+//! the channel over WHEP, and where WebRTC fails (no `RTCPeerConnection`,
+//! a WHEP error, a failed connection) its HLS playlist, when the browser
+//! plays HLS itself, else it shows the playlist's URL. No third-party
+//! script: browsers without native HLS get the link, not hls.js.
 
 use axum::extract::Path;
 use axum::response::IntoResponse;
