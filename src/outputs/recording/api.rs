@@ -27,12 +27,18 @@ pub fn router(recordings: Arc<Recordings>) -> Router {
         .with_state(recordings)
 }
 
+/// The most recordings one listing shows (the newest). Each publish adds
+/// files; retention (`max_age`, `max_total_bytes`) is what bounds the dir,
+/// this bounds the response.
+const MAX_LISTED: usize = 10_000;
+
 fn not_found() -> Response {
     HttpError::new(StatusCode::NOT_FOUND, "no such recording").into_response()
 }
 
 /// `GET /api/recordings`: `[{"id", "channel", "start", "duration_s",
-/// "bytes", "recording"}]`, newest first; `[]` with recording off.
+/// "bytes", "recording"}]`, newest first and at most [`MAX_LISTED`];
+/// `[]` with recording off.
 async fn list(State(recordings): State<Arc<Recordings>>) -> Response {
     let shared = Arc::clone(&recordings.shared);
     let Some(dir) = shared.dir.clone() else {
@@ -41,6 +47,7 @@ async fn list(State(recordings): State<Arc<Recordings>>) -> Response {
     let listed = tokio::task::spawn_blocking(move || {
         scan(&shared, &dir)
             .iter()
+            .take(MAX_LISTED)
             .map(|entry| entry.json())
             .collect::<Vec<_>>()
     })

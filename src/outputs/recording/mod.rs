@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::Ingest;
+use engine::{Ingest, Stream, StreamInfo};
 use parking_lot::Mutex;
 
 pub use self::api::router;
@@ -208,16 +208,7 @@ async fn supervise(
     loop {
         interval.tick().await;
         let infos = control.engine.stream_infos();
-        // Ids are never reused, and an ended stream is not listed again.
-        recorded.retain(|id| infos.iter().any(|info| info.stream.id() == *id));
-        for info in infos {
-            let stream = &info.stream;
-            if info.ingest == Ingest::Relay
-                || !channels.records(stream.channel())
-                || !recorded.insert(stream.id())
-            {
-                continue;
-            }
+        for stream in new_streams(&infos, &channels, &mut recorded) {
             match writer::spawn(Arc::clone(&shared), stream.channel(), stream.id()) {
                 Ok(sink) => packagers.attach(stream, StartAt::Oldest, Box::new(sink)),
                 Err(error) => {
@@ -227,6 +218,25 @@ async fn supervise(
             }
         }
     }
+}
+
+/// The streams of `infos` to start recording now: of a recorded channel,
+/// not a relay (its origin records it), and not in `recorded`, which they
+/// join. Ids no longer live leave `recorded` (ids are never reused, and an
+/// ended stream is not listed again), so it holds at most the live streams.
+fn new_streams<'a>(
+    infos: &'a [StreamInfo],
+    channels: &RecordedChannels,
+    recorded: &mut HashSet<u64>,
+) -> Vec<&'a Arc<Stream>> {
+    let live: HashSet<u64> = infos.iter().map(|info| info.stream.id()).collect();
+    recorded.retain(|id| live.contains(id));
+    infos
+        .iter()
+        .filter(|info| info.ingest != Ingest::Relay && channels.records(info.stream.channel()))
+        .filter(|info| recorded.insert(info.stream.id()))
+        .map(|info| &info.stream)
+        .collect()
 }
 
 /// A fresh, empty directory for a test.
@@ -261,6 +271,50 @@ mod tests {
         let only = RecordedChannels::Only(vec!["a".into(), "b".into()]);
         assert!(only.records("a") && only.records("b"));
         assert!(!only.records("c") && !only.records(""));
+    }
+
+    fn info(id: u64, channel: &str, ingest: Ingest) -> StreamInfo {
+        StreamInfo {
+            stream: Arc::new(Stream::new(id, channel.to_owned(), None, None)),
+            ingest,
+            ingest_worker: None,
+        }
+    }
+
+    fn ids(streams: &[&Arc<Stream>]) -> Vec<u64> {
+        streams.iter().map(|stream| stream.id()).collect()
+    }
+
+    #[test]
+    fn each_live_stream_of_a_recorded_channel_is_recorded_once() {
+        let channels = RecordedChannels::Only(vec!["a".into(), "b".into()]);
+        let mut recorded = HashSet::new();
+        let infos = [
+            info(1, "a", Ingest::Ftl),
+            info(2, "b", Ingest::Rtmp),
+            info(3, "c", Ingest::Whip),
+            info(4, "a", Ingest::Relay),
+        ];
+        assert_eq!(ids(&new_streams(&infos, &channels, &mut recorded)), [1, 2]);
+        // Seen again on the next tick: nothing new.
+        assert!(new_streams(&infos, &channels, &mut recorded).is_empty());
+        // Stream 1 ended and its channel came back as stream 5.
+        let infos = [info(2, "b", Ingest::Rtmp), info(5, "a", Ingest::Whip)];
+        assert_eq!(ids(&new_streams(&infos, &channels, &mut recorded)), [5]);
+        assert_eq!(recorded, HashSet::from([2, 5]));
+    }
+
+    #[test]
+    fn every_channel_but_never_a_relay() {
+        let mut recorded = HashSet::new();
+        let infos = [
+            info(1, "x", Ingest::Relay),
+            info(2, "y", Ingest::Ftl),
+            info(3, "../z", Ingest::Whip),
+        ];
+        let all = RecordedChannels::All;
+        assert_eq!(ids(&new_streams(&infos, &all, &mut recorded)), [2, 3]);
+        assert!(!recorded.contains(&1));
     }
 
     #[test]

@@ -307,7 +307,10 @@ impl Writer {
     }
 
     /// Closes the file: synced, its sidecar written, no longer active, and
-    /// the webhook told.
+    /// the webhook told: `{"event": "recording_finished", "channel",
+    /// "stream_id", "recording_id" (as the API names it), "start" (RFC 3339
+    /// UTC), "duration_seconds", "bytes", "error"}`, where `error` is null
+    /// unless the recording stopped early (the file still plays up to there).
     fn close(&mut self, error: Option<String>) {
         let Some(open) = self.file.take() else {
             return;
@@ -337,8 +340,7 @@ impl Writer {
             "event": "recording_finished",
             "channel": self.channel,
             "stream_id": self.stream_id,
-            "id": open.id.to_string(),
-            "path": open.path.display().to_string(),
+            "recording_id": open.id.to_string(),
             "start": start,
             "duration_seconds": duration_s,
             "bytes": open.bytes,
@@ -416,7 +418,7 @@ mod tests {
         assert_eq!(events[0]["event"], "recording_finished");
         assert_eq!(events[0]["channel"], "123");
         assert_eq!(events[0]["stream_id"], 7);
-        assert_eq!(events[0]["id"], "123~20261203T163000Z");
+        assert_eq!(events[0]["recording_id"], "123~20261203T163000Z");
         assert_eq!(events[0]["start"], "2026-12-03T16:30:00Z");
         assert_eq!(events[0]["duration_seconds"], 1.0);
         assert_eq!(events[0]["bytes"], 16);
