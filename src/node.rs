@@ -169,7 +169,7 @@ impl Node {
                 HlsOutput::new(
                     Arc::clone(&control),
                     Arc::clone(&packagers),
-                    config.hls.clone(),
+                    config.hls,
                 )
             }),
             recordings: Recordings::start(

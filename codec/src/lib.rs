@@ -11,6 +11,10 @@
 //!   that lacks them), and the [`h264::depacketizer::Depacketizer`], from RTP
 //!   payloads back to NAL units (single NAL unit, STAP-A, FU-A), with loss
 //!   reported.
+//! * CMAF (fragmented MP4) for HLS and recordings: [`cmaf::init_segment`]
+//!   (ftyp + moov: avc1/avcC, Opus/dOps or mp4a/esds), [`cmaf::fragment`]
+//!   (moof + mdat) and the RFC 6381 [`cmaf::codecs`] string, built from
+//!   mp4-atom's boxes.
 //!
 //! FTL, WHIP, RTMP and every output read and write media through it. It is
 //! sans-IO: byte slices in, values and borrowed slices out, no clock, no
