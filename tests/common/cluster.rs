@@ -87,7 +87,7 @@ impl Drop for ChildProcess {
 
 /// Starts `waveguide-engine [role] --config <toml>` and waits for the JSON
 /// log line whose message contains `ready`; returns the process and that line.
-fn spawn_binary(role: &[&str], toml: &str, ready: &str) -> (ChildProcess, Value) {
+pub fn spawn_binary(role: &[&str], toml: &str, ready: &str) -> (ChildProcess, Value) {
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).unwrap();
     let path = std::env::temp_dir().join(format!(

@@ -11,6 +11,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// The body as it came (segments, recordings).
+    pub bytes: Vec<u8>,
 }
 
 impl Response {
@@ -85,11 +87,11 @@ pub fn request(
             stream.read_to_end(&mut body).unwrap();
         }
     }
-    let body = String::from_utf8_lossy(&body).into_owned();
     Response {
         status,
         headers,
-        body: body.to_owned(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        bytes: body,
     }
 }
 

@@ -1,0 +1,338 @@
+//! HLS out, end to end, read by clients no one here wrote: Debian's
+//! `ffmpeg` and `ffprobe` play the live LL-HLS playlist of a stream
+//! published over FTL (the load tool's client), RTMP (FFmpeg) and WHIP
+//! (the load tool's str0m publisher); a blocking playlist reload is held
+//! until its part exists; every segment starts at a keyframe.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a failed unwrap in a test is a failed test"
+)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::ffmpeg::{FFMPEG, FfmpegPublisher, rtmp_url};
+use common::http;
+use serde_json::Value;
+use waveguide_load::ftl_publisher::FtlPublisher;
+use waveguide_load::publisher::publish;
+use waveguide_load::send_log::SendLog;
+
+const FFPROBE: &str = "/usr/bin/ffprobe";
+
+/// The shipped clip, looped over FTL at 30 fps until dropped.
+struct FtlStream {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FtlStream {
+    fn start(node: &waveguide::Node, channel: &str) -> Self {
+        let key = node.service().example_stream_key(channel).unwrap();
+        let mut publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let clip = common::media::clip();
+                publish(&mut publisher, &clip, 30, &SendLog::new(), &stop);
+            })
+        };
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FtlStream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn playlist_url(node: &waveguide::Node, channel: &str) -> String {
+    format!("http://{}/hls/{channel}/index.m3u8", node.http_addr())
+}
+
+/// Waits until the channel's playlist answers 200.
+fn wait_for_playlist(addr: SocketAddr, channel: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = http::request(addr, "GET", &format!("/hls/{channel}/index.m3u8"), &[], b"");
+        if response.status == 200 {
+            return response.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no playlist: {} {}",
+            response.status,
+            response.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `ffmpeg` reads `seconds` of the live playlist and decodes every frame:
+/// its error log, which must be empty.
+fn decode_live(url: &str, seconds: u32) -> String {
+    let output = Command::new(FFMPEG)
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i", url])
+        .args(["-t", &seconds.to_string(), "-f", "null", "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("{FFMPEG}: {e} (tests/all.sh installs Debian's ffmpeg)"));
+    assert!(output.status.success(), "ffmpeg failed on {url}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `ffprobe` of the first seconds of a live playlist (it never ends): its
+/// streams and format, frames counted.
+fn probe(target: &str) -> Value {
+    let output = Command::new(FFPROBE)
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args(["-read_intervals", "%+4", "-of", "json", target])
+        .output()
+        .unwrap_or_else(|e| panic!("{FFPROBE}: {e} (tests/all.sh installs Debian's ffmpeg)"));
+    assert!(
+        output.status.success(),
+        "ffprobe failed on {target}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn stream_of<'a>(probe: &'a Value, kind: &str) -> &'a Value {
+    probe["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stream| stream["codec_type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream in {probe}"))
+}
+
+/// The playlist's media sequence number, its full segments' URIs and the
+/// parts after the last of them (the open segment's).
+struct MediaPlaylist {
+    media_sequence: u64,
+    map: String,
+    segments: Vec<String>,
+    open_parts: usize,
+}
+
+fn parse(playlist: &str) -> MediaPlaylist {
+    let mut parsed = MediaPlaylist {
+        media_sequence: 0,
+        map: String::new(),
+        segments: Vec::new(),
+        open_parts: 0,
+    };
+    let mut after_extinf = false;
+    for line in playlist.lines() {
+        if let Some(value) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            parsed.media_sequence = value.parse().unwrap();
+        } else if let Some(value) = line.strip_prefix("#EXT-X-MAP:URI=\"") {
+            parsed.map = value.trim_end_matches('"').to_owned();
+        } else if line.starts_with("#EXTINF:") {
+            after_extinf = true;
+        } else if line.starts_with("#EXT-X-PART:") {
+            parsed.open_parts += 1;
+        } else if !line.starts_with('#') && !line.is_empty() && after_extinf {
+            parsed.segments.push(line.to_owned());
+            parsed.open_parts = 0;
+            after_extinf = false;
+        }
+    }
+    parsed
+}
+
+#[test]
+fn ffmpeg_plays_the_live_playlist_of_an_ftl_stream() {
+    let node = common::start_node(2);
+    let _stream = FtlStream::start(&node, "123");
+    let playlist = wait_for_playlist(node.http_addr(), "123");
+    for tag in [
+        "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES",
+        "#EXT-X-PART-INF:PART-TARGET=",
+        "#EXT-X-PROGRAM-DATE-TIME:",
+        "#EXT-X-PRELOAD-HINT:TYPE=PART",
+    ] {
+        assert!(playlist.contains(tag), "no {tag} in\n{playlist}");
+    }
+    let url = playlist_url(&node, "123");
+    let errors = decode_live(&url, 6);
+    assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
+    let probed = probe(&url);
+    let video = stream_of(&probed, "video");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    let frames: u64 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    assert!(frames >= 60, "ffprobe read only {frames} frames from {url}");
+    assert_eq!(stream_of(&probed, "audio")["codec_name"], "opus");
+}
+
+#[test]
+fn ffmpeg_plays_the_live_playlist_of_an_rtmp_stream() {
+    let node = common::start_node(2);
+    let key = node.service().example_stream_key("777").unwrap();
+    let _publisher = FfmpegPublisher::start(&rtmp_url(&node, &key), 60, 44_100, 2);
+    wait_for_playlist(node.http_addr(), "777");
+    let url = playlist_url(&node, "777");
+    let errors = decode_live(&url, 5);
+    assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
+    let probed = probe(&url);
+    let video = stream_of(&probed, "video");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    let audio = stream_of(&probed, "audio");
+    assert!(
+        audio["codec_name"] == "aac" || audio["codec_name"] == "opus",
+        "{audio}"
+    );
+}
+
+#[test]
+fn every_segment_starts_with_a_keyframe_and_holds_whole_gops() {
+    let node = common::start_node(1);
+    let _stream = FtlStream::start(&node, "124");
+    let addr = node.http_addr();
+    wait_for_playlist(addr, "124");
+    // Wait for three whole segments.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let playlist = loop {
+        let playlist = parse(&wait_for_playlist(addr, "124"));
+        if playlist.segments.len() >= 3 {
+            break playlist;
+        }
+        assert!(Instant::now() < deadline, "fewer than 3 segments");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let init = http::request(addr, "GET", &format!("/hls/124/{}", playlist.map), &[], b"");
+    assert_eq!(init.status, 200, "{}", playlist.map);
+    let dir = std::env::temp_dir().join(format!("waveguide-hls-gops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for uri in &playlist.segments {
+        let segment = http::request(addr, "GET", &format!("/hls/124/{uri}"), &[], b"");
+        assert_eq!(segment.status, 200, "{uri}");
+        let file = dir.join("segment.mp4");
+        std::fs::write(&file, [init.bytes.as_slice(), &segment.bytes].concat()).unwrap();
+        let output = Command::new(FFPROBE)
+            .args(["-v", "error", "-select_streams", "v", "-show_entries"])
+            .args(["frame=key_frame", "-of", "csv=p=0"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let keys: Vec<&str> = std::str::from_utf8(&output.stdout)
+            .unwrap()
+            .lines()
+            // One line per frame, `1` or `0` (a frame with side data, such
+            // as x264's SEI, gets a trailing comma and a line of its own).
+            .filter_map(|line| line.split(',').next())
+            .filter(|key| *key == "0" || *key == "1")
+            .collect();
+        assert_eq!(
+            keys.first(),
+            Some(&"1"),
+            "{uri} does not start with a keyframe"
+        );
+        // The clip has a keyframe every 30 frames: a segment is whole GOPs.
+        assert!(
+            !keys.is_empty() && keys.len().is_multiple_of(30),
+            "{uri} holds {} frames",
+            keys.len()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_blocking_reload_is_held_until_its_part_exists() {
+    let node = common::start_node(1);
+    let _stream = FtlStream::start(&node, "125");
+    let addr = node.http_addr();
+    let now = parse(&wait_for_playlist(addr, "125"));
+    // The part after the newest one listed: it does not exist yet.
+    let msn = now.media_sequence + now.segments.len() as u64;
+    let part = now.open_parts;
+    let asked = Instant::now();
+    let response = http::request(
+        addr,
+        "GET",
+        &format!("/hls/125/index.m3u8?_HLS_msn={msn}&_HLS_part={part}"),
+        &[],
+        b"",
+    );
+    let waited = asked.elapsed();
+    assert_eq!(response.status, 200, "{}", response.body);
+    let after = parse(&response.body);
+    let listed = after.media_sequence + after.segments.len() as u64;
+    assert!(
+        listed > msn || (listed == msn && after.open_parts > part),
+        "the answer lacks part {msn}.{part}:\n{}",
+        response.body
+    );
+    // Held, not refused, and released by the part: a part lasts at most
+    // its target (0.5 s by default); the bound leaves room for a loaded
+    // machine.
+    assert!(waited < Duration::from_secs(3), "held {waited:?}");
+}
+
+#[test]
+fn ffmpeg_plays_the_live_playlist_of_a_whip_stream() {
+    let node = common::start_node(2);
+    let (mut publisher, offer) = common::clients::whip_publisher();
+    let response = common::http::request(
+        node.http_addr(),
+        "POST",
+        "/whip/endpoint/126",
+        &[
+            ("Content-Type", "application/sdp"),
+            (
+                "Authorization",
+                &format!(
+                    "Bearer {}",
+                    node.service().example_stream_key("126").unwrap()
+                ),
+            ),
+        ],
+        offer.as_bytes(),
+    );
+    assert_eq!(response.status, 201, "{}", response.body);
+    publisher.accept_answer(&response.body).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let clip = common::media::clip();
+            publish(&mut publisher, &clip, 30, &SendLog::new(), &stop);
+        })
+    };
+    wait_for_playlist(node.http_addr(), "126");
+    let url = playlist_url(&node, "126");
+    let errors = decode_live(&url, 4);
+    stop.store(true, Ordering::Release);
+    thread.join().unwrap();
+    assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
+}
