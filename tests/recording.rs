@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::clients::{self, FtlSteps};
+use common::clients;
 use common::clip_pacer::ClipPacer;
 use common::cluster::{free_port, spawn_binary};
 use common::ffmpeg::{FFMPEG, FfmpegPublisher, rtmp_url};
