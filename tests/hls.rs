@@ -336,3 +336,99 @@ fn ffmpeg_plays_the_live_playlist_of_a_whip_stream() {
     thread.join().unwrap();
     assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
 }
+
+/// The FTL publisher on a lossy path: video packets numbered here, those in
+/// `lost` never sent and their NACKs never answered.
+struct LossyPath {
+    publisher: FtlPublisher,
+    sequence: u16,
+    lost: std::ops::Range<u16>,
+}
+
+impl waveguide_load::publisher::MediaSink for LossyPath {
+    fn send_video(&mut self, timestamp: u32, marker: bool, payload: &[u8]) {
+        self.sequence = self.sequence.wrapping_add(1);
+        if !self.lost.contains(&self.sequence) {
+            let _ = self
+                .publisher
+                .send_numbered_video(self.sequence, timestamp, marker, payload);
+        }
+    }
+
+    fn send_audio(&mut self, timestamp: u32, payload: &[u8]) {
+        self.publisher.send_audio(timestamp, payload);
+    }
+
+    fn serve_until(&mut self, until: Instant) {
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+    }
+
+    fn stats(&self) -> waveguide_load::publisher::PublisherStats {
+        self.publisher.stats()
+    }
+}
+
+#[test]
+fn lost_packets_start_a_new_segment_at_the_next_keyframe_and_no_sample_is_damaged() {
+    let node = common::start_node(1);
+    let addr = node.http_addr();
+    let key = node.service().example_stream_key("127").unwrap();
+    let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            // About six seconds in, in the middle of a GOP.
+            let mut path = LossyPath {
+                publisher,
+                sequence: 0,
+                lost: 700..704,
+            };
+            publish(
+                &mut path,
+                &common::media::clip(),
+                30,
+                &SendLog::new(),
+                &stop,
+            );
+        })
+    };
+    wait_for_playlist(addr, "127");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let playlist = loop {
+        let text = wait_for_playlist(addr, "127");
+        let parsed = parse(&text);
+        // The discontinuity, and a whole segment after it.
+        if let Some(at) = text.find("#EXT-X-DISCONTINUITY\n")
+            && text[at..].matches("#EXTINF:").count() >= 2
+        {
+            break parsed;
+        }
+        assert!(Instant::now() < deadline, "no discontinuity in\n{text}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    stop.store(true, Ordering::Release);
+    sender.join().unwrap();
+    let init = http::request(addr, "GET", &format!("/hls/127/{}", playlist.map), &[], b"");
+    assert_eq!(init.status, 200);
+    let dir = std::env::temp_dir().join(format!("waveguide-hls-loss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for uri in &playlist.segments {
+        let segment = http::request(addr, "GET", &format!("/hls/127/{uri}"), &[], b"");
+        assert_eq!(segment.status, 200, "{uri}");
+        let file = dir.join("segment.mp4");
+        std::fs::write(&file, [init.bytes.as_slice(), &segment.bytes].concat()).unwrap();
+        let output = Command::new(FFMPEG)
+            .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+            .arg(&file)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        let errors = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && errors.is_empty(),
+            "{uri} does not decode cleanly: {errors}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
