@@ -128,7 +128,7 @@ impl Node {
         };
         let engine = Engine::start(config.engine.clone())?;
         let (http_listener, ftl_listener) = runtime.block_on(async {
-            let http = tokio::net::TcpListener::bind(config.http).await?;
+            let http = bind_http(config.http)?;
             let ftl = tokio::net::TcpListener::bind(config.ftl).await?;
             Ok::<_, io::Error>((http, ftl))
         })?;
@@ -285,4 +285,21 @@ impl Node {
         self.runtime.shutdown_background();
         self.engine.shutdown();
     }
+}
+
+/// Pending connections the HTTP listener queues: a thousand HLS players
+/// (re)connecting at once are queued, not dropped as SYNs (tokio's default
+/// is 128).
+const HTTP_BACKLOG: u32 = 4096;
+
+/// The HTTP listener, with [`HTTP_BACKLOG`].
+fn bind_http(address: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(HTTP_BACKLOG)
 }
