@@ -147,7 +147,7 @@ impl Writer {
                         self.fell_behind();
                     } else {
                         // The packager stopped without `Ended`; the file is whole.
-                        self.finish(None);
+                        self.finish();
                     }
                     return;
                 }
@@ -160,13 +160,13 @@ impl Writer {
         match event {
             PackagerEvent::Init(init) => {
                 // A moov cannot change: the next part starts a new file.
-                self.finish(None);
+                self.finish();
                 self.init = Some(Arc::clone(init));
                 Flow::Continue
             }
             PackagerEvent::Part(part) => self.write_part(part),
             PackagerEvent::Ended => {
-                self.finish(None);
+                self.finish();
                 Flow::Stop
             }
         }
@@ -297,17 +297,12 @@ impl Writer {
     }
 
     /// Closes the file being written, if any, as finished.
-    fn finish(&mut self, error: Option<String>) {
-        if self.file.is_some() {
-            if error.is_none() {
-                self.shared.count(|c| c.finished += 1);
-            }
-            self.close(error);
-        }
+    fn finish(&mut self) {
+        self.close(None);
     }
 
-    /// Closes the file: synced, its sidecar written, no longer active, and
-    /// the webhook told: `{"event": "recording_finished", "channel",
+    /// Closes the file: synced (if whole), its sidecar written, no longer
+    /// active and, if whole, counted finished, and the webhook told: `{"event": "recording_finished", "channel",
     /// "stream_id", "recording_id" (as the API names it), "start" (RFC 3339
     /// UTC), "duration_seconds", "bytes", "error"}`, where `error` is null
     /// unless the recording stopped early (the file still plays up to there).
@@ -335,7 +330,14 @@ impl Writer {
             // Listing computes the duration from the file instead.
             tracing::debug!(path = %open.path.display(), error = %sidecar_error, "cannot write a recording's sidecar");
         }
-        self.shared.state.lock().active.remove(&open.path);
+        {
+            // One lock: a snapshot never counts a file both active and finished.
+            let mut state = self.shared.state.lock();
+            state.active.remove(&open.path);
+            if error.is_none() {
+                state.counters.finished += 1;
+            }
+        }
         (self.shared.notify)(json!({
             "event": "recording_finished",
             "channel": self.channel,
