@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 MEDIA=${MEDIA:-target/bench-media}
 PORT=${PORT:-19700}
@@ -61,13 +61,24 @@ for _ in $(seq 1 40); do
   [[ $(grep -c '^#EXTINF' <<<"$playlist") -ge 3 ]] && break
   sleep 1
 done
-# The newest whole segment and its first part: they stay in the window for
-# the run (six segments of 2 s by default).
-segment=$(grep -v '^#' <<<"$playlist" | grep . | tail -1)
-part=$(awk '/^#EXT-X-PART:/ {p = p ? p : $0} /^#EXTINF/ {last = p; p = ""} END {print last}' <<<"$playlist" |
-  grep -o 'URI="[^"]*"' | cut -d'"' -f2)
-for target in index.m3u8 "$segment" "$part"; do
+# Each target is picked from a fresh playlist just before its run (the
+# newest whole segment, and the first part of it), so it stays in the
+# window (six segments of 2 s by default) for the whole run.
+pick() {
+  local playlist
+  playlist=$(curl -sf "$base/index.m3u8")
+  case $1 in
+    playlist) echo index.m3u8 ;;
+    segment) grep -v '^#' <<<"$playlist" | grep . | tail -1 ;;
+    part) awk '/^#EXT-X-PART:/ {if (!p) p = $0} /^#EXTINF/ {if (p) last = p; p = ""} END {print last}' <<<"$playlist" |
+      grep -o 'URI="[^"]*"' | cut -d'"' -f2 ;;
+  esac
+}
+for kind in playlist segment part; do
+  target=$(pick "$kind")
   bytes=$(curl -sf "$base/$target" | wc -c)
-  rps=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$base/$target" | awk '/Requests\/sec/ {print $2}')
-  echo "{\"target\":\"$target\",\"bytes\":$bytes,\"connections\":$CONNECTIONS,\"requests_per_second\":${rps:-0}}"
+  report=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$base/$target")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$report")
+  failed=$(awk '/Non-2xx/ {print $NF}' <<<"$report")
+  echo "{\"target\":\"$kind\",\"uri\":\"$target\",\"bytes\":$bytes,\"connections\":$CONNECTIONS,\"seconds\":$DURATION,\"requests_per_second\":${rps:-0},\"non_2xx\":${failed:-0}}"
 done
