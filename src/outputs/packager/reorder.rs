@@ -15,6 +15,10 @@ pub const HOLE_WAIT: Duration = Duration::from_millis(200);
 /// Most packets held behind a hole, whatever their arrival times.
 pub const MAX_HELD: usize = 2048;
 
+/// A sequence number this far from the highest seen (either way) is a new
+/// count (the sender restarted it), not a late or early packet.
+pub const RESTART_STEP: u16 = 4096;
+
 /// What comes out, in sequence order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ordered {
@@ -32,18 +36,28 @@ pub struct Reorder {
     /// The highest extended sequence number seen.
     highest: Option<u64>,
     held: BTreeMap<u64, RingPacket>,
+    /// The count restarted: a gap comes out before the next packet.
+    restarted: bool,
 }
 
 impl Reorder {
     /// Takes one packet as read from the ring. Duplicates and packets that
     /// come after their place was given up are dropped.
     pub fn push(&mut self, packet: RingPacket) {
-        let extended = match self.highest {
-            None => u64::from(packet.sequence) + (1 << 32),
-            Some(highest) => {
-                let step = i64::from(packet.sequence.wrapping_sub(highest as u16) as i16);
-                highest.saturating_add_signed(step)
-            }
+        let step = self
+            .highest
+            .map(|highest| packet.sequence.wrapping_sub(highest as u16) as i16);
+        if step.is_some_and(|step| step.unsigned_abs() > RESTART_STEP) {
+            // A new count: what is held of the old one (at most a read
+            // turn's packets) is given up.
+            *self = Self {
+                restarted: true,
+                ..Self::default()
+            };
+        }
+        let extended = match (self.highest, step) {
+            (Some(highest), Some(step)) => highest.saturating_add_signed(i64::from(step)),
+            _ => u64::from(packet.sequence) + (1 << 32),
         };
         if self.next.is_some_and(|next| extended < next) {
             return;
@@ -59,6 +73,9 @@ impl Reorder {
     /// The next packet in order, a gap when the hole before the next held
     /// packet has waited long enough, or `None` while waiting.
     pub fn pop(&mut self) -> Option<Ordered> {
+        if std::mem::take(&mut self.restarted) {
+            return Some(Ordered::Gap);
+        }
         let next = self.next?;
         let (&first, oldest) = self.held.first_key_value()?;
         if first != next {
@@ -78,6 +95,9 @@ impl Reorder {
     /// Gives up on every hole: what is held comes out in order, with gaps.
     pub fn flush(&mut self) -> Vec<Ordered> {
         let mut out = Vec::new();
+        if std::mem::take(&mut self.restarted) {
+            out.push(Ordered::Gap);
+        }
         while let Some((first, packet)) = self.held.pop_first() {
             if self.next.is_some_and(|next| next != first) {
                 out.push(Ordered::Gap);
@@ -156,6 +176,18 @@ mod tests {
         reorder.push(packet(origin, 11, 300));
         reorder.push(packet(origin, 14, 300));
         assert!(drain(&mut reorder).is_empty());
+    }
+
+    #[test]
+    fn a_restarted_count_is_a_gap_not_a_flood_of_late_packets() {
+        let origin = Instant::now();
+        let mut reorder = Reorder::default();
+        reorder.push(packet(origin, 30_000, 0));
+        reorder.push(packet(origin, 30_001, 1));
+        // The sender starts again from a far lower number.
+        reorder.push(packet(origin, 7, 2));
+        reorder.push(packet(origin, 8, 3));
+        assert_eq!(sequences(drain(&mut reorder)), [None, Some(7), Some(8)]);
     }
 
     #[test]

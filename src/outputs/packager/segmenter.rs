@@ -25,6 +25,9 @@ const AAC_FRAME_SAMPLES: u32 = 1024;
 const DEFAULT_FRAME_TICKS: i64 = 3000;
 /// Most audio packets held before the video's timeline starts.
 const MAX_EARLY_AUDIO: usize = 512;
+/// Most audio packets waiting for the video to close a part (about 20 s
+/// of Opus).
+const MAX_QUEUED_AUDIO: usize = 1024;
 
 /// What the audio track carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +132,8 @@ pub struct Segmenter {
     audio_end: i64,
     pending: Option<PendingVideo>,
     last_frame_ticks: i64,
+    /// The timeline broke since the last keyframe.
+    break_pending: bool,
     parameter_sets: Option<ParameterSets>,
     init: Option<Arc<InitSegment>>,
     part: Option<OpenPart>,
@@ -155,6 +160,7 @@ impl Segmenter {
             audio_end: 0,
             pending: None,
             last_frame_ticks: DEFAULT_FRAME_TICKS,
+            break_pending: false,
             parameter_sets: None,
             init: None,
             part: None,
@@ -209,11 +215,23 @@ impl Segmenter {
             self.dropped += 1;
             return;
         };
-        if time < self.audio_end.max(0) - i64::from(duration) / 2 {
+        let half = i64::from(duration) / 2;
+        if time < self.audio_end.max(0) - half {
             self.dropped += 1;
             return;
         }
-        let time = time.max(self.audio_end);
+        // Within half a frame of where the last one ended is right there:
+        // timestamps rounded to milliseconds (RTMP) do not jitter.
+        let time = if time < self.audio_end + half {
+            self.audio_end
+        } else {
+            time
+        };
+        if self.has_video && self.audio.len() >= MAX_QUEUED_AUDIO {
+            // The video stalled: the oldest audio goes, memory stays bounded.
+            self.audio.pop_front();
+            self.dropped += 1;
+        }
         self.audio_end = time + i64::from(duration);
         // Samples of a fragment follow each other: a gap before this one
         // lengthens the one before it.
@@ -246,10 +264,6 @@ impl Segmenter {
         if !self.has_video {
             return;
         }
-        let epoch = *self.epoch.get_or_insert(frame.arrival);
-        let (time, jumped) = self
-            .video_clock
-            .media_time(frame.timestamp, frame.arrival, epoch);
         let parameter_sets = frame.parameter_sets.take();
         let mut new_init = false;
         if self.init.is_none() || (frame.keyframe && parameter_sets != self.parameter_sets) {
@@ -262,8 +276,17 @@ impl Segmenter {
             if !self.make_init(Some(sets), out) {
                 return;
             }
+        }
+        // The timeline starts with the first frame that has an
+        // initialization segment; audio waits for it.
+        let first = self.epoch.is_none();
+        let epoch = *self.epoch.get_or_insert(frame.arrival);
+        if first {
             self.drain_early_audio(epoch, out);
         }
+        let (time, jumped) = self
+            .video_clock
+            .media_time(frame.timestamp, frame.arrival, epoch);
         if let Some(pending) = &self.pending
             && time <= pending.time
         {
@@ -271,17 +294,24 @@ impl Segmenter {
             return;
         }
         let wallclock = wallclock_of(frame.arrival);
-        let discontinuity = frame.after_loss || jumped || new_init;
+        // A break (loss, a jump in RTP time, a new initialization segment)
+        // is marked on the next keyframe, which starts a segment.
+        self.break_pending |= frame.after_loss || jumped || new_init;
+        let discontinuity = frame.keyframe && std::mem::take(&mut self.break_pending);
         if let Some(pending) = self.pending.take() {
-            // Across a break the frame before keeps the usual duration: the
-            // timeline has a hole there, which the discontinuity marks.
+            // A frame lasts until the next one (a still picture may hold
+            // for long), up to a segment target; across a break it keeps
+            // the usual duration and the timeline has a hole there.
             let ticks = time - pending.time;
-            let ticks = if discontinuity || ticks >= VIDEO_RATE {
+            let longest = self.settings.segment_target.as_micros() as i64 * VIDEO_RATE / 1_000_000;
+            let ticks = if discontinuity || jumped || ticks > longest {
                 self.last_frame_ticks
             } else {
                 ticks
             };
-            self.last_frame_ticks = ticks;
+            if ticks <= VIDEO_RATE / 2 {
+                self.last_frame_ticks = ticks;
+            }
             self.place_video(pending, ticks, out);
         }
         self.pending = Some(PendingVideo {
@@ -295,20 +325,7 @@ impl Segmenter {
     /// The stream ended: everything held goes out.
     pub fn finish(&mut self, out: &mut Vec<PackagerEvent>) {
         self.flush_pending(out);
-        let end = match &self.part {
-            Some(part) if self.has_video => part
-                .video
-                .last()
-                .map(|sample| sample.time + i64::from(sample.duration)),
-            Some(part) => part
-                .audio
-                .last()
-                .map(|sample| sample.time + i64::from(sample.duration)),
-            None => None,
-        };
-        if let Some(end) = end {
-            self.close_part(end, out);
-        }
+        self.close_part(out);
     }
 
     fn flush_pending(&mut self, out: &mut Vec<PackagerEvent>) {
@@ -363,7 +380,7 @@ impl Segmenter {
         });
         if self.init.is_some() {
             // A new initialization segment: the part before ends first.
-            self.finish_open_part(out);
+            self.close_part(out);
         }
         self.init = Some(Arc::clone(&init));
         self.parameter_sets = sets;
@@ -425,9 +442,7 @@ impl Segmenter {
         if !starts_segment && !part_full {
             return;
         }
-        if self.part.is_some() {
-            self.close_part(time, out);
-        }
+        self.close_part(out);
         if starts_segment {
             self.segment_start = time;
         }
@@ -442,25 +457,19 @@ impl Segmenter {
         });
     }
 
-    /// Ends the open part where its last sample ends (before a new
-    /// initialization segment).
-    fn finish_open_part(&mut self, out: &mut Vec<PackagerEvent>) {
-        let end = self.part.as_ref().and_then(|part| {
-            part.video
-                .last()
-                .map(|sample| sample.time + i64::from(sample.duration))
-        });
-        if let Some(end) = end {
-            self.close_part(end, out);
-        }
-        self.part = None;
-    }
-
-    /// Closes the open part at `end` (lead ticks) with the audio before it.
-    fn close_part(&mut self, end: i64, out: &mut Vec<PackagerEvent>) {
+    /// Closes the open part where its last lead sample ends (so a part is
+    /// never longer than its samples, whatever comes after it), with the
+    /// audio before that.
+    fn close_part(&mut self, out: &mut Vec<PackagerEvent>) {
         let Some(mut part) = self.part.take() else {
             return;
         };
+        let last = if self.has_video {
+            part.video.last().map(|s| s.time + i64::from(s.duration))
+        } else {
+            part.audio.last().map(|s| s.time + i64::from(s.duration))
+        };
+        let end = last.unwrap_or(part.start);
         if self.has_video {
             let end_audio = end * self.audio_rate / VIDEO_RATE;
             while let Some(sample) = self.audio.front() {
@@ -711,5 +720,53 @@ mod tests {
             })
             .unwrap();
         assert!(after.starts_segment && after.discontinuity);
+    }
+
+    #[test]
+    fn jittered_aac_timestamps_make_contiguous_fragments() {
+        let aac = AudioFormat::Aac {
+            config: vec![0x12, 0x10],
+            rate: 44_100,
+            channels: 2,
+        };
+        let mut segmenter = Segmenter::new(settings(), true, Some(aac));
+        let start = Instant::now();
+        let mut events = Vec::new();
+        let mut aac_frame = 0u64;
+        for index in 0..150u32 {
+            // RTMP stamps AAC in whole milliseconds: 23.2 ms frames come
+            // 23 or 24 ms apart.
+            while aac_frame * 1024 * 1000 / 44_100 <= u64::from(index) * 33 {
+                let ms = aac_frame * 1024 * 1000 / 44_100;
+                let arrival = start + Duration::from_millis(ms);
+                segmenter.audio(
+                    (ms * 44_100 / 1000) as u32,
+                    arrival,
+                    Arc::from(vec![0x21; 8]),
+                    &mut events,
+                );
+                aac_frame += 1;
+            }
+            segmenter.video(frame(index, start, 30), &mut events);
+        }
+        segmenter.finish(&mut events);
+        // Every fragment was written (a gap inside a track is refused).
+        assert_eq!(segmenter.dropped, 0);
+        assert_eq!(parts(&events).len(), 10);
+    }
+
+    #[test]
+    fn audio_waits_for_stalled_video_within_a_bound() {
+        let mut segmenter = Segmenter::new(settings(), true, Some(AudioFormat::Opus));
+        let start = Instant::now();
+        let mut events = Vec::new();
+        segmenter.video(frame(0, start, 30), &mut events);
+        // The camera stops; a minute of audio comes.
+        for packet in 0..3000u32 {
+            let arrival = start + Duration::from_millis(u64::from(packet) * 20);
+            segmenter.audio(packet * 960, arrival, Arc::from(vec![31 << 3]), &mut events);
+        }
+        assert!(segmenter.audio.len() <= MAX_QUEUED_AUDIO);
+        assert!(segmenter.dropped > 0);
     }
 }

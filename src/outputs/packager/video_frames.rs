@@ -14,6 +14,10 @@ const NAL_PPS: u8 = 8;
 const NAL_AUD: u8 = 9;
 const NAL_FILLER: u8 = 12;
 
+/// The largest access unit assembled: a publisher that never ends a frame
+/// (no marker bit, one timestamp) cannot make it grow past this.
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
+
 /// One access unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoFrame {
@@ -114,6 +118,10 @@ impl VideoFrames {
                     NAL_SPS => *sps = Some(nal.to_vec()),
                     NAL_PPS => *pps = Some(nal.to_vec()),
                     NAL_AUD | NAL_FILLER => {}
+                    _ if open.data.len().saturating_add(nal.len()) > MAX_FRAME_BYTES => {
+                        open.broken = true;
+                        open.data = Vec::new();
+                    }
                     kind => {
                         open.keyframe |= kind == NAL_IDR;
                         let length = u32::try_from(nal.len()).unwrap_or(u32::MAX);
@@ -131,11 +139,14 @@ impl VideoFrames {
         }
     }
 
-    /// Packets were lost here: the open access unit is damaged.
+    /// Packets were lost here (a hole given up on, or the ring lapped the
+    /// reader): the open access unit is dropped, and the next packet is
+    /// read afresh, so a whole keyframe after the hole still comes out.
     pub fn gap(&mut self) {
-        if let Some(open) = &mut self.open {
-            open.broken = true;
+        if self.open.take().is_some() {
+            self.dropped += 1;
         }
+        self.depacketizer = Depacketizer::default();
         self.lost = true;
         self.waiting_for_keyframe = true;
     }
