@@ -10,7 +10,8 @@
 //!                     (never blocks: a full queue fails the        dir/<channel>/<start>.mp4
 //!                      recording, not the stream)                  + <start>.json when finished
 //!  retention (every minute, blocking pool)   API (GET /api/recordings[/{id}])
-//!    reads the dir: what is there is the truth, across restarts
+//!    reads the dir: what is there is the     a channel's files go to its viewers only
+//!    truth, across restarts                  (the service says who they are)
 //! ```
 //!
 //! A file is the init segment, then every part's `moof`+`mdat` as it comes,
@@ -36,6 +37,7 @@ use engine::{Ingest, Stream, StreamInfo};
 use parking_lot::Mutex;
 
 pub use self::api::router;
+use crate::control::service_client::ServiceClient;
 use crate::control::state::Control;
 use crate::outputs::packager::{Packagers, StartAt};
 
@@ -143,6 +145,9 @@ impl Shared {
 /// This node's recordings.
 pub struct Recordings {
     shared: Arc<Shared>,
+    /// Decides who may list and download a channel's recordings (the
+    /// control plane's service: the same viewer check as HLS and WHEP).
+    viewers: ServiceClient,
 }
 
 impl Recordings {
@@ -157,6 +162,7 @@ impl Recordings {
         settings: RecordingSettings,
         runtime: &tokio::runtime::Handle,
     ) -> Arc<Self> {
+        let viewers = control.service.clone();
         let notifier = Arc::clone(&control);
         let shared = Arc::new(Shared::new(
             settings.dir.clone(),
@@ -180,7 +186,7 @@ impl Recordings {
                 RETENTION_INTERVAL,
             ));
         }
-        Arc::new(Self { shared })
+        Arc::new(Self { shared, viewers })
     }
 
     /// The counters now.
@@ -249,16 +255,27 @@ fn test_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Recordings over `dir` with no tasks, whose webhook events are kept.
+/// Recordings over `dir` with no tasks, whose webhook events are kept;
+/// every viewer may list and download (the dummy service).
 #[cfg(test)]
 fn test_recordings(dir: Option<PathBuf>) -> (Arc<Recordings>, Arc<Mutex<Vec<serde_json::Value>>>) {
+    test_recordings_with(dir, crate::control::service::Service::Dummy)
+}
+
+/// As [`test_recordings`], with viewers decided by `service`.
+#[cfg(test)]
+fn test_recordings_with(
+    dir: Option<PathBuf>,
+    service: crate::control::service::Service,
+) -> (Arc<Recordings>, Arc<Mutex<Vec<serde_json::Value>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let kept = Arc::clone(&events);
     let shared = Arc::new(Shared::new(
         dir,
         Box::new(move |event| kept.lock().push(event)),
     ));
-    (Arc::new(Recordings { shared }), events)
+    let viewers = ServiceClient::new(service).unwrap();
+    (Arc::new(Recordings { shared, viewers }), events)
 }
 
 #[cfg(test)]
