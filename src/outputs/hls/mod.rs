@@ -20,8 +20,14 @@
 //!   `idle_timeout` is dropped (its sink detaches at the next event), and
 //!   an ended one lingers a little so players read `EXT-X-ENDLIST`.
 //! * A window's URIs live under a tag naming the stream and the window's
-//!   start, so a cache never serves one stream's `seg-3.m4s` for another's
-//!   and media can be `immutable`.
+//!   start (unique per window), so a cache never serves one stream's
+//!   `seg-3.m4s` for another's and media can be `immutable`.
+//! * A new window on a channel (the stream reconnected or was taken over,
+//!   or the old window went idle) goes on numbering where the channel's
+//!   last one stopped, with a discontinuity, so players polling
+//!   `index.m3u8` never see `EXT-X-MEDIA-SEQUENCE` go back (RFC 8216
+//!   §6.2.1); the last numbers are remembered for [`CONTINUE_FOR`] past an
+//!   ended window's linger.
 //! * A held request (blocking reload, the preload hint's part, a window
 //!   that has no segment yet) waits on the window's `watch` channel, never
 //!   a thread, and at most `max_blocking_requests` are held at once.
@@ -49,7 +55,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tower_http::cors::{Any, CorsLayer};
 
-use self::window::{Window, WindowSettings};
+use self::window::{Continuation, Window, WindowSettings};
 use crate::control::state::Control;
 use crate::outputs::packager::{PackagerSink, Packagers, StartAt};
 
@@ -64,6 +70,21 @@ pub const MAX_AUTHORIZED: usize = 4096;
 /// An ended window stays this long at least (three segment targets if
 /// longer), so players polling it read `EXT-X-ENDLIST`.
 pub const ENDED_LINGER: Duration = Duration::from_secs(10);
+
+/// How long a channel's last window's numbers are remembered after it is
+/// dropped, on top of an ended window's linger, for the channel's next
+/// window to go on from.
+pub const CONTINUE_FOR: Duration = Duration::from_secs(300);
+
+/// Most channels whose last window's numbers are remembered at once; when
+/// full, the expired ones go, and if none has expired, the one that would
+/// expire first.
+pub const MAX_CONTINUATIONS: usize = 4096;
+
+/// The longest a playlist request waits for a window's first complete
+/// segment (a segment ends at the next keyframe: OBS's default keyframe
+/// interval is about 8.3 s), before `503` with `Retry-After`.
+pub const FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(20);
 
 /// Windows are swept (idle, ended, closed ones dropped) at most this often.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -205,6 +226,13 @@ pub struct HlsOutput {
     settings: HlsSettings,
     /// By channel: one window per channel (a new stream replaces it).
     windows: Mutex<HashMap<String, Arc<Shared>>>,
+    /// By channel: where its dropped window left off, until when (ms
+    /// since `started`).
+    continuations: Mutex<HashMap<String, (Continuation, u64)>>,
+    /// The unix milliseconds in the newest window's tag.
+    last_tag_ms: AtomicU64,
+    /// How long a playlist request waits for a window's first segment.
+    first_segment_wait: Duration,
     /// Allowed (channel, token) pairs, until when (ms since `started`).
     authorized: Mutex<HashMap<(String, Option<String>), u64>>,
     counters: Mutex<Counters>,
@@ -222,14 +250,25 @@ impl HlsOutput {
         packagers: Arc<Packagers>,
         settings: HlsSettings,
     ) -> Arc<Self> {
-        Self::with_origin(Box::new(NodeOrigin { control, packagers }), settings)
+        Self::with_origin(
+            Box::new(NodeOrigin { control, packagers }),
+            settings,
+            FIRST_SEGMENT_WAIT,
+        )
     }
 
-    fn with_origin(origin: Box<dyn Origin>, settings: HlsSettings) -> Arc<Self> {
+    fn with_origin(
+        origin: Box<dyn Origin>,
+        settings: HlsSettings,
+        first_segment_wait: Duration,
+    ) -> Arc<Self> {
         let output = Arc::new(Self {
             origin,
             settings,
             windows: Mutex::new(HashMap::new()),
+            continuations: Mutex::new(HashMap::new()),
+            last_tag_ms: AtomicU64::new(0),
+            first_segment_wait,
             authorized: Mutex::new(HashMap::new()),
             counters: Mutex::new(Counters::default()),
             started: Instant::now(),
@@ -299,12 +338,16 @@ impl HlsOutput {
         if let Some(shared) = existing.filter(|shared| shared.stream_id == stream.id()) {
             return Some(Arc::clone(shared));
         }
+        if let Some(old) = windows.remove(channel) {
+            self.retire(channel, &old);
+        }
         let unix_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
-            .as_millis();
-        let tag = format!("{}-{unix_ms}", stream.id());
-        let window = Window::new(self.window_settings(), tag.clone());
+            .as_millis() as u64;
+        let tag = window_tag(stream.id(), unix_ms, &self.last_tag_ms);
+        let after = self.continuation(channel);
+        let window = Window::new(self.window_settings(), tag.clone(), after);
         let (changes, _) = watch::channel(window.version());
         let shared = Arc::new(Shared {
             stream_id: stream.id(),
@@ -315,11 +358,9 @@ impl HlsOutput {
             last_request: AtomicU64::new(self.now_ms()),
             ended_at: AtomicU64::new(0),
         });
-        if let Some(old) = windows.insert(channel.to_owned(), Arc::clone(&shared)) {
-            old.close();
-        }
+        windows.insert(channel.to_owned(), Arc::clone(&shared));
         drop(windows);
-        tracing::debug!(channel, stream = stream.id(), "HLS window opened");
+        tracing::debug!(channel, stream = stream.id(), ?after, "HLS window opened");
         // Not under the lock: a sink may hear its first events right here.
         let sink = sink::WindowSink::new(
             Arc::clone(&shared),
@@ -342,14 +383,56 @@ impl HlsOutput {
     /// Drops `shared` from the registry (if still there) and closes it.
     fn drop_window(&self, shared: &Arc<Shared>, channel: &str) {
         let mut windows = self.windows.lock();
-        if windows
+        let current = windows
             .get(channel)
-            .is_some_and(|current| Arc::ptr_eq(current, shared))
-        {
+            .is_some_and(|current| Arc::ptr_eq(current, shared));
+        if current {
             windows.remove(channel);
         }
         drop(windows);
+        if current {
+            self.retire(channel, shared);
+        } else {
+            // Replaced already: whoever replaced it retired it.
+            shared.close();
+        }
+    }
+
+    /// Closes `shared`, just taken out of the registry as `channel`'s
+    /// window, and remembers where it left off.
+    fn retire(&self, channel: &str, shared: &Shared) {
+        // Closed first: its sink checks under the window's lock, so nothing
+        // is added after the numbers are read.
         shared.close();
+        let continuation = shared.window.lock().continuation();
+        let until = self.now_ms() + (self.ended_linger() + CONTINUE_FOR).as_millis() as u64;
+        self.remember(channel, continuation, until);
+    }
+
+    /// Remembers `continuation` for `channel` until `until` (ms since
+    /// `started`), within [`MAX_CONTINUATIONS`].
+    fn remember(&self, channel: &str, continuation: Continuation, until: u64) {
+        let now = self.now_ms();
+        let mut continuations = self.continuations.lock();
+        if continuations.len() >= MAX_CONTINUATIONS && !continuations.contains_key(channel) {
+            continuations.retain(|_, (_, until)| *until > now);
+            if continuations.len() >= MAX_CONTINUATIONS
+                && let Some(first) = continuations
+                    .iter()
+                    .min_by_key(|(_, (_, until))| *until)
+                    .map(|(channel, _)| channel.clone())
+            {
+                continuations.remove(&first);
+            }
+        }
+        continuations.insert(channel.to_owned(), (continuation, until));
+    }
+
+    /// Where `channel`'s next window goes on from (taken: one window
+    /// continues it), if its last one was dropped recently enough.
+    fn continuation(&self, channel: &str) -> Option<Continuation> {
+        let (continuation, until) = self.continuations.lock().remove(channel)?;
+        (until > self.now_ms()).then_some(continuation)
     }
 
     /// Drops closed, idle and long-ended windows (at most once per
@@ -380,7 +463,7 @@ impl HlsOutput {
         });
         for (channel, shared) in gone {
             tracing::debug!(channel, stream = shared.stream_id, "HLS window dropped");
-            shared.close();
+            self.retire(&channel, &shared);
         }
     }
 
@@ -410,6 +493,19 @@ impl HlsOutput {
         }
         allowed
     }
+}
+
+/// A window's tag: its stream's id and the unix milliseconds it opened at,
+/// past `last`'s (which it becomes), so two windows never share one even
+/// when opened within a millisecond.
+fn window_tag(stream_id: u64, unix_ms: u64, last: &AtomicU64) -> String {
+    let mut ms = unix_ms;
+    // The closure always returns Some.
+    let _ = last.fetch_update(Ordering::AcqRel, Ordering::Acquire, |previous| {
+        ms = unix_ms.max(previous.saturating_add(1));
+        Some(ms)
+    });
+    format!("{stream_id}-{ms}")
 }
 
 /// The `/hls/` routes, with their state and CORS (GET, HEAD and OPTIONS,

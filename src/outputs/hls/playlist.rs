@@ -64,7 +64,11 @@ pub(super) fn render(view: &View<'_>) -> Bytes {
     let mut to_end: Duration = view.segments.iter().map(|segment| segment.duration).sum();
     let mut map = None;
     for segment in view.segments {
-        if segment.discontinuity && map.is_some() {
+        // Also before the first segment listed: the tag stays as long as
+        // its segment does, and EXT-X-DISCONTINUITY-SEQUENCE counts only
+        // the tags that left (RFC 8216 §6.2.2), so a segment's
+        // discontinuity number is the same in every reload.
+        if segment.discontinuity {
             text.push_str("#EXT-X-DISCONTINUITY\n");
         }
         if map != Some(segment.init) {
@@ -226,6 +230,7 @@ mod tests {
                 window_segments: 3,
             },
             "7-1".into(),
+            None,
         );
         window.apply(&PackagerEvent::Init(Arc::new(InitSegment {
             bytes: Bytes::from_static(b"init"),

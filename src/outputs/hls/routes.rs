@@ -57,14 +57,20 @@ pub(super) async fn playlist(
         return refuse(StatusCode::NOT_FOUND, "no live stream on this channel here");
     };
     shared.touch(&hls);
-    // A window starts with nothing to list; the first segment takes about
-    // a segment target. A blocking reload is held three target durations
-    // (RFC 8216bis §6.2.5.2).
+    // A window starts with nothing to list; its first segment ends at the
+    // stream's next keyframe, which may be many seconds away. A blocking
+    // reload is held three target durations (RFC 8216bis §6.2.5.2).
     let blocking = directives.block;
+    let (ready, target) = {
+        let window = shared.window.lock();
+        (window.is_ready(), window.target_duration())
+    };
     let mut limit = hls.settings.segment_target * 3;
     if blocking.is_some() {
-        let target = Duration::from_secs(shared.window.lock().target_duration());
-        limit = limit.max(target * 3);
+        limit = limit.max(Duration::from_secs(target) * 3);
+    }
+    if !ready {
+        limit = limit.max(hls.first_segment_wait);
     }
     let held = hold(&hls, &shared, limit, |window| {
         if let Some((msn, part)) = blocking
@@ -142,22 +148,36 @@ pub(super) async fn media(
     let target = Duration::from_secs(shared.window.lock().target_duration());
     let held = hold(&hls, &shared, target * 3, |window| {
         match name.find(window) {
-            Media::Ready(bytes) => Step::Done(bytes),
+            Media::Ready(bytes) => Step::Done(Found::Whole(bytes)),
+            Media::Parts(parts) => Step::Done(Found::Parts(parts)),
             Media::Hinted => Step::Wait,
             Media::Missing => Step::Missing,
         }
     })
     .await;
     match held {
-        Ok(bytes) => {
+        Ok(found) => {
             let content_type = match name {
                 MediaName::Init(_) => INIT_TYPE,
                 _ => SEGMENT_TYPE,
             };
-            bytes_response(content_type, MEDIA_CACHE, bytes)
+            let body = match found {
+                Found::Whole(bytes) => bytes,
+                // Joined per request, outside the window's lock: the
+                // window keeps only the parts.
+                Found::Parts(parts) => Bytes::from(parts.concat()),
+            };
+            bytes_response(content_type, MEDIA_CACHE, body)
         }
         Err(held) => held.into_response(),
     }
+}
+
+/// A media file's bytes, as the window holds them.
+enum Found {
+    Whole(Bytes),
+    /// A segment's parts, in order.
+    Parts(Vec<Bytes>),
 }
 
 /// A media file's name.

@@ -42,6 +42,11 @@ impl PackagerSink for WindowSink {
         }
         let changed = {
             let mut window = self.shared.window.lock();
+            // Checked again under the lock: a window is closed before its
+            // numbers are read for the channel's next window.
+            if self.shared.is_closed() {
+                return false;
+            }
             window.apply(event).then(|| window.version())
         };
         if matches!(event, PackagerEvent::Ended) {

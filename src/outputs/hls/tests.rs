@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{HlsOutput, HlsSettings, Origin, router};
+use super::{FIRST_SEGMENT_WAIT, HlsOutput, HlsSettings, Origin, router};
 use crate::outputs::packager::{InitSegment, PackagerEvent, PackagerSink, Part};
 
 #[derive(Default)]
@@ -70,11 +70,25 @@ fn settings() -> HlsSettings {
 
 impl Harness {
     fn start(settings: HlsSettings, token: Option<&str>) -> Self {
+        Self::start_waiting(settings, token, FIRST_SEGMENT_WAIT)
+    }
+
+    /// [`Self::start`], with playlist requests waiting `first_segment_wait`
+    /// for a window's first segment.
+    fn start_waiting(
+        settings: HlsSettings,
+        token: Option<&str>,
+        first_segment_wait: Duration,
+    ) -> Self {
         let fake = Arc::new(FakeState {
             token: token.map(str::to_owned),
             ..FakeState::default()
         });
-        let hls = HlsOutput::with_origin(Box::new(Fake(Arc::clone(&fake))), settings);
+        let hls = HlsOutput::with_origin(
+            Box::new(Fake(Arc::clone(&fake))),
+            settings,
+            first_segment_wait,
+        );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -298,17 +312,34 @@ async fn the_first_request_waits_for_a_segment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_without_segments_gets_503_after_three_segment_targets() {
-    let harness = Harness::start(settings(), None);
+async fn a_stream_without_segments_gets_503_after_the_first_segment_wait() {
+    let harness = Harness::start_waiting(settings(), None, Duration::from_secs(1));
     harness.publish("c", 1);
     let started = std::time::Instant::now();
     let reply = harness.get("/hls/c/index.m3u8").await;
     let waited = started.elapsed();
     assert_eq!(reply.status, 503, "{}", reply.body);
     assert_eq!(reply.header("retry-after"), Some("1"));
-    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
     assert!(waited < Duration::from_secs(3), "{waited:?}");
     assert_eq!(harness.hls.metrics().blocked_timeouts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_request_outwaits_a_slow_first_keyframe() {
+    // Three segment targets are 600 ms; the first segment takes 1.2 s, as
+    // an 8.3 s keyframe interval does against a 2 s target.
+    let harness = Harness::start(settings(), None);
+    harness.publish("c", 1);
+    let first = spawn_get(harness.addr, "/hls/c/index.m3u8");
+    harness.wait_held(1).await;
+    harness.feed_segments("c", 0, 1, 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(!first.is_finished(), "still held");
+    harness.feed("c", &part("1.0;", true));
+    let reply = first.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(harness.hls.metrics().blocked_timeouts, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,12 +584,15 @@ async fn an_idle_window_is_dropped_and_its_sink_detaches() {
         harness.get(&format!("/hls/c/{tag}/seg-0.m4s")).await.status,
         404
     );
-    // The next request opens a new window.
+    // The next request opens a new window, numbered on from the old one
+    // (segment 0 complete, 1 open).
     let pending = spawn_get(harness.addr, "/hls/c/index.m3u8");
     harness.wait_held(1).await;
     assert_eq!(*harness.fake.attached.lock(), 2);
     harness.feed_segments("c", 0, 2, 1);
-    assert_eq!(pending.await.unwrap().status, 200);
+    let reply = pending.await.unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(media_sequence(&reply.body), 2, "{}", reply.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -583,29 +617,100 @@ async fn an_ended_stream_releases_held_requests_and_lists_endlist() {
     );
 }
 
+/// `playlist`'s `EXT-X-MEDIA-SEQUENCE`.
+fn media_sequence(playlist: &str) -> u64 {
+    playlist
+        .lines()
+        .find_map(|line| line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .expect("a media sequence")
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_stream_of_the_channel_gets_a_new_window() {
+async fn a_new_stream_of_the_channel_goes_on_numbering_in_a_new_window() {
     let harness = Harness::start(settings(), None);
-    harness.open("c", 1, 2, 1).await;
+    harness.open("c", 1, 4, 1).await;
     let old = harness.tag("c").await;
     assert!(old.starts_with("1-"), "{old}");
+    // Segments 0..=2 complete, 3 open: the next window starts at 4.
+    let before = harness.get("/hls/c/index.m3u8").await.body;
+    assert_eq!(media_sequence(&before), 0, "{before}");
+    assert!(before.contains("/part-3-0.m4s\""), "{before}");
     harness.publish("c", 2);
     let pending = spawn_get(harness.addr, "/hls/c/index.m3u8");
     harness.wait_held(1).await;
     // The old window's sink detaches at its next event.
     harness.feed_segments("c", 0, 2, 1);
-    assert_eq!(pending.await.unwrap().status, 200);
+    let reply = pending.await.unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(media_sequence(&reply.body), 4, "{}", reply.body);
+    // Its first segment follows a discontinuity; none has left yet.
+    assert!(
+        reply.body.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        !reply.body.contains("DISCONTINUITY-SEQUENCE"),
+        "{}",
+        reply.body
+    );
     let new = harness.tag("c").await;
     assert!(new.starts_with("2-"), "{new}");
+    assert_ne!(old, new);
     assert_eq!(
         harness.get(&format!("/hls/c/{old}/seg-0.m4s")).await.status,
         404
     );
     assert_eq!(
-        harness.get(&format!("/hls/c/{new}/seg-0.m4s")).await.status,
+        harness.get(&format!("/hls/c/{new}/seg-4.m4s")).await.status,
         200
     );
+    assert_eq!(
+        harness.get(&format!("/hls/c/{new}/seg-0.m4s")).await.status,
+        404
+    );
     assert_eq!(harness.fake.sinks.lock().len(), 1);
+}
+
+#[test]
+fn window_tags_differ_within_a_millisecond() {
+    let last = std::sync::atomic::AtomicU64::new(0);
+    assert_eq!(super::window_tag(7, 1_000, &last), "7-1000");
+    assert_eq!(super::window_tag(7, 1_000, &last), "7-1001");
+    assert_eq!(super::window_tag(8, 999, &last), "8-1002");
+    assert_eq!(super::window_tag(7, 5_000, &last), "7-5000");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_numbers_are_bounded_and_expire() {
+    use super::window::Continuation;
+    use super::{CONTINUE_FOR, MAX_CONTINUATIONS};
+    let harness = Harness::start(settings(), None);
+    let hls = &harness.hls;
+    let at = |msn: u64| Continuation {
+        next_msn: msn,
+        discontinuity_sequence: 0,
+    };
+    let later = CONTINUE_FOR.as_millis() as u64;
+    for n in 0..MAX_CONTINUATIONS - 1 {
+        hls.remember(&format!("c{n}"), at(n as u64), later + n as u64);
+    }
+    assert_eq!(hls.continuations.lock().len(), MAX_CONTINUATIONS - 1);
+    let last = MAX_CONTINUATIONS - 1;
+    hls.remember(&format!("c{last}"), at(last as u64), later + last as u64);
+    assert_eq!(hls.continuations.lock().len(), MAX_CONTINUATIONS);
+    // Full: the one that would expire first (c0) goes.
+    hls.remember("more", at(1), later * 2);
+    assert_eq!(hls.continuations.lock().len(), MAX_CONTINUATIONS);
+    assert_eq!(hls.continuation("c0"), None);
+    assert_eq!(hls.continuation("c1"), Some(at(1)));
+    assert_eq!(hls.continuation("more"), Some(at(1)));
+    // Taken once; an expired one is not given.
+    assert_eq!(hls.continuation("more"), None);
+    hls.remember("old", at(9), 0);
+    assert_eq!(hls.continuation("old"), None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

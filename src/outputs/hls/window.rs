@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::playlist;
 use crate::outputs::packager::{InitSegment, PackagerEvent, Part};
@@ -22,7 +22,7 @@ pub const MAX_SEGMENT_DURATION: Duration = Duration::from_secs(60);
 pub struct WindowSettings {
     /// The configured segment target (the least `EXT-X-TARGETDURATION`).
     pub segment_target: Duration,
-    /// The configured part target (the least `PART-TARGET`).
+    /// The configured part target: `PART-TARGET`, always.
     pub part_target: Duration,
     /// Complete segments listed.
     pub window_segments: usize,
@@ -39,14 +39,29 @@ pub(super) struct Segment {
     pub(super) program_date_time: SystemTime,
     pub(super) parts: Vec<Arc<Part>>,
     pub(super) duration: Duration,
-    /// Its parts' bytes back to back, once complete.
-    pub(super) bytes: Option<Bytes>,
+    /// No part joins it any more. Its bytes are its parts' (served back
+    /// to back); no second copy is kept.
+    pub(super) complete: bool,
 }
 
 impl Segment {
     pub(super) fn is_complete(&self) -> bool {
-        self.bytes.is_some()
+        self.complete
     }
+}
+
+/// Where a window picks up from the one before it on the same channel (a
+/// reconnected or taken-over stream), so a player polling the channel's
+/// playlist never sees `EXT-X-MEDIA-SEQUENCE` go back (RFC 8216 §6.2.1) nor
+/// a segment's discontinuity number change (§6.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Continuation {
+    /// The first media sequence number the new window may use: past every
+    /// segment (and part) the old one listed.
+    pub next_msn: u64,
+    /// Discontinuity tags the old window ever listed, which have all left
+    /// the playlist once the new window replaces it.
+    pub discontinuity_sequence: u64,
 }
 
 /// What a blocking playlist request finds.
@@ -66,6 +81,8 @@ pub enum Reload {
 pub enum Media {
     /// Its bytes.
     Ready(Bytes),
+    /// A segment: its parts' bytes, to be sent back to back.
+    Parts(Vec<Bytes>),
     /// It is the preload hint's part, not yet there: wait for a change.
     Hinted,
     /// It left the window, or never will be.
@@ -87,11 +104,14 @@ pub struct Window {
     next_msn: u64,
     /// Discontinuity tags that left the window.
     discontinuity_sequence: u64,
-    /// A new initialization segment came: the next segment starts with a
-    /// discontinuity, whatever its first part says.
+    /// A new initialization segment came, or the window continues an
+    /// older one: the next segment starts with a discontinuity, whatever
+    /// its first part says.
     init_changed: bool,
-    longest_segment: Duration,
-    longest_part: Duration,
+    /// `EXT-X-TARGETDURATION`, fixed when the first segment completes (the
+    /// first playlist a player can read), never changed after (RFC 8216
+    /// §6.2.1).
+    target_duration: Option<u64>,
     ended: bool,
     /// Bumped at every change.
     version: u64,
@@ -99,19 +119,20 @@ pub struct Window {
 }
 
 impl Window {
-    /// An empty window whose URIs live under `tag`.
-    pub fn new(settings: WindowSettings, tag: String) -> Self {
+    /// An empty window whose URIs live under `tag`; `after` the window it
+    /// replaces on its channel, if any: its numbers go on from there and
+    /// its first segment is a discontinuity.
+    pub fn new(settings: WindowSettings, tag: String, after: Option<Continuation>) -> Self {
         let mut window = Self {
             settings,
             tag,
             inits: VecDeque::new(),
             next_init: 0,
             segments: VecDeque::new(),
-            next_msn: 0,
-            discontinuity_sequence: 0,
-            init_changed: false,
-            longest_segment: Duration::ZERO,
-            longest_part: Duration::ZERO,
+            next_msn: after.map_or(0, |after| after.next_msn),
+            discontinuity_sequence: after.map_or(0, |after| after.discontinuity_sequence),
+            init_changed: after.is_some(),
+            target_duration: None,
             ended: false,
             version: 0,
             playlist: Bytes::new(),
@@ -132,7 +153,7 @@ impl Window {
                 }
                 self.inits.push_back((self.next_init, Arc::clone(init)));
                 self.next_init += 1;
-                self.init_changed = !self.segments.is_empty();
+                self.init_changed |= !self.segments.is_empty();
                 // The parts that follow belong to the new init.
                 self.close_open_segment();
                 self.prune_inits();
@@ -168,8 +189,10 @@ impl Window {
                 return false;
             }
             self.close_open_segment();
+            // A window's first segment has nothing to break from, unless
+            // the window continues an older one (then `init_changed`).
             let discontinuity =
-                !self.segments.is_empty() && (part.discontinuity || self.init_changed);
+                self.init_changed || (!self.segments.is_empty() && part.discontinuity);
             self.init_changed = false;
             self.segments.push_back(Segment {
                 msn: self.next_msn,
@@ -178,7 +201,7 @@ impl Window {
                 program_date_time: part.program_date_time,
                 parts: Vec::new(),
                 duration: Duration::ZERO,
-                bytes: None,
+                complete: false,
             });
             self.next_msn += 1;
         }
@@ -188,7 +211,16 @@ impl Window {
         };
         open.parts.push(Arc::clone(part));
         open.duration += part.duration;
-        self.longest_part = self.longest_part.max(part.duration);
+        if part.duration > self.settings.part_target {
+            // PART-TARGET stays (RFC 8216bis §4.4.3.7: it must not change);
+            // the packager keeps parts within it, so this is rare.
+            tracing::debug!(
+                tag = %self.tag,
+                duration = ?part.duration,
+                target = ?self.settings.part_target,
+                "HLS part longer than PART-TARGET"
+            );
+        }
         true
     }
 
@@ -205,13 +237,27 @@ impl Window {
             self.next_msn -= 1;
             return;
         }
-        let length = open.parts.iter().map(|part| part.bytes.len()).sum();
-        let mut bytes = BytesMut::with_capacity(length);
-        for part in &open.parts {
-            bytes.extend_from_slice(&part.bytes);
+        open.complete = true;
+        let duration = open.duration;
+        match self.target_duration {
+            None => {
+                self.target_duration =
+                    Some(ceil_seconds(self.settings.segment_target.max(duration)).max(1));
+            }
+            // A segment longer than EXT-X-TARGETDURATION breaks RFC 8216
+            // §4.4.3.1, but changing the tag breaks §6.2.1 and stalls
+            // players; a stream whose GOP grows past the first segment's
+            // gets the former.
+            Some(target) if ceil_seconds(duration) > target => {
+                tracing::debug!(
+                    tag = %self.tag,
+                    ?duration,
+                    target,
+                    "HLS segment longer than EXT-X-TARGETDURATION"
+                );
+            }
+            Some(_) => {}
         }
-        open.bytes = Some(bytes.freeze());
-        self.longest_segment = self.longest_segment.max(open.duration);
         while self.segments.len() > self.settings.window_segments {
             if let Some(gone) = self.segments.pop_front()
                 && gone.discontinuity
@@ -270,17 +316,31 @@ impl Window {
         self.ended
     }
 
-    /// `EXT-X-TARGETDURATION`: whole seconds, at least the segment target,
-    /// at least the longest segment this window ever had (so it never
-    /// shrinks, RFC 8216bis §4.4.3.1).
+    /// `EXT-X-TARGETDURATION`: whole seconds, set when the first segment
+    /// completes to the segment target or that segment's duration,
+    /// whichever is longer, and kept for the window's life (RFC 8216
+    /// §6.2.1); the segment target's until then.
     pub fn target_duration(&self) -> u64 {
-        ceil_seconds(self.settings.segment_target.max(self.longest_segment)).max(1)
+        self.target_duration
+            .unwrap_or_else(|| ceil_seconds(self.settings.segment_target).max(1))
     }
 
-    /// `PART-TARGET`: the configured target, or the longest part if one
-    /// ever ran over it.
+    /// `PART-TARGET`: the configured target, for the window's life.
     pub fn part_target(&self) -> Duration {
-        self.settings.part_target.max(self.longest_part)
+        self.settings.part_target
+    }
+
+    /// Where the window that replaces this one on its channel goes on.
+    pub fn continuation(&self) -> Continuation {
+        let listed = self
+            .segments
+            .iter()
+            .filter(|segment| segment.discontinuity)
+            .count() as u64;
+        Continuation {
+            next_msn: self.next_msn,
+            discontinuity_sequence: self.discontinuity_sequence + listed,
+        }
     }
 
     /// RFC 8216bis §6.2.5.2: how many parts past the newest a request may
@@ -326,10 +386,16 @@ impl Window {
         }
     }
 
-    /// `seg-<msn>.m4s`: complete segments only.
+    /// `seg-<msn>.m4s`: complete segments only, as their parts' bytes.
     pub fn segment(&self, msn: u64) -> Media {
-        match self.find(msn).and_then(|segment| segment.bytes.clone()) {
-            Some(bytes) => Media::Ready(bytes),
+        match self.find(msn).filter(|segment| segment.is_complete()) {
+            Some(segment) => Media::Parts(
+                segment
+                    .parts
+                    .iter()
+                    .map(|part| part.bytes.clone())
+                    .collect(),
+            ),
             None => Media::Missing,
         }
     }
@@ -412,6 +478,14 @@ mod tests {
         }))
     }
 
+    /// A segment's parts joined, as a player receives them.
+    fn joined(media: Media) -> Media {
+        match media {
+            Media::Parts(parts) => Media::Ready(parts.concat().into()),
+            other => other,
+        }
+    }
+
     fn settings(window_segments: usize) -> WindowSettings {
         WindowSettings {
             segment_target: Duration::from_secs(2),
@@ -422,7 +496,7 @@ mod tests {
 
     /// A window fed `init`, then `segments` segments of four parts.
     fn fed(window_segments: usize, segments: usize) -> Window {
-        let mut window = Window::new(settings(window_segments), "w".into());
+        let mut window = Window::new(settings(window_segments), "w".into(), None);
         window.apply(&init("avc1.64001f"));
         for s in 0..segments {
             for p in 0..4 {
@@ -437,11 +511,11 @@ mod tests {
         let window = fed(6, 2);
         assert!(window.is_ready());
         assert_eq!(
-            window.segment(0),
+            joined(window.segment(0)),
             Media::Ready(Bytes::from("0.0 0.1 0.2 0.3 "))
         );
         // Segment 1 is open: its parts are there, it is not.
-        assert_eq!(window.segment(1), Media::Missing);
+        assert_eq!(joined(window.segment(1)), Media::Missing);
         assert_eq!(window.part(1, 3), Media::Ready(Bytes::from("1.3 ")));
         assert_eq!(window.part(1, 4), Media::Hinted);
         assert_eq!(window.part(2, 0), Media::Hinted);
@@ -457,7 +531,7 @@ mod tests {
         window.apply(&PackagerEvent::Ended);
         assert!(window.is_ready());
         assert_eq!(
-            window.segment(0),
+            joined(window.segment(0)),
             Media::Ready(Bytes::from("0.0 0.1 0.2 0.3 "))
         );
         assert_eq!(window.part(0, 4), Media::Missing);
@@ -466,7 +540,7 @@ mod tests {
 
     #[test]
     fn a_first_part_that_is_not_a_keyframe_is_skipped() {
-        let mut window = Window::new(settings(6), "w".into());
+        let mut window = Window::new(settings(6), "w".into(), None);
         assert!(!window.apply(&part("x", false)), "no init yet");
         window.apply(&init("avc1.64001f"));
         assert!(!window.apply(&part("x", false)));
@@ -478,10 +552,10 @@ mod tests {
     fn the_window_slides_and_old_segments_go() {
         let window = fed(3, 6);
         // Five complete (0..=4), three kept: 2, 3, 4; 5 open.
-        assert_eq!(window.segment(1), Media::Missing);
+        assert_eq!(joined(window.segment(1)), Media::Missing);
         assert_eq!(window.part(1, 0), Media::Missing);
-        assert!(matches!(window.segment(2), Media::Ready(_)));
-        assert!(matches!(window.segment(4), Media::Ready(_)));
+        assert!(matches!(joined(window.segment(2)), Media::Ready(_)));
+        assert!(matches!(joined(window.segment(4)), Media::Ready(_)));
         let text = String::from_utf8(window.playlist().to_vec()).unwrap();
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{text}");
         assert_eq!(text.matches("#EXTINF:").count(), 3, "{text}");
@@ -514,7 +588,10 @@ mod tests {
         // The packager's next part may not say so; it starts a segment anyway.
         window.apply(&part("2.0", false));
         window.apply(&part("3.0", true));
-        assert_eq!(window.segment(1), Media::Ready(Bytes::from("1.01.1")));
+        assert_eq!(
+            joined(window.segment(1)),
+            Media::Ready(Bytes::from("1.01.1"))
+        );
         assert_eq!(
             window.init(0),
             Media::Ready(Bytes::from("init avc1.64001f"))
@@ -559,8 +636,8 @@ mod tests {
         for p in 0..130 {
             window.apply(&part(&format!("{p}"), false));
         }
-        assert!(matches!(window.segment(0), Media::Ready(_)));
-        assert!(matches!(window.segment(1), Media::Missing));
+        assert!(matches!(joined(window.segment(0)), Media::Ready(_)));
+        assert!(matches!(joined(window.segment(1)), Media::Missing));
         assert!(window.target_duration() >= 60);
     }
 
@@ -602,18 +679,146 @@ mod tests {
         assert!(!text.contains("PRELOAD-HINT"), "{text}");
     }
 
+    /// A part of `millis` that starts a segment, marked discontinuous if
+    /// `broken`.
+    fn segment_start(name: &str, millis: u64, broken: bool) -> PackagerEvent {
+        let PackagerEvent::Part(template) = part(name, true) else {
+            unreachable!("part() makes parts")
+        };
+        PackagerEvent::Part(Arc::new(Part {
+            duration: Duration::from_millis(millis),
+            discontinuity: broken,
+            ..(*template).clone()
+        }))
+    }
+
+    fn text(window: &Window) -> String {
+        String::from_utf8(window.playlist().to_vec()).unwrap()
+    }
+
     #[test]
-    fn target_duration_covers_the_longest_segment_and_never_shrinks() {
+    fn target_duration_is_fixed_by_the_first_segment() {
         let mut window = fed(3, 1);
-        // A 3.5 s segment: seven parts.
-        for p in 0..7 {
+        // Segment 0 (2 s) completes: the target is 2 from now on.
+        window.apply(&part("x", true));
+        assert_eq!(window.target_duration(), 2);
+        // A 3.5 s segment: seven parts. The tag stays (RFC 8216 §6.2.1).
+        for p in 1..7 {
             window.apply(&part("x", p == 0));
         }
         window.apply(&part("y", true));
-        assert_eq!(window.target_duration(), 4);
-        for _ in 0..10 {
-            window.apply(&part("z", true));
+        assert_eq!(window.target_duration(), 2);
+        assert!(text(&window).contains("#EXT-X-TARGETDURATION:2\n"));
+        assert!(text(&window).contains("#EXTINF:3.500,\n"));
+    }
+
+    #[test]
+    fn a_long_first_segment_sets_the_target_duration_for_good() {
+        let mut window = Window::new(settings(3), "w".into(), None);
+        window.apply(&init("avc1.64001f"));
+        // An 8.3 s keyframe interval (OBS's default): 9 from the first.
+        window.apply(&segment_start("0", 8_300, false));
+        assert_eq!(window.target_duration(), 2, "nothing complete yet");
+        window.apply(&segment_start("1", 500, false));
+        assert_eq!(window.target_duration(), 9);
+        for s in 2..10 {
+            window.apply(&segment_start(&format!("{s}"), 500, false));
         }
-        assert_eq!(window.target_duration(), 4);
+        assert_eq!(window.target_duration(), 9);
+        assert!(text(&window).contains("#EXT-X-TARGETDURATION:9\n"));
+    }
+
+    #[test]
+    fn part_target_stays_configured_when_a_part_runs_over() {
+        let mut window = fed(3, 1);
+        window.apply(&segment_start("long", 700, false));
+        window.apply(&part("next", true));
+        assert_eq!(window.part_target(), Duration::from_millis(500));
+        let text = text(&window);
+        assert!(
+            text.contains("#EXT-X-PART-INF:PART-TARGET=0.500\n"),
+            "{text}"
+        );
+        assert!(text.contains("PART-HOLD-BACK=1.500\n"), "{text}");
+        assert!(text.contains("#EXT-X-PART:DURATION=0.700,"), "{text}");
+        // RFC 8216bis §6.2.5.2 from the configured target: 3 / 0.5 s.
+        assert_eq!(window.advance_part_limit(), 6);
+    }
+
+    #[test]
+    fn a_discontinuity_keeps_its_tag_when_it_is_listed_first() {
+        let mut window = fed(3, 0);
+        window.apply(&segment_start("0", 2_000, false));
+        window.apply(&segment_start("1", 2_000, true));
+        window.apply(&segment_start("2", 2_000, false));
+        window.apply(&segment_start("3", 2_000, false));
+        window.apply(&segment_start("4", 2_000, false));
+        // Listed: 1 (the discontinuity), 2, 3; 4 open.
+        let listed = text(&window);
+        assert!(listed.contains("#EXT-X-MEDIA-SEQUENCE:1\n"), "{listed}");
+        assert!(
+            !listed.contains("#EXT-X-DISCONTINUITY-SEQUENCE"),
+            "{listed}"
+        );
+        let tag = listed.find("#EXT-X-DISCONTINUITY\n").expect("the tag");
+        assert!(tag < listed.find("#EXT-X-MAP:").unwrap(), "{listed}");
+        // Once it leaves, the sequence counts it: segment 2's discontinuity
+        // number is 1 in both playlists.
+        window.apply(&segment_start("5", 2_000, false));
+        let slid = text(&window);
+        assert!(slid.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{slid}");
+        assert!(slid.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{slid}");
+        assert!(!slid.contains("#EXT-X-DISCONTINUITY\n"), "{slid}");
+    }
+
+    #[test]
+    fn a_continuing_window_goes_on_from_the_last_with_a_discontinuity() {
+        let mut old = fed(3, 0);
+        for s in 0..6 {
+            old.apply(&segment_start(&format!("{s}"), 2_000, s == 4));
+        }
+        // Listed 2, 3, 4 (a discontinuity); 5 open, its parts listed.
+        assert_eq!(
+            old.continuation(),
+            Continuation {
+                next_msn: 6,
+                discontinuity_sequence: 1,
+            }
+        );
+        let mut new = Window::new(settings(3), "w2".into(), Some(old.continuation()));
+        assert_eq!(new.continuation(), old.continuation(), "nothing yet");
+        new.apply(&init("avc1.64001f"));
+        new.apply(&segment_start("a", 2_000, false));
+        new.apply(&segment_start("b", 2_000, false));
+        let text = text(&new);
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:6\n"), "{text}");
+        assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
+        assert!(
+            text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"w2/init-0.mp4\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("w2/seg-6.m4s\n"), "{text}");
+        assert!(matches!(new.segment(6), Media::Parts(_)));
+        assert_eq!(new.segment(5), Media::Missing);
+        assert_eq!(
+            new.continuation(),
+            Continuation {
+                next_msn: 8,
+                discontinuity_sequence: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn a_segment_is_served_from_its_parts_bytes_not_a_copy() {
+        let window = fed(6, 2);
+        let Media::Parts(served) = window.segment(0) else {
+            panic!("segment 0 is complete");
+        };
+        let held = &window.find(0).unwrap().parts;
+        assert_eq!(served.len(), held.len());
+        for (served, held) in served.iter().zip(held) {
+            assert_eq!(served.as_ptr(), held.bytes.as_ptr());
+        }
     }
 }
