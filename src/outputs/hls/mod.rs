@@ -32,8 +32,9 @@
 //!   that has no segment yet) waits on the window's `watch` channel, never
 //!   a thread, and at most `max_blocking_requests` are held at once.
 
+mod parts_body;
 mod playlist;
-mod query;
+pub mod query;
 mod routes;
 mod sink;
 #[cfg(test)]

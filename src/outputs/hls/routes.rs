@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::parts_body::PartsBody;
 use super::query::{self, Directives};
 use super::window::{Media, Reload, Window};
 use super::{HlsOutput, Shared, playlist};
@@ -162,12 +163,12 @@ pub(super) async fn media(
                 _ => SEGMENT_TYPE,
             };
             let body = match found {
-                Found::Whole(bytes) => bytes,
-                // Joined per request, outside the window's lock: the
-                // window keeps only the parts.
-                Found::Parts(parts) => Bytes::from(parts.concat()),
+                Found::Whole(bytes) => Body::from(bytes),
+                // The window keeps only the parts; a segment is their bytes
+                // one after another, copied for no one.
+                Found::Parts(parts) => Body::new(PartsBody::new(parts)),
             };
-            bytes_response(content_type, MEDIA_CACHE, body)
+            body_response(content_type, MEDIA_CACHE, body)
         }
         Err(held) => held.into_response(),
     }
@@ -382,7 +383,11 @@ impl Shared {
 }
 
 fn bytes_response(content_type: &'static str, cache: &str, body: Bytes) -> Response {
-    let mut response = Response::new(Body::from(body));
+    body_response(content_type, cache, Body::from(body))
+}
+
+fn body_response(content_type: &'static str, cache: &str, body: Body) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(value) = HeaderValue::from_str(cache) {

@@ -41,6 +41,13 @@ use crate::control::service_client::ServiceClient;
 use crate::control::state::Control;
 use crate::outputs::packager::{Packagers, StartAt};
 
+/// The file a client's recording id names under `dir`, if the id is one
+/// this server makes (`<channel dir>~<stem>`): the API's only way from an
+/// id to a path, which never leaves `dir/<channel dir>/`.
+pub fn file_of_id(dir: &Path, id: &str) -> Option<PathBuf> {
+    naming::RecordingId::parse(id).map(|id| id.file(dir))
+}
+
 /// How often the supervisor looks for streams to record. With
 /// [`StartAt::Oldest`], a stream found this late still loses nothing.
 const SUPERVISE_INTERVAL: Duration = Duration::from_millis(250);
