@@ -16,12 +16,12 @@ use crate::control::service::Service;
 use crate::control::state::Control;
 use crate::http::RouterState;
 use crate::inputs::rtmp::RtmpSettings;
+use crate::net::signal::wait_for_signal;
+use crate::net::tls::{TlsFiles, install_crypto_provider, load_tls};
 use crate::outputs::MediaOutputs;
 use crate::outputs::hls::{HlsOutput, HlsSettings};
 use crate::outputs::packager::{PackagerSettings, Packagers};
 use crate::outputs::recording::{RecordingSettings, Recordings};
-use crate::net::signal::wait_for_signal;
-use crate::net::tls::{TlsFiles, install_crypto_provider, load_tls};
 
 /// Longest wait for FTL connections to say goodbye when the node stops.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -166,11 +166,7 @@ impl Node {
         });
         let outputs = Arc::new(MediaOutputs {
             hls: runtime.block_on(async {
-                HlsOutput::new(
-                    Arc::clone(&control),
-                    Arc::clone(&packagers),
-                    config.hls,
-                )
+                HlsOutput::new(Arc::clone(&control), Arc::clone(&packagers), config.hls)
             }),
             recordings: Recordings::start(
                 Arc::clone(&control),
