@@ -248,3 +248,44 @@ fn viewer_auth_asks_the_webhook() {
     publisher.disconnect();
     node.stop();
 }
+
+#[test]
+fn the_webhook_hears_a_recording_finished() {
+    let platform = Platform::default();
+    let (url, _server) = platform_server(platform.clone());
+    let dir = std::env::temp_dir().join(format!("waveguide-hook-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let recordings = dir.clone();
+    let node = common::start_node_with(1, move |config| {
+        config.service = webhook(&url);
+        config.recording.dir = Some(recordings);
+    });
+    let publisher =
+        clients::ftl_publisher(node.ftl_addr(), "77-hooksecret").expect("the webhook's secret");
+    let video = h264_clip();
+    let mut pacer = common::clip_pacer::ClipPacer::new(&video, 0);
+    while pacer.send_due(&publisher, &video, &[], |_| false) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    publisher.disconnect();
+    wait("recording_finished", || {
+        !platform.events_named("recording_finished").is_empty()
+    });
+    let finished = &platform.events_named("recording_finished")[0];
+    assert_eq!(finished["channel"], "77");
+    assert!(finished["error"].is_null(), "{finished}");
+    let stream_id = &platform.events_named("stream_started")[0]["stream_id"];
+    assert_eq!(&finished["stream_id"], stream_id);
+    // The clip: 90 frames at 30 fps.
+    let seconds = finished["duration_seconds"].as_f64().unwrap();
+    assert!((seconds - 3.0).abs() < 0.05, "{finished}");
+    let id = finished["recording_id"].as_str().unwrap();
+    let file = waveguide::outputs::recording::file_of_id(&dir, id).unwrap();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().len(),
+        finished["bytes"].as_u64().unwrap()
+    );
+    node.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -60,13 +60,17 @@ impl ServiceClient {
     /// may watch `channel`: always without viewer auth; otherwise the
     /// webhook must answer 2xx to `authorize_viewer` (fail closed).
     pub async fn authorize_viewer(&self, channel: &str, token: Option<&str>) -> bool {
-        match self.webhook() {
-            Some(webhook) if webhook.viewer_auth => self
+        self.allows_every_viewer()
+            || self
                 .call(&json!({ "event": "authorize_viewer", "channel": channel, "token": token }))
                 .await
-                .is_some(),
-            _ => true,
-        }
+                .is_some()
+    }
+
+    /// Whether every viewer may watch every channel (no webhook with
+    /// viewer auth): nothing needs asking.
+    pub fn allows_every_viewer(&self) -> bool {
+        !self.webhook().is_some_and(|webhook| webhook.viewer_auth)
     }
 
     /// Tells the webhook about `event` (`stream_started`, `stream_stopped`,

@@ -89,14 +89,6 @@ impl RecordingsQuery {
     }
 }
 
-/// Whether `service` lets every viewer watch every channel without asking
-/// anyone: the dummy and static services, and a webhook without
-/// `viewer_auth` (the cases in which `ServiceClient::authorize_viewer` is
-/// always true).
-fn allows_every_viewer(service: &ServiceClient) -> bool {
-    !service.webhook().is_some_and(|webhook| webhook.viewer_auth)
-}
-
 /// `401` unless the service lets a viewer holding `token` watch `channel`.
 async fn authorize(
     service: &ServiceClient,
@@ -125,7 +117,7 @@ async fn list(State(recordings): State<Arc<Recordings>>, headers: HeaderMap, uri
         Ok(query) => query,
         Err(error) => return error.into_response(),
     };
-    if !allows_every_viewer(&recordings.viewers) {
+    if !recordings.viewers.allows_every_viewer() {
         let Some(channel) = query.channel.as_deref() else {
             return HttpError::new(StatusCode::BAD_REQUEST, "channel required").into_response();
         };
