@@ -197,6 +197,35 @@ fn the_dummy_service_lets_anyone_list_and_download_everything() {
     );
     assert_eq!(part.status, 206);
     assert_eq!(part.bytes, &content(1000)[..10]);
+    // A page on another origin may ask with a token and a range, and read
+    // the range's headers.
+    let preflight = http::request(
+        addr,
+        "OPTIONS",
+        "/api/recordings/77~20261203T163000Z",
+        &[
+            ("Origin", "https://platform.example"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization, range"),
+        ],
+        b"",
+    );
+    assert!(preflight.status < 300, "{}", preflight.status);
+    let allowed = preflight.header("access-control-allow-headers").unwrap();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("range"),
+        "{allowed}"
+    );
+    let ranged = get(
+        "/api/recordings/77~20261203T163000Z",
+        &[
+            ("Origin", "https://platform.example"),
+            ("Range", "bytes=0-9"),
+        ],
+    );
+    assert_eq!(ranged.header("access-control-allow-origin"), Some("*"));
+    let exposed = ranged.header("access-control-expose-headers").unwrap();
+    assert!(exposed.contains("content-range"), "{exposed}");
     node.stop();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::services::ServeFile;
@@ -22,12 +22,25 @@ use super::naming::{RecordingId, channel_from_dir};
 use crate::control::service_client::ServiceClient;
 use crate::net::error::HttpError;
 use crate::outputs::whep::bearer_token;
+use tower_http::cors::{Any, CorsLayer};
 
-/// `GET /api/recordings` and `GET /api/recordings/{id}`, state applied.
+/// `GET /api/recordings` and `GET /api/recordings/{id}`, state applied,
+/// with CORS: a platform's page on another origin may list and play them
+/// (with a Bearer token, and ranges).
 pub fn router(recordings: Arc<Recordings>) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::RANGE])
+        .expose_headers([
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::CONTENT_LENGTH,
+        ]);
     Router::new()
         .route("/api/recordings", get(list))
         .route("/api/recordings/{id}", get(download))
+        .layer(cors)
         .with_state(recordings)
 }
 
