@@ -692,6 +692,7 @@ async fn remembered_numbers_are_bounded_and_expire() {
     let at = |msn: u64| Continuation {
         next_msn: msn,
         discontinuity_sequence: 0,
+        target_duration: None,
     };
     let later = CONTINUE_FOR.as_millis() as u64;
     for n in 0..MAX_CONTINUATIONS - 1 {

@@ -62,6 +62,10 @@ pub struct Continuation {
     /// Discontinuity tags the old window ever listed, which have all left
     /// the playlist once the new window replaces it.
     pub discontinuity_sequence: u64,
+    /// The old window's `EXT-X-TARGETDURATION`, once it had one: the same
+    /// playlist URI keeps it (RFC 8216 §6.2.1), the new stream's segments
+    /// permitting.
+    pub target_duration: Option<u64>,
 }
 
 /// What a blocking playlist request finds.
@@ -132,7 +136,7 @@ impl Window {
             next_msn: after.map_or(0, |after| after.next_msn),
             discontinuity_sequence: after.map_or(0, |after| after.discontinuity_sequence),
             init_changed: after.is_some(),
-            target_duration: None,
+            target_duration: after.and_then(|after| after.target_duration),
             ended: false,
             version: 0,
             playlist: Bytes::new(),
@@ -340,6 +344,7 @@ impl Window {
         Continuation {
             next_msn: self.next_msn,
             discontinuity_sequence: self.discontinuity_sequence + listed,
+            target_duration: self.target_duration,
         }
     }
 

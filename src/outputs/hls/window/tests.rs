@@ -328,6 +328,7 @@ fn a_continuing_window_goes_on_from_the_last_with_a_discontinuity() {
         Continuation {
             next_msn: 6,
             discontinuity_sequence: 1,
+            target_duration: Some(2),
         }
     );
     let mut new = Window::new(settings(3), "w2".into(), Some(old.continuation()));
@@ -350,6 +351,7 @@ fn a_continuing_window_goes_on_from_the_last_with_a_discontinuity() {
         Continuation {
             next_msn: 8,
             discontinuity_sequence: 2,
+            target_duration: Some(2),
         }
     );
 }
@@ -365,4 +367,24 @@ fn a_segment_is_served_from_its_parts_bytes_not_a_copy() {
     for (served, held) in served.iter().zip(held) {
         assert_eq!(served.as_ptr(), held.bytes.as_ptr());
     }
+}
+
+#[test]
+fn a_continuing_window_keeps_the_target_duration_of_the_last() {
+    let mut old = fed(3, 0);
+    // A stream of 4 s GOPs: its first segment fixes the target at 4.
+    for s in 0..3 {
+        old.apply(&segment_start(&format!("{s}"), 4_000, false));
+    }
+    assert_eq!(old.target_duration(), 4);
+    let mut new = Window::new(settings(3), "w2".into(), Some(old.continuation()));
+    new.apply(&init("avc1.64001f"));
+    new.apply(&segment_start("a", 2_000, false));
+    new.apply(&segment_start("b", 2_000, false));
+    assert_eq!(
+        new.target_duration(),
+        4,
+        "the same playlist URI keeps its tag"
+    );
+    assert!(text(&new).contains("#EXT-X-TARGETDURATION:4\n"));
 }
