@@ -52,23 +52,27 @@ pub(super) fn render(view: &View<'_>) -> Bytes {
     );
     let first_msn = view.segments.front().map_or(0, |segment| segment.msn);
     let _ = writeln!(text, "#EXT-X-MEDIA-SEQUENCE:{first_msn}");
-    if view.discontinuity_sequence > 0 {
+    // EXT-X-DISCONTINUITY-SEQUENCE is the first listed segment's own
+    // discontinuity number (RFC 8216 §4.4.3.3): the tags that left, plus
+    // that segment's own, which is then not written before it. Strict
+    // readers and hls.js alike keep every segment's number across reloads.
+    let leading = view
+        .segments
+        .front()
+        .is_some_and(|segment| segment.discontinuity);
+    let discontinuity_sequence = view.discontinuity_sequence + u64::from(leading);
+    if discontinuity_sequence > 0 {
         let _ = writeln!(
             text,
-            "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
-            view.discontinuity_sequence
+            "#EXT-X-DISCONTINUITY-SEQUENCE:{discontinuity_sequence}"
         );
     }
     let parts_within = Duration::from_secs(view.target_duration) * PART_TARGET_DURATIONS;
     // From each segment's start to the playlist's end.
     let mut to_end: Duration = view.segments.iter().map(|segment| segment.duration).sum();
     let mut map = None;
-    for segment in view.segments {
-        // Also before the first segment listed: the tag stays as long as
-        // its segment does, and EXT-X-DISCONTINUITY-SEQUENCE counts only
-        // the tags that left (RFC 8216 §6.2.2), so a segment's
-        // discontinuity number is the same in every reload.
-        if segment.discontinuity {
+    for (index, segment) in view.segments.iter().enumerate() {
+        if segment.discontinuity && index > 0 {
             text.push_str("#EXT-X-DISCONTINUITY\n");
         }
         if map != Some(segment.init) {

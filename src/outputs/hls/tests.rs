@@ -645,14 +645,15 @@ async fn a_new_stream_of_the_channel_goes_on_numbering_in_a_new_window() {
     let reply = pending.await.unwrap();
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(media_sequence(&reply.body), 4, "{}", reply.body);
-    // Its first segment follows a discontinuity; none has left yet.
+    // Its first segment follows a discontinuity, listed first: the
+    // sequence is that segment's number, 1.
     assert!(
-        reply.body.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:"),
+        reply.body.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
         "{}",
         reply.body
     );
     assert!(
-        !reply.body.contains("DISCONTINUITY-SEQUENCE"),
+        !reply.body.contains("#EXT-X-DISCONTINUITY\n"),
         "{}",
         reply.body
     );

@@ -291,24 +291,32 @@ fn part_target_stays_configured_when_a_part_runs_over() {
 }
 
 #[test]
-fn a_discontinuity_keeps_its_tag_when_it_is_listed_first() {
+fn a_discontinuity_keeps_its_number_when_it_is_listed_first() {
     let mut window = fed(3, 0);
     window.apply(&segment_start("0", 2_000, false));
     window.apply(&segment_start("1", 2_000, true));
     window.apply(&segment_start("2", 2_000, false));
     window.apply(&segment_start("3", 2_000, false));
+    // Listed: 0, 1 (the discontinuity), 2; 3 open. Segment 1's number is 1.
+    let before = text(&window);
+    assert!(before.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{before}");
+    assert!(
+        !before.contains("#EXT-X-DISCONTINUITY-SEQUENCE"),
+        "{before}"
+    );
+    assert!(before.contains("#EXT-X-DISCONTINUITY\n"), "{before}");
     window.apply(&segment_start("4", 2_000, false));
-    // Listed: 1 (the discontinuity), 2, 3; 4 open.
+    // Listed first now: the sequence is its own number (RFC 8216
+    // §4.4.3.3), 1, and no tag comes before it, so strict readers and
+    // hls.js (which counts a leading tag) both keep it at 1.
     let listed = text(&window);
     assert!(listed.contains("#EXT-X-MEDIA-SEQUENCE:1\n"), "{listed}");
     assert!(
-        !listed.contains("#EXT-X-DISCONTINUITY-SEQUENCE"),
+        listed.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"),
         "{listed}"
     );
-    let tag = listed.find("#EXT-X-DISCONTINUITY\n").expect("the tag");
-    assert!(tag < listed.find("#EXT-X-MAP:").unwrap(), "{listed}");
-    // Once it leaves, the sequence counts it: segment 2's discontinuity
-    // number is 1 in both playlists.
+    assert!(!listed.contains("#EXT-X-DISCONTINUITY\n"), "{listed}");
+    // Once it leaves, the sequence still says 1 for the next one.
     window.apply(&segment_start("5", 2_000, false));
     let slid = text(&window);
     assert!(slid.contains("#EXT-X-MEDIA-SEQUENCE:2\n"), "{slid}");
@@ -338,9 +346,12 @@ fn a_continuing_window_goes_on_from_the_last_with_a_discontinuity() {
     new.apply(&segment_start("b", 2_000, false));
     let text = text(&new);
     assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:6\n"), "{text}");
-    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:1\n"), "{text}");
+    // Its first segment is a discontinuity, listed first: its number is
+    // the sequence, one past the old window's.
+    assert!(text.contains("#EXT-X-DISCONTINUITY-SEQUENCE:2\n"), "{text}");
+    assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
     assert!(
-        text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"w2/init-0.mp4\"\n"),
+        text.contains("#EXT-X-MAP:URI=\"w2/init-0.mp4\"\n"),
         "{text}"
     );
     assert!(text.contains("w2/seg-6.m4s\n"), "{text}");
