@@ -8,6 +8,7 @@
 #   CONNECTIONS=256 DURATION=20 bash benches/hls_requests.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -16,13 +17,7 @@ PORT=${PORT:-19700}
 BIN=${CARGO_TARGET_DIR:-target}/release
 command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 
-if [[ ! -f "$MEDIA/rtmp.flv" ]]; then
-  mkdir -p "$MEDIA"
-  ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=44100 -t 10 -ac 2 \
-    -c:v libx264 -profile:v baseline -preset veryfast -b:v 1500k -maxrate 1500k -bufsize 1500k \
-    -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 128k -f flv "$MEDIA/rtmp.flv"
-fi
+make_rtmp_clip
 cargo build --release -q -p waveguide --bin waveguide-engine
 
 config=$(mktemp)

@@ -12,6 +12,7 @@
 #   STREAMS="32" DURATION=30 bash benches/packager.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 
 STREAMS=${STREAMS:-"1 4 16"}
 DURATION=${DURATION:-20}
@@ -21,29 +22,8 @@ PORT=${PORT:-19500}
 BIN=${CARGO_TARGET_DIR:-target}/release
 TICKS=$(getconf CLK_TCK)
 
-if [[ ! -f "$MEDIA/rtmp.flv" ]]; then
-  mkdir -p "$MEDIA"
-  ffmpeg -hide_banner -loglevel error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \
-    -f lavfi -i sine=frequency=440:sample_rate=44100 -t 10 -ac 2 \
-    -c:v libx264 -profile:v baseline -preset veryfast -b:v 1500k -maxrate 1500k -bufsize 1500k \
-    -g 60 -keyint_min 60 -sc_threshold 0 -c:a aac -b:a 128k -f flv "$MEDIA/rtmp.flv"
-fi
+make_rtmp_clip
 cargo build --release -q -p waveguide --bin waveguide-engine
-
-# Ticks of CPU (user + system) of the server's threads whose name starts with $1.
-ticks() {
-  local total=0 stat
-  for stat in /proc/"$server"/task/*/stat; do
-    local line
-    line=$(cat "$stat" 2>/dev/null) || continue
-    local name=${line#*(}
-    name=${name%%)*}
-    [[ "$name" == "$1"* ]] || continue
-    local fields=(${line##*) })
-    total=$((total + fields[11] + fields[12]))
-  done
-  echo "$total"
-}
 
 config=$(mktemp)
 recordings=$(mktemp -d)

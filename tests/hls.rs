@@ -12,76 +12,20 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::ffmpeg::{FFMPEG, FfmpegPublisher, rtmp_url};
-use common::http;
+use common::http::{self, wait_for_playlist};
+use common::looping::Looping;
 use serde_json::Value;
 use waveguide_load::ftl_publisher::FtlPublisher;
-use waveguide_load::publisher::publish;
-use waveguide_load::send_log::SendLog;
 
 const FFPROBE: &str = "/usr/bin/ffprobe";
 
-/// The shipped clip, looped over FTL at 30 fps until dropped.
-struct FtlStream {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl FtlStream {
-    fn start(node: &waveguide::Node, channel: &str) -> Self {
-        let key = node.service().example_stream_key(channel).unwrap();
-        let mut publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let clip = common::media::clip();
-                publish(&mut publisher, &clip, 30, &SendLog::new(), &stop);
-            })
-        };
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for FtlStream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 fn playlist_url(node: &waveguide::Node, channel: &str) -> String {
     format!("http://{}/hls/{channel}/index.m3u8", node.http_addr())
-}
-
-/// Waits until the channel's playlist answers 200.
-fn wait_for_playlist(addr: SocketAddr, channel: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = http::request(addr, "GET", &format!("/hls/{channel}/index.m3u8"), &[], b"");
-        if response.status == 200 {
-            return response.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no playlist: {} {}",
-            response.status,
-            response.body
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// `ffmpeg` reads `seconds` of the live playlist and decodes every frame:
@@ -94,6 +38,49 @@ fn decode_live(url: &str, seconds: u32) -> String {
         .unwrap_or_else(|e| panic!("{FFMPEG}: {e} (tests/all.sh installs Debian's ffmpeg)"));
     assert!(output.status.success(), "ffmpeg failed on {url}");
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Every segment `playlist` lists, fetched with its initialization
+/// segment before it (so each plays on its own) into files of a fresh
+/// directory named after `tag`: the directory and each segment's URI and
+/// file.
+fn playable_segments(
+    addr: std::net::SocketAddr,
+    channel: &str,
+    playlist: &MediaPlaylist,
+    tag: &str,
+) -> (PathBuf, Vec<(String, PathBuf)>) {
+    let init = http::request(
+        addr,
+        "GET",
+        &format!("/hls/{channel}/{}", playlist.map),
+        &[],
+        b"",
+    );
+    assert_eq!(init.status, 200, "{}", playlist.map);
+    let dir = std::env::temp_dir().join(format!("waveguide-hls-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = (0..)
+        .zip(&playlist.segments)
+        .map(|(index, uri)| {
+            let segment = http::request(addr, "GET", &format!("/hls/{channel}/{uri}"), &[], b"");
+            assert_eq!(segment.status, 200, "{uri}");
+            let file = dir.join(format!("segment-{index}.mp4"));
+            std::fs::write(&file, [init.bytes.as_slice(), &segment.bytes].concat()).unwrap();
+            (uri.clone(), file)
+        })
+        .collect();
+    (dir, files)
+}
+
+/// The clip's picture, as ffprobe reads it: H.264, 320x240.
+fn assert_clip_video(probed: &Value) {
+    let video = stream_of(probed, "video");
+    assert_eq!(video["codec_name"], "h264");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(320), Some(240))
+    );
 }
 
 /// `ffprobe` of the first seconds of a live playlist (it never ends): its
@@ -165,7 +152,7 @@ fn parse(playlist: &str) -> MediaPlaylist {
 #[test]
 fn ffmpeg_plays_the_live_playlist_of_an_ftl_stream() {
     let node = common::start_node(2);
-    let _stream = FtlStream::start(&node, "123");
+    let _stream = Looping::ftl(&node, "123");
     let playlist = wait_for_playlist(node.http_addr(), "123");
     for tag in [
         "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES",
@@ -179,12 +166,8 @@ fn ffmpeg_plays_the_live_playlist_of_an_ftl_stream() {
     let errors = decode_live(&url, 6);
     assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
     let probed = probe(&url);
+    assert_clip_video(&probed);
     let video = stream_of(&probed, "video");
-    assert_eq!(video["codec_name"], "h264");
-    assert_eq!(
-        (video["width"].as_u64(), video["height"].as_u64()),
-        (Some(320), Some(240))
-    );
     let frames: u64 = video["nb_read_frames"].as_str().unwrap().parse().unwrap();
     assert!(frames >= 60, "ffprobe read only {frames} frames from {url}");
     assert_eq!(stream_of(&probed, "audio")["codec_name"], "opus");
@@ -200,12 +183,7 @@ fn ffmpeg_plays_the_live_playlist_of_an_rtmp_stream() {
     let errors = decode_live(&url, 5);
     assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
     let probed = probe(&url);
-    let video = stream_of(&probed, "video");
-    assert_eq!(video["codec_name"], "h264");
-    assert_eq!(
-        (video["width"].as_u64(), video["height"].as_u64()),
-        (Some(320), Some(240))
-    );
+    assert_clip_video(&probed);
     let audio = stream_of(&probed, "audio");
     assert!(
         audio["codec_name"] == "aac" || audio["codec_name"] == "opus",
@@ -216,7 +194,7 @@ fn ffmpeg_plays_the_live_playlist_of_an_rtmp_stream() {
 #[test]
 fn every_segment_starts_with_a_keyframe_and_holds_whole_gops() {
     let node = common::start_node(1);
-    let _stream = FtlStream::start(&node, "124");
+    let _stream = Looping::ftl(&node, "124");
     let addr = node.http_addr();
     wait_for_playlist(addr, "124");
     // Wait for three whole segments.
@@ -229,19 +207,12 @@ fn every_segment_starts_with_a_keyframe_and_holds_whole_gops() {
         assert!(Instant::now() < deadline, "fewer than 3 segments");
         std::thread::sleep(Duration::from_millis(500));
     };
-    let init = http::request(addr, "GET", &format!("/hls/124/{}", playlist.map), &[], b"");
-    assert_eq!(init.status, 200, "{}", playlist.map);
-    let dir = std::env::temp_dir().join(format!("waveguide-hls-gops-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for uri in &playlist.segments {
-        let segment = http::request(addr, "GET", &format!("/hls/124/{uri}"), &[], b"");
-        assert_eq!(segment.status, 200, "{uri}");
-        let file = dir.join("segment.mp4");
-        std::fs::write(&file, [init.bytes.as_slice(), &segment.bytes].concat()).unwrap();
+    let (dir, files) = playable_segments(addr, "124", &playlist, "gops");
+    for (uri, file) in &files {
         let output = Command::new(FFPROBE)
             .args(["-v", "error", "-select_streams", "v", "-show_entries"])
             .args(["frame=key_frame", "-of", "csv=p=0"])
-            .arg(&file)
+            .arg(file)
             .output()
             .unwrap();
         let keys: Vec<&str> = std::str::from_utf8(&output.stdout)
@@ -270,7 +241,7 @@ fn every_segment_starts_with_a_keyframe_and_holds_whole_gops() {
 #[test]
 fn a_blocking_reload_is_held_until_its_part_exists() {
     let node = common::start_node(1);
-    let _stream = FtlStream::start(&node, "125");
+    let _stream = Looping::ftl(&node, "125");
     let addr = node.http_addr();
     let now = parse(&wait_for_playlist(addr, "125"));
     // The part after the newest one listed: it does not exist yet.
@@ -321,19 +292,11 @@ fn ffmpeg_plays_the_live_playlist_of_a_whip_stream() {
     );
     assert_eq!(response.status, 201, "{}", response.body);
     publisher.accept_answer(&response.body).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let clip = common::media::clip();
-            publish(&mut publisher, &clip, 30, &SendLog::new(), &stop);
-        })
-    };
+    let stream = Looping::start(publisher);
     wait_for_playlist(node.http_addr(), "126");
     let url = playlist_url(&node, "126");
     let errors = decode_live(&url, 4);
-    stop.store(true, Ordering::Release);
-    thread.join().unwrap();
+    drop(stream);
     assert!(errors.is_empty(), "ffmpeg reported errors:\n{errors}");
 }
 
@@ -374,25 +337,12 @@ fn lost_packets_start_a_new_segment_at_the_next_keyframe_and_no_sample_is_damage
     let addr = node.http_addr();
     let key = node.service().example_stream_key("127").unwrap();
     let publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            // About six seconds in, in the middle of a GOP.
-            let mut path = LossyPath {
-                publisher,
-                sequence: 0,
-                lost: 700..704,
-            };
-            publish(
-                &mut path,
-                &common::media::clip(),
-                30,
-                &SendLog::new(),
-                &stop,
-            );
-        })
-    };
+    // About six seconds in, in the middle of a GOP.
+    let stream = Looping::start(LossyPath {
+        publisher,
+        sequence: 0,
+        lost: 700..704,
+    });
     wait_for_playlist(addr, "127");
     let deadline = Instant::now() + Duration::from_secs(30);
     let playlist = loop {
@@ -407,20 +357,14 @@ fn lost_packets_start_a_new_segment_at_the_next_keyframe_and_no_sample_is_damage
         assert!(Instant::now() < deadline, "no discontinuity in\n{text}");
         std::thread::sleep(Duration::from_millis(300));
     };
-    stop.store(true, Ordering::Release);
-    sender.join().unwrap();
-    let init = http::request(addr, "GET", &format!("/hls/127/{}", playlist.map), &[], b"");
-    assert_eq!(init.status, 200);
-    let dir = std::env::temp_dir().join(format!("waveguide-hls-loss-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for uri in &playlist.segments {
-        let segment = http::request(addr, "GET", &format!("/hls/127/{uri}"), &[], b"");
-        assert_eq!(segment.status, 200, "{uri}");
-        let file = dir.join("segment.mp4");
-        std::fs::write(&file, [init.bytes.as_slice(), &segment.bytes].concat()).unwrap();
+    // Fetched while the stream goes on: its end would close the open
+    // segment and slide the oldest listed one out of the window.
+    let (dir, files) = playable_segments(addr, "127", &playlist, "loss");
+    drop(stream);
+    for (uri, file) in &files {
         let output = Command::new(FFMPEG)
             .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
-            .arg(&file)
+            .arg(file)
             .args(["-f", "null", "-"])
             .output()
             .unwrap();

@@ -15,67 +15,10 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::http;
-use waveguide_load::ftl_publisher::FtlPublisher;
-use waveguide_load::publisher::publish;
-use waveguide_load::send_log::SendLog;
-
-/// The shipped clip, looped over FTL at 30 fps until dropped.
-struct FtlStream {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl FtlStream {
-    fn start(node: &waveguide::Node, channel: &str) -> Self {
-        let key = node.service().example_stream_key(channel).unwrap();
-        let mut publisher = FtlPublisher::connect(node.ftl_addr(), &key).expect("FTL handshake");
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let clip = common::media::clip();
-                publish(&mut publisher, &clip, 30, &SendLog::new(), &stop);
-            })
-        };
-        Self {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for FtlStream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Waits until the channel's playlist answers 200; its text.
-fn wait_for_playlist(addr: SocketAddr, channel: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = http::request(addr, "GET", &format!("/hls/{channel}/index.m3u8"), &[], b"");
-        if response.status == 200 {
-            return response.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no playlist: {} {}",
-            response.status,
-            response.body
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
+use common::http::{self, wait_for_playlist};
+use common::looping::Looping;
 
 /// The media sequence number of the playlist's open segment: the one
 /// after its last complete segment.
@@ -160,7 +103,7 @@ fn an_unknown_channel_is_404_with_a_one_line_reason() {
 #[test]
 fn bad_directives_and_far_future_reloads_are_400_at_once() {
     let node = common::start_node(1);
-    let _stream = FtlStream::start(&node, "321");
+    let _stream = Looping::ftl(&node, "321");
     let addr = node.http_addr();
     let playlist = wait_for_playlist(addr, "321");
     let open = open_msn(&playlist);
@@ -210,7 +153,7 @@ fn a_thousand_idle_blocking_reloads_do_not_exhaust_the_node() {
     let node = common::start_node_with(1, |config| {
         config.hls.segment_target = Duration::from_secs(6);
     });
-    let _stream = FtlStream::start(&node, "322");
+    let _stream = Looping::ftl(&node, "322");
     let addr = node.http_addr();
     let playlist = wait_for_playlist(addr, "322");
     // Just after a segment starts (a blocking reload for its first part),

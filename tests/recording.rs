@@ -15,8 +15,6 @@ mod common;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::clients;
@@ -24,13 +22,12 @@ use common::clip_pacer::ClipPacer;
 use common::cluster::{free_port, spawn_binary};
 use common::ffmpeg::{FFMPEG, FfmpegPublisher, rtmp_url};
 use common::http;
+use common::looping::Looping;
 use common::media::{h264_clip, opus_packets};
 use serde_json::Value;
 use waveguide::control::service::Service;
 use waveguide::outputs::recording::RecordingSettings;
 use waveguide_load::ftl_publisher::FtlPublisher;
-use waveguide_load::publisher::publish;
-use waveguide_load::send_log::SendLog;
 
 const FFPROBE: &str = "/usr/bin/ffprobe";
 
@@ -224,25 +221,11 @@ fn a_recording_of_a_killed_server_plays_up_to_its_last_fragment() {
     let (server, _) = spawn_binary(&[], &toml, "running");
     let ftl: SocketAddr = format!("127.0.0.1:{ftl_port}").parse().unwrap();
     let key = Service::Dummy.example_stream_key("123").unwrap();
-    let mut publisher = FtlPublisher::connect(ftl, &key).expect("FTL handshake");
-    let stop = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let stop = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            publish(
-                &mut publisher,
-                &common::media::clip(),
-                30,
-                &SendLog::new(),
-                &stop,
-            );
-        })
-    };
+    let stream = Looping::start(FtlPublisher::connect(ftl, &key).expect("FTL handshake"));
     // Five seconds of stream, then the server dies without a word.
     std::thread::sleep(Duration::from_secs(5));
     server.kill();
-    stop.store(true, Ordering::Release);
-    sender.join().unwrap();
+    drop(stream);
 
     let channel_dir = dir.join("123");
     let files: Vec<PathBuf> = std::fs::read_dir(&channel_dir)

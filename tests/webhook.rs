@@ -64,20 +64,11 @@ async fn hook(
 
 /// Starts the platform's server on its own runtime; returns its URL.
 fn platform_server(platform: Platform) -> (String, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(hook))
         .with_state(platform);
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    (url, runtime)
+    let (addr, runtime) = common::http::serve(app);
+    (format!("http://{addr}/hook"), runtime)
 }
 
 fn webhook(url: &str) -> Service {

@@ -105,3 +105,37 @@ pub fn whep_offer(addr: SocketAddr, channel: &str, offer: &str) -> Response {
         offer.as_bytes(),
     )
 }
+
+/// Waits (up to 20 s) until `channel`'s HLS playlist answers 200; its text.
+pub fn wait_for_playlist(addr: SocketAddr, channel: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = request(addr, "GET", &format!("/hls/{channel}/index.m3u8"), &[], b"");
+        if response.status == 200 {
+            return response.body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no playlist: {} {}",
+            response.status,
+            response.body
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Serves `app` on 127.0.0.1 (a port the kernel picks) from a runtime of
+/// its own, which serves until dropped; its address.
+pub fn serve(app: axum::Router) -> (SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (addr, runtime)
+}

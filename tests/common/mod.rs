@@ -17,6 +17,7 @@ pub mod clip_pacer;
 pub mod cluster;
 pub mod ffmpeg;
 pub mod http;
+pub mod looping;
 pub mod media;
 pub mod witness;
 
