@@ -45,11 +45,6 @@ impl Packagers {
         })
     }
 
-    /// How packagers cut streams.
-    pub fn settings(&self) -> PackagerSettings {
-        self.settings
-    }
-
     /// Attaches `sink` to `stream`'s packager, starting one (reading from
     /// `start`) if none runs. A sink attached to a running packager first
     /// hears the current `Init`, then parts from the next segment start.
