@@ -15,6 +15,8 @@ use crate::control::listener::StreamListener;
 use crate::control::service::Service;
 use crate::control::state::Control;
 use crate::http::RouterState;
+use crate::http::dashboard::DashboardHistory;
+use crate::http::home::IngestAddresses;
 use crate::inputs::rtmp::RtmpSettings;
 use crate::net::signal::wait_for_signal;
 use crate::net::tls::{TlsFiles, install_crypto_provider, load_tls};
@@ -22,6 +24,7 @@ use crate::outputs::MediaOutputs;
 use crate::outputs::hls::{HlsOutput, HlsSettings};
 use crate::outputs::packager::{PackagerSettings, Packagers};
 use crate::outputs::recording::{RecordingSettings, Recordings};
+use crate::outputs::thumbnails::{ThumbnailSettings, Thumbnails};
 
 /// Longest wait for FTL connections to say goodbye when the node stops.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -56,6 +59,8 @@ pub struct NodeConfig {
     pub hls: HlsSettings,
     /// Recording to disk (off without a dir).
     pub recording: RecordingSettings,
+    /// JPEG thumbnails of every live stream.
+    pub thumbnails: ThumbnailSettings,
     /// Membership of a cluster; `None` for a single node (its orchestrator
     /// is then embedded: it holds every stream itself).
     pub cluster: Option<ClusterConfig>,
@@ -76,6 +81,7 @@ impl Default for NodeConfig {
             rtmp: RtmpSettings::default(),
             hls: HlsSettings::default(),
             recording: RecordingSettings::default(),
+            thumbnails: ThumbnailSettings::default(),
             cluster: None,
         }
     }
@@ -174,6 +180,11 @@ impl Node {
                 config.recording.clone(),
                 runtime.handle(),
             ),
+            thumbnails: Thumbnails::start(
+                Arc::clone(&control),
+                config.thumbnails,
+                runtime.handle(),
+            ),
             packagers,
         });
         let router = crate::http::router(
@@ -182,6 +193,13 @@ impl Node {
                 outputs,
                 local,
                 cluster: cluster.clone(),
+                ingest: IngestAddresses {
+                    ftl: ftl_addr,
+                    rtmp: rtmp_addrs.0,
+                    rtmps: rtmp_addrs.1,
+                    https: config.tls.is_some(),
+                },
+                dashboard: DashboardHistory::start(Arc::clone(&control), runtime.handle()),
             },
             config.max_body_bytes,
         );

@@ -15,6 +15,7 @@ mod rtmp;
 mod service;
 #[cfg(test)]
 mod tests;
+mod thumbnails;
 mod webrtc;
 mod whip;
 
@@ -32,6 +33,7 @@ pub use self::logging::{LogFormat, LoggingSection};
 pub use self::orchestrator::{OrchestratorSection, OrchestratorServerSection, StoreKind};
 pub use self::recording::RecordingSection;
 pub use self::rtmp::RtmpSection;
+pub use self::thumbnails::ThumbnailsSection;
 pub use self::webrtc::{InterfaceEntry, WebRtcSection};
 pub use self::whip::WhipSection;
 use crate::node::NodeConfig;
@@ -51,6 +53,8 @@ pub struct Config {
     pub hls: HlsSection,
     /// `[recording]`
     pub recording: RecordingSection,
+    /// `[thumbnails]`
+    pub thumbnails: ThumbnailsSection,
     /// `[webrtc]`
     pub webrtc: WebRtcSection,
     /// `[workers]`
@@ -114,6 +118,7 @@ impl Config {
         let rtmp = self.rtmp.settings(tls.as_ref())?;
         let hls = self.hls.settings()?;
         let recording = self.recording.settings()?;
+        let thumbnails = self.thumbnails.settings()?;
         let mut node = NodeConfig {
             cluster,
             http: self.http.address,
@@ -126,6 +131,7 @@ impl Config {
             rtmp,
             hls,
             recording,
+            thumbnails,
             ..NodeConfig::default()
         };
         self.ftl.apply(&mut node.ftl_control, &mut node.engine);

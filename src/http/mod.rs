@@ -4,6 +4,8 @@
 //! view), and a relay's failure to a status. The plumbing it runs on is
 //! `net`.
 
+pub mod dashboard;
+pub mod home;
 mod metrics;
 mod registry_view;
 mod router;

@@ -9,10 +9,10 @@ use axum::routing::{get, patch, post};
 use tower_http::cors::{Any, CorsLayer};
 
 use super::state::RouterState;
-use super::{metrics, registry_view, status, whep_route};
+use super::{dashboard, metrics, registry_view, status, whep_route};
 use crate::cluster::upstream::RELAY_VIA_HEADER;
 use crate::inputs::{publish_page, whip};
-use crate::outputs::{hls, player, recording, whep};
+use crate::outputs::{hls, player, recording, thumbnails, whep};
 
 /// Default largest request body (an SDP offer is a few KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -22,7 +22,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: RouterState, max_body_bytes: usize) -> Router {
     let outputs = Router::new()
         .merge(hls::router(Arc::clone(&state.outputs.hls)))
-        .merge(recording::router(Arc::clone(&state.outputs.recordings)));
+        .merge(recording::router(Arc::clone(&state.outputs.recordings)))
+        .merge(thumbnails::router(Arc::clone(&state.outputs.thumbnails)))
+        .merge(dashboard::router(Arc::clone(&state.dashboard)));
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
+use super::dashboard::DashboardHistory;
+use super::home::IngestAddresses;
 use crate::cluster::Cluster;
 use crate::cluster::local::LocalNode;
 use crate::control::state::Control;
@@ -22,6 +24,10 @@ pub struct RouterState {
     pub local: Arc<LocalNode>,
     /// This node's cluster membership, if it is in one.
     pub cluster: Option<Arc<Cluster>>,
+    /// Where publishers reach this node (the home page says).
+    pub ingest: IngestAddresses,
+    /// The dashboard's sampled history.
+    pub dashboard: Arc<DashboardHistory>,
 }
 
 impl FromRef<RouterState> for Arc<Control> {

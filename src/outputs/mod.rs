@@ -1,10 +1,12 @@
 //! Outputs: what reads a stream. WHEP viewers and the player page; the
-//! packager, which cuts a stream into CMAF for HLS and recordings.
+//! packager, which cuts a stream into CMAF for HLS and recordings; and
+//! the thumbnails.
 
 pub mod hls;
 pub mod packager;
 pub mod player;
 pub mod recording;
+pub mod thumbnails;
 pub mod whep;
 
 use std::sync::Arc;
@@ -18,4 +20,6 @@ pub struct MediaOutputs {
     pub hls: Arc<hls::HlsOutput>,
     /// Recordings to disk.
     pub recordings: Arc<recording::Recordings>,
+    /// Every stream's newest JPEG thumbnail.
+    pub thumbnails: Arc<thumbnails::Thumbnails>,
 }

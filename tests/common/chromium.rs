@@ -1,5 +1,6 @@
 //! Headless Chromium driven over the DevTools protocol (raw CDP over a
-//! websocket): start it on a page, evaluate JavaScript, shut it down.
+//! websocket): start it on a page, evaluate JavaScript, size its
+//! viewport, take screenshots, shut it down.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -94,15 +95,11 @@ impl Chromium {
         }
     }
 
-    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
-    pub fn evaluate(&mut self, expression: &str) -> Value {
+    /// Sends one DevTools command and returns its `result`.
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        let command = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": { "expression": expression, "awaitPromise": true, "returnByValue": true },
-        });
+        let command = json!({ "id": id, "method": method, "params": params });
         self.page.send(Message::text(command.to_string())).unwrap();
         loop {
             let message = self.page.read().unwrap();
@@ -111,9 +108,41 @@ impl Chromium {
             };
             let reply: Value = serde_json::from_str(text).unwrap_or(Value::Null);
             if reply["id"] == id {
-                return reply["result"]["result"]["value"].clone();
+                return reply["result"].clone();
             }
         }
+    }
+
+    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
+    pub fn evaluate(&mut self, expression: &str) -> Value {
+        let params =
+            json!({ "expression": expression, "awaitPromise": true, "returnByValue": true });
+        self.call("Runtime.evaluate", params)["result"]["value"].clone()
+    }
+
+    /// Makes the page `width` x `height` CSS pixels (a phone's, with `mobile`).
+    pub fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        let params =
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile });
+        self.call("Emulation.setDeviceMetricsOverride", params);
+    }
+
+    /// A screenshot of the page as it is drawn now, decoded.
+    pub fn screenshot(&mut self) -> image::RgbaImage {
+        use base64::Engine as _;
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("a screenshot"))
+            .unwrap();
+        image::load_from_memory(&png).unwrap().to_rgba8()
+    }
+
+    /// Saves `shot` as a PNG under the system's temporary directory, for a
+    /// person to look at when a test fails, and returns its path.
+    pub fn keep_screenshot(shot: &image::RgbaImage, name: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("waveguide-{name}.png"));
+        shot.save(&path).unwrap();
+        path
     }
 }
 
